@@ -1,0 +1,79 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+let rdma: Set<String> = ["RDMA"]
+
+let package = Package(
+    name: "replica",
+    products: [
+        .library(name: "ReplicaCore", targets: ["ReplicaCore"]),
+        .library(name: "ReplicaTransportTCP", targets: ["ReplicaTransportTCP"]),
+        .library(name: "ReplicaTransportRDMA", targets: ["ReplicaTransportRDMA"]),
+        .library(name: "ReplicaNBD", targets: ["ReplicaNBD"]),
+        .executable(name: "replctl", targets: ["replctl"]),
+    ],
+    traits: [
+        .trait(name: "RDMA", description: "InfiniBand / RoCE transport over the system libibverbs (apt: libibverbs-dev)."),
+        .default(enabledTraits: []),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+    ],
+    targets: [
+        .target(name: "CReplicaLinux", cSettings: [.define("_GNU_SOURCE")]),
+        .target(
+            name: "ReplicaCore",
+            dependencies: ["CReplicaLinux", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+
+        .systemLibrary(name: "CReplicaOpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CReplicaOpenSSLShims", dependencies: ["CReplicaOpenSSL"]),
+        .target(
+            name: "ReplicaTransportTCP",
+            dependencies: ["ReplicaCore", "CReplicaLinux", "CReplicaOpenSSL", "CReplicaOpenSSLShims"],
+            swiftSettings: strict
+        ),
+
+        .systemLibrary(name: "CReplicaIBVerbs", pkgConfig: "libibverbs", providers: [.apt(["libibverbs-dev"])]),
+        .target(
+            name: "CReplicaIBVerbsShims",
+            dependencies: [.target(name: "CReplicaIBVerbs", condition: .when(traits: rdma))],
+            cSettings: [.define("REPLICA_RDMA", .when(traits: rdma))]
+        ),
+        .target(
+            name: "ReplicaTransportRDMA",
+            dependencies: [
+                "ReplicaCore",
+                .target(name: "CReplicaIBVerbs", condition: .when(traits: rdma)),
+                .target(name: "CReplicaIBVerbsShims", condition: .when(traits: rdma)),
+            ],
+            swiftSettings: strict
+        ),
+
+        .target(name: "ReplicaNBD", dependencies: ["ReplicaCore"], swiftSettings: strict),
+
+        .executableTarget(
+            name: "replctl",
+            dependencies: [
+                "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "ReplicaCoreTests", dependencies: ["ReplicaCore"], swiftSettings: strict),
+        .testTarget(
+            name: "ReplicaTransportTests",
+            dependencies: ["ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD"],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ReplctlTests", dependencies: ["ReplicaCore"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

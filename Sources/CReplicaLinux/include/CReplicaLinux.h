@@ -1,0 +1,29 @@
+// Thin C helpers for what Swift cannot import directly: ioctl request macros,
+// O_DIRECT (needs _GNU_SOURCE), fallocate flags and the SSE4.2 CRC32C instruction.
+#ifndef C_REPLICA_LINUX_H
+#define C_REPLICA_LINUX_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/// Size in bytes of the block device open on fd (BLKGETSIZE64). Returns 0 or -errno.
+int CReplicaLinux_blkgetsize64(int fd, uint64_t *bytes);
+/// Logical sector size of the block device open on fd (BLKSSZGET). Returns 0 or -errno.
+int CReplicaLinux_blksszget(int fd, int *size);
+/// Discard a byte range on a block device (BLKDISCARD). Returns 0 or -errno.
+int CReplicaLinux_blkdiscard(int fd, uint64_t offset, uint64_t length);
+/// Zero a byte range on a block device (BLKZEROOUT). Returns 0 or -errno.
+int CReplicaLinux_blkzeroout(int fd, uint64_t offset, uint64_t length);
+/// The O_DIRECT open flag.
+int CReplicaLinux_O_DIRECT(void);
+/// fallocate(PUNCH_HOLE | KEEP_SIZE). Returns 0 or -errno.
+int CReplicaLinux_punch_hole(int fd, int64_t offset, int64_t length);
+/// fallocate(ZERO_RANGE | KEEP_SIZE). Returns 0 or -errno.
+int CReplicaLinux_zero_range(int fd, int64_t offset, int64_t length);
+/// 1 when the CPU has the SSE4.2 crc32 instruction.
+int CReplicaLinux_crc32c_hardware_available(void);
+/// CRC-32C update with the hardware instruction (no pre/post inversion: raw register update).
+/// Only call when CReplicaLinux_crc32c_hardware_available() returned 1.
+uint32_t CReplicaLinux_crc32c_hardware(uint32_t crc, const void *data, size_t length);
+
+#endif

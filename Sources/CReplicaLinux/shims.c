@@ -1,0 +1,79 @@
+#include "CReplicaLinux.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+int CReplicaLinux_blkgetsize64(int fd, uint64_t *bytes) {
+    return ioctl(fd, BLKGETSIZE64, bytes) == 0 ? 0 : -errno;
+}
+
+int CReplicaLinux_blksszget(int fd, int *size) {
+    return ioctl(fd, BLKSSZGET, size) == 0 ? 0 : -errno;
+}
+
+int CReplicaLinux_blkdiscard(int fd, uint64_t offset, uint64_t length) {
+    uint64_t range[2] = {offset, length};
+    return ioctl(fd, BLKDISCARD, range) == 0 ? 0 : -errno;
+}
+
+int CReplicaLinux_blkzeroout(int fd, uint64_t offset, uint64_t length) {
+    uint64_t range[2] = {offset, length};
+    return ioctl(fd, BLKZEROOUT, range) == 0 ? 0 : -errno;
+}
+
+int CReplicaLinux_O_DIRECT(void) { return O_DIRECT; }
+
+int CReplicaLinux_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) == 0 ? 0 : -errno;
+}
+
+int CReplicaLinux_zero_range(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length) == 0 ? 0 : -errno;
+}
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+
+int CReplicaLinux_crc32c_hardware_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2") ? 1 : 0;
+}
+
+__attribute__((target("sse4.2")))
+uint32_t CReplicaLinux_crc32c_hardware(uint32_t crc, const void *data, size_t length) {
+    const unsigned char *p = (const unsigned char *)data;
+    uint64_t c = crc;
+    while (length >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        c = _mm_crc32_u64(c, word);
+        p += 8;
+        length -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (length > 0) {
+        c32 = _mm_crc32_u8(c32, *p);
+        p++;
+        length--;
+    }
+    return c32;
+}
+#elif defined(__aarch64__) && defined(__ARM_FEATURE_CRC32)
+#include <arm_acle.h>
+int CReplicaLinux_crc32c_hardware_available(void) { return 1; }
+uint32_t CReplicaLinux_crc32c_hardware(uint32_t crc, const void *data, size_t length) {
+    const unsigned char *p = (const unsigned char *)data;
+    while (length >= 8) { uint64_t w; memcpy(&w, p, 8); crc = __crc32cd(crc, w); p += 8; length -= 8; }
+    while (length > 0) { crc = __crc32cb(crc, *p); p++; length--; }
+    return crc;
+}
+#else
+int CReplicaLinux_crc32c_hardware_available(void) { return 0; }
+uint32_t CReplicaLinux_crc32c_hardware(uint32_t crc, const void *data, size_t length) {
+    (void)data; (void)length; return crc;
+}
+#endif

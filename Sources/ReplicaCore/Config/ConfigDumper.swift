@@ -1,0 +1,169 @@
+import Foundation
+
+/// Prints a ``Configuration`` in the normalized form of `drbdadm dump`: explicit address
+/// families, node-ids, minors, DRBD's section order, values aligned in columns.
+public struct ConfigDumper {
+    /// The name of this node, for the `# resource R on NODE: ignored` comment.
+    public var nodeName: String
+
+    /// Creates a dumper for the node `nodeName`.
+    public init(nodeName: String) { self.nodeName = nodeName }
+
+    /// The whole configuration, or only the resources in `only` (in configuration order).
+    public func dump(_ configuration: Configuration, only: [String]? = nil) -> String {
+        var dumper = self
+        dumper.resourcesOnThisNode = Set(configuration.resources.filter { $0.hosts.contains { $0.names.contains(nodeName) } }.map(\.name))
+        return dumper.dumpAll(configuration, only: only)
+    }
+
+    /// Resources with an `on` section for this node: `resync-after` may only name those
+    /// (drbdadm drops it otherwise, with a warning).
+    private var resourcesOnThisNode: Set<String> = []
+
+    private func dumpAll(_ configuration: Configuration, only: [String]?) -> String {
+        var out = ""
+        if only == nil {
+            out += "# \(configuration.file)\n"
+            if let global = configuration.global { out += dumpGlobal(global) }
+            if let common = configuration.common {
+                out += "common {\n"
+                out += dumpSections(common, indent: 4)
+                out += "}\n\n"
+            }
+        }
+        for resource in configuration.resources where only?.contains(resource.name) ?? true {
+            out += dumpResource(resource)
+        }
+        return out
+    }
+
+    private func dumpGlobal(_ global: GlobalSpec) -> String {
+        var lines: [String] = []
+        if global.disableIPVerification { lines.append("disable-ip-verification;") }
+        if let minorCount = global.minorCount { lines.append("minor-count \(minorCount);") }
+        if let refresh = global.dialogRefresh, refresh != 1 { lines.append("dialog-refresh \(refresh);") }
+        if let usage = global.usageCount, usage != "ask" { lines.append("usage-count \(usage);") }
+        guard !lines.isEmpty else { return "" }
+        return "global {\n" + lines.map { "    \($0)\n" }.joined() + "}\n\n"
+    }
+
+    /// `key value;` with the value starting at column 25 and right-aligned in three characters.
+    static func line(_ indent: Int, _ key: String, _ value: String, raw: Bool = false) -> String {
+        var text = String(repeating: " ", count: indent) + key
+        if text.count < 24 { text += String(repeating: " ", count: 24 - text.count) }
+        let shown = raw ? value : quoted(value)
+        let padded = shown.count < 3 ? String(repeating: " ", count: 3 - shown.count) + shown : shown
+        return text + " " + padded + ";\n"
+    }
+
+    /// Quotes a value only when it needs quotes (empty, spaces, or characters of the syntax).
+    static func quoted(_ value: String) -> String {
+        let special = value.isEmpty || value.contains { $0.isWhitespace || ";{}#\"".contains($0) }
+        guard special else { return value }
+        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "\"\(escaped)\""
+    }
+
+    private static func pad(_ indent: Int) -> String { String(repeating: " ", count: indent) }
+
+    func dumpSection(_ name: String, _ settings: [OptionSetting], indent: Int) -> String {
+        guard !settings.isEmpty else { return "" }
+        var out = Self.pad(indent) + "\(name) {\n"
+        for setting in settings { out += Self.line(indent + 4, setting.name, setting.value) }
+        return out + Self.pad(indent) + "}\n"
+    }
+
+    func dumpSections(_ sections: OptionSections, indent: Int) -> String {
+        var out = dumpSection("options", sections.resource, indent: indent)
+        out += dumpSection("net", sections.net, indent: indent)
+        let disk = sections.disk.filter { $0.name != "resync-after" || $0.value == "-1" || resourcesOnThisNode.contains($0.value) }
+        out += dumpSection("disk", disk + sections.peerDevice, indent: indent)
+        out += dumpSection("startup", sections.startup, indent: indent)
+        out += dumpSection("handlers", sections.handlers, indent: indent)
+        return out
+    }
+
+    private func dumpVolumeBody(_ volume: VolumeSpec, indent: Int) -> String {
+        var out = ""
+        if let device = volume.device {
+            let value = device.path.map { "\($0) minor \(device.minor)" } ?? "minor \(device.minor)"
+            out += Self.line(indent, "device", value, raw: true)
+        }
+        switch volume.disk {
+        case .none?: out += Self.line(indent, "disk", "none", raw: true)
+        case .path(let path)?: out += Self.line(indent, "disk", path, raw: true)
+        case nil: break
+        }
+        switch volume.metaDisk {
+        case .internal?: out += Self.line(indent, "meta-disk", "internal", raw: true)
+        case .external(let path, let index)?:
+            out += Self.line(indent, "meta-disk", index.map { "\(path) [\($0)]" } ?? path, raw: true)
+        case nil: break
+        }
+        return out
+    }
+
+    private func dumpVolumes(_ volumes: [VolumeSpec], indent: Int) -> String {
+        var out = ""
+        for volume in volumes {
+            if volume.explicit {
+                out += Self.pad(indent) + "volume \(volume.number) {\n"
+                out += dumpSection("disk", volume.diskOptions, indent: indent + 4)
+                out += dumpVolumeBody(volume, indent: indent + 4)
+                out += Self.pad(indent) + "}\n"
+            } else {
+                out += dumpVolumeBody(volume, indent: indent)
+            }
+        }
+        return out
+    }
+
+    private func hostLine(_ host: ConnectionHost, width: Int, indent: Int) -> String {
+        let head = "host \(host.name)"
+        var text = Self.pad(indent) + head
+        if let address = host.address {
+            text += String(repeating: " ", count: max(1, width - head.count))
+            text += "address" + String(repeating: " ", count: 9) + address.description
+        }
+        if let port = host.port { text += " port \(port)" }
+        return text + ";\n"
+    }
+
+    private func dumpResource(_ resource: ResourceSpec) -> String {
+        let ours = resource.hosts.contains { $0.names.contains(nodeName) }
+        var out = "# resource \(resource.name) on \(nodeName): \(ours ? "not ignored" : "ignored"), not stacked\n"
+        out += "# defined at \(resource.location.file):\(resource.location.line)\n"
+        out += "resource \(Self.quoted(resource.name)) {\n"
+        out += dumpVolumes(resource.volumes, indent: 4)
+        for host in resource.hosts {
+            if let floating = host.floatingAddress {
+                out += "    " + "floating".padding(toLength: 16, withPad: " ", startingAt: 0) + " \(floating) {\n"
+            } else {
+                out += "    on \(host.names.joined(separator: " ")) {\n"
+            }
+            if let nodeID = host.nodeID { out += "        node-id \(nodeID);\n" }
+            out += dumpVolumes(host.volumes, indent: 8)
+            if let address = host.address { out += Self.line(8, "address", address.description, raw: true) }
+            out += "    }\n"
+        }
+        for connection in resource.connections {
+            out += "    connection\(connection.name.map { " \($0)" } ?? "") {\n"
+            for host in connection.hosts { out += hostLine(host, width: 16, indent: 8) }
+            for path in connection.paths {
+                out += "        path {\n"
+                for host in path { out += hostLine(host, width: 20, indent: 12) }
+                out += "        }\n"
+            }
+            out += dumpSections(connection.sections, indent: 8)
+            out += "    }\n"
+        }
+        if let mesh = resource.mesh {
+            out += "    connection-mesh {\n"
+            out += "        hosts \(mesh.hosts.joined(separator: " "));\n"
+            out += dumpSections(mesh.sections, indent: 8)
+            out += "    }\n"
+        }
+        out += dumpSections(resource.sections, indent: 4)
+        return out + "}\n\n"
+    }
+}

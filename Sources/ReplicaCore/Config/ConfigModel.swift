@@ -1,0 +1,227 @@
+/// One `keyword value;` setting as written, with its value normalized for printing.
+public struct OptionSetting: Sendable, Equatable {
+    /// The option keyword (the `no-` prefix of legacy forms resolved).
+    public var name: String
+    /// The value as `dump` prints it (`yes`/`no` for booleans, suffixes kept as written).
+    public var value: String
+    /// Where the setting was written.
+    public var location: SourceLocation
+}
+
+/// `device /dev/drbdN;`, `device minor N;` or `device /dev/drbdX minor N;`.
+public struct DeviceSpec: Sendable, Equatable {
+    /// The device path if one was given.
+    public var path: String?
+    /// The minor number.
+    public var minor: Int
+}
+
+/// `disk PATH;` or `disk none;`.
+public enum DiskSpec: Sendable, Equatable {
+    /// Diskless (`disk none;`).
+    case none
+    /// A backing device or file.
+    case path(String)
+}
+
+/// Where the meta-data of a volume lives.
+public enum MetaDiskSpec: Sendable, Equatable {
+    /// At the end of the backing device.
+    case `internal`
+    /// On another device: flexible (`index == nil`) or a fixed 128 MiB slot `[index]`.
+    case external(path: String, index: Int?)
+}
+
+/// A network address with its family, as `address [AF] IP:PORT` gives it.
+public struct NetworkAddress: Sendable, Equatable, Hashable, CustomStringConvertible {
+    /// `ipv4`, `ipv6`, `ssocks`, `sdp` or `ib`.
+    public var family: String
+    /// The address without brackets.
+    public var host: String
+    /// The TCP port.
+    public var port: Int
+
+    /// `ipv4 10.1.1.31:7789` or `ipv6 [fd00::1]:7000`, as `drbdadm dump` prints it.
+    public var description: String {
+        family == "ipv6" ? "\(family) [\(host)]:\(port)" : "\(family) \(host):\(port)"
+    }
+}
+
+/// A `volume N { }` block, or the implicit volume 0 written at resource or host level.
+public struct VolumeSpec: Sendable, Equatable {
+    /// The volume number (0...65534).
+    public var number: Int
+    /// `device`.
+    public var device: DeviceSpec?
+    /// `disk`.
+    public var disk: DiskSpec?
+    /// `meta-disk`.
+    public var metaDisk: MetaDiskSpec?
+    /// The `disk { }` options of this volume.
+    public var diskOptions: [OptionSetting] = []
+    /// True for a written `volume N { }` block, false for the implicit volume 0.
+    public var explicit: Bool
+    /// Where it was defined.
+    public var location: SourceLocation
+}
+
+/// The option sections that `common`, `resource` and `connection` can carry.
+public struct OptionSections: Sendable, Equatable {
+    /// `options { }`.
+    public var resource: [OptionSetting] = []
+    /// `net { }` (including a legacy `protocol X;` at resource level).
+    public var net: [OptionSetting] = []
+    /// `disk { }`: backing-device options.
+    public var disk: [OptionSetting] = []
+    /// `disk { }`: resync-controller options.
+    public var peerDevice: [OptionSetting] = []
+    /// `startup { }`.
+    public var startup: [OptionSetting] = []
+    /// `handlers { }`.
+    public var handlers: [OptionSetting] = []
+    /// True when an (empty or not) `proxy { }` block was written.
+    public var hasProxy = false
+
+    /// True when no section holds anything.
+    public var isEmpty: Bool {
+        resource.isEmpty && net.isEmpty && disk.isEmpty && peerDevice.isEmpty && startup.isEmpty && handlers.isEmpty
+    }
+
+    /// The settings of one section.
+    public func settings(_ section: OptionSection) -> [OptionSetting] {
+        switch section {
+        case .resource: resource
+        case .net: net
+        case .disk: disk
+        case .peerDevice: peerDevice
+        case .startup: startup
+        case .handlers: handlers
+        }
+    }
+
+    mutating func append(_ setting: OptionSetting, to section: OptionSection) {
+        switch section {
+        case .resource: resource.append(setting)
+        case .net: net.append(setting)
+        case .disk: disk.append(setting)
+        case .peerDevice: peerDevice.append(setting)
+        case .startup: startup.append(setting)
+        case .handlers: handlers.append(setting)
+        }
+    }
+}
+
+/// An `on NAME... { }` or `floating ADDRESS { }` section.
+public struct HostSpec: Sendable, Equatable {
+    /// The host names (`on h1 h2 { }`), empty for `floating`.
+    public var names: [String]
+    /// The address of a `floating` section.
+    public var floatingAddress: NetworkAddress?
+    /// `node-id N;`, written or assigned as drbdadm assigns it.
+    public var nodeID: Int?
+    /// `address [AF] IP:PORT;`
+    public var address: NetworkAddress?
+    /// Volumes defined inside the host section (including its implicit volume 0).
+    public var volumes: [VolumeSpec] = []
+    /// Where the section starts.
+    public var location: SourceLocation
+
+    /// The name used in messages: `on alice` or `floating ipv4 10.0.0.1:7788`.
+    public var label: String {
+        if let floatingAddress { return "floating \(floatingAddress)" }
+        return "on \(names.joined(separator: " "))"
+    }
+
+    /// The address this host is reached at.
+    public var effectiveAddress: NetworkAddress? { floatingAddress ?? address }
+}
+
+/// A host line inside a `connection { }` or `path { }` block: `host NAME [address [AF] IP:PORT] [port P];`.
+public struct ConnectionHost: Sendable, Equatable {
+    /// The host name.
+    public var name: String
+    /// The address, if given.
+    public var address: NetworkAddress?
+    /// A port given without an address.
+    public var port: Int?
+    /// Where it was written.
+    public var location: SourceLocation
+}
+
+/// A DRBD 9 `connection [NAME] { }` block.
+public struct ConnectionSpec: Sendable, Equatable {
+    /// The optional connection name.
+    public var name: String?
+    /// `host` lines directly in the connection.
+    public var hosts: [ConnectionHost] = []
+    /// `path { }` blocks, each with its `host` lines.
+    public var paths: [[ConnectionHost]] = []
+    /// `net { }` and `disk { }` overrides for this connection.
+    public var sections = OptionSections()
+    /// Where the block starts.
+    public var location: SourceLocation
+}
+
+/// A DRBD 9 `connection-mesh { hosts ...; net { } }` block.
+public struct ConnectionMeshSpec: Sendable, Equatable {
+    /// The host names of the mesh.
+    public var hosts: [String]
+    /// Options for every connection of the mesh.
+    public var sections = OptionSections()
+    /// Where the block starts.
+    public var location: SourceLocation
+}
+
+/// A `resource NAME { }` block.
+public struct ResourceSpec: Sendable, Equatable {
+    /// The resource name.
+    public var name: String
+    /// Where the block starts.
+    public var location: SourceLocation
+    /// Volumes at resource level (explicit blocks, or the implicit volume 0).
+    public var volumes: [VolumeSpec] = []
+    /// `on` and `floating` sections, in written order.
+    public var hosts: [HostSpec] = []
+    /// `connection` blocks.
+    public var connections: [ConnectionSpec] = []
+    /// The `connection-mesh` block.
+    public var mesh: ConnectionMeshSpec?
+    /// `options`, `net`, `disk`, `startup` and `handlers` of the resource.
+    public var sections = OptionSections()
+}
+
+/// The `global { }` block. `dump` prints only what differs from the defaults.
+public struct GlobalSpec: Sendable, Equatable {
+    /// `disable-ip-verification;`
+    public var disableIPVerification = false
+    /// `minor-count N;`
+    public var minorCount: Int?
+    /// `dialog-refresh N;` (default 1)
+    public var dialogRefresh: Int?
+    /// `usage-count yes|no|ask;` (default ask)
+    public var usageCount: String?
+    /// `udev-always-use-vnr;`
+    public var udevAlwaysUseVNR = false
+    /// Where the block starts.
+    public var location: SourceLocation
+}
+
+/// A whole configuration: what `replctl` reads from `/etc/replica/replica.conf` and its includes.
+public struct Configuration: Sendable, Equatable {
+    /// The file that was read first.
+    public var file: String
+    /// The `global` block, if written.
+    public var global: GlobalSpec?
+    /// The `common` block, if written.
+    public var common: OptionSections?
+    /// The resources, in written order.
+    public var resources: [ResourceSpec] = []
+    /// Things drbdadm accepts but that are probably mistakes (an option set twice, an
+    /// unknown resource in resync-after); replctl prints them on standard error.
+    public var warnings: [ConfigError] = []
+
+    /// The resource called `name`.
+    public func resource(named name: String) -> ResourceSpec? {
+        resources.first { $0.name == name }
+    }
+}

@@ -1,0 +1,112 @@
+/// The checks across sections and resources that drbdadm makes after parsing:
+/// node-ids, unique minors per host, unique addresses, known hosts in connections,
+/// and option combinations.
+struct ConfigValidator {
+    let configuration: Configuration
+
+    init(_ configuration: Configuration) { self.configuration = configuration }
+
+    /// Checks the configuration; returns warnings for what drbdadm accepts but is suspicious.
+    func validate() throws(ConfigError) -> [ConfigError] {
+        var minorsByHost: [String: (String, SourceLocation)] = [:]
+        var addresses: [NetworkAddress: (String, SourceLocation)] = [:]
+        var warnings: [ConfigError] = []
+        for resource in configuration.resources {
+            try validateHosts(resource)
+            for host in resource.hosts {
+                let keys = host.names.isEmpty ? [host.floatingAddress!.description] : host.names
+                for volume in effectiveVolumes(resource, host) {
+                    guard let device = volume.device else { continue }
+                    for key in keys {
+                        let slot = "\(key)/\(device.minor)"
+                        if let (owner, first) = minorsByHost[slot] {
+                            throw ConfigError(volume.location, "minor \(device.minor) is used twice on host \(key): by resource \(owner) (\(first)) and by resource \(resource.name)")
+                        }
+                        minorsByHost[slot] = (resource.name, volume.location)
+                    }
+                }
+                if let address = host.effectiveAddress {
+                    if let (owner, first) = addresses[address] {
+                        throw ConfigError(host.location, "address \(address) is used twice: by \(owner) (\(first)) and by resource \(resource.name) \(host.label)")
+                    }
+                    addresses[address] = ("resource \(resource.name) \(host.label)", host.location)
+                }
+            }
+            warnings += optionWarnings(resource)
+        }
+        return warnings
+    }
+
+    private func effectiveVolumes(_ resource: ResourceSpec, _ host: HostSpec) -> [VolumeSpec] {
+        var byNumber: [Int: VolumeSpec] = [:]
+        for volume in resource.volumes { byNumber[volume.number] = volume }
+        for volume in host.volumes {
+            var merged = byNumber[volume.number] ?? volume
+            if let device = volume.device { merged.device = device; merged.location = volume.location }
+            byNumber[volume.number] = merged
+        }
+        return byNumber.keys.sorted().map { byNumber[$0]! }
+    }
+
+    private func validateHosts(_ resource: ResourceSpec) throws(ConfigError) {
+        let usesConnections = !resource.connections.isEmpty || resource.mesh != nil
+        if resource.hosts.count > 2, !usesConnections {
+            throw ConfigError(resource.location, "resource \(resource.name) has \(resource.hosts.count) hosts: with more than two 'on' sections use explicit 'connection' sections or a 'connection-mesh'")
+        }
+        var nodeIDs: [Int: String] = [:]
+        var names: Set<String> = []
+        for host in resource.hosts {
+            guard let nodeID = host.nodeID else {
+                throw ConfigError(host.location, "in resource \(resource.name), \(host.label) { ... }: 'node-id' keyword missing (required unless the resource has exactly two hosts and none gives one)")
+            }
+            if let other = nodeIDs[nodeID] {
+                throw ConfigError(host.location, "node-id \(nodeID) of \(host.label) is already used by \(other) in resource \(resource.name)")
+            }
+            nodeIDs[nodeID] = host.label
+            for name in host.names {
+                guard names.insert(name).inserted else {
+                    throw ConfigError(host.location, "host \(name) has two sections in resource \(resource.name)")
+                }
+            }
+        }
+        if !usesConnections {
+            for host in resource.hosts where host.effectiveAddress == nil {
+                throw ConfigError(host.location, "in resource \(resource.name), \(host.label) { ... }: 'address' keyword missing")
+            }
+        }
+        let known = names
+        for connection in resource.connections {
+            for host in connection.hosts + connection.paths.flatMap({ $0 }) where !known.contains(host.name) {
+                throw ConfigError(host.location, "host '\(host.name)' in connection is not defined by an 'on' section of resource \(resource.name)")
+            }
+        }
+        if let mesh = resource.mesh {
+            for name in mesh.hosts where !known.contains(name) {
+                throw ConfigError(mesh.location, "host '\(name)' in connection-mesh is not defined by an 'on' section of resource \(resource.name)")
+            }
+        }
+    }
+
+    private func optionWarnings(_ resource: ResourceSpec) -> [ConfigError] {
+        var warnings: [ConfigError] = []
+        for setting in resource.sections.disk + (configuration.common?.disk ?? []) where setting.name == "resync-after" {
+            if setting.value != "-1", configuration.resource(named: setting.value) == nil {
+                warnings.append(ConfigError(setting.location, "resource '\(setting.value)' named in 'resync-after' is not defined"))
+            }
+        }
+        var all: [(String, [OptionSetting])] = [("net", resource.sections.net), ("disk", resource.sections.disk + resource.sections.peerDevice),
+                                                ("options", resource.sections.resource), ("startup", resource.sections.startup),
+                                                ("handlers", resource.sections.handlers)]
+        if let common = configuration.common { all.append(("common net", common.net)); all.append(("common disk", common.disk + common.peerDevice)) }
+        for (section, settings) in all {
+            var seen: [String: OptionSetting] = [:]
+            for setting in settings {
+                if let first = seen[setting.name], first.value != setting.value {
+                    warnings.append(ConfigError(setting.location, "option '\(setting.name)' is set twice in \(section) of resource \(resource.name) (first at line \(first.location.line)); the last value, \(setting.value), wins"))
+                }
+                seen[setting.name] = setting
+            }
+        }
+        return warnings
+    }
+}

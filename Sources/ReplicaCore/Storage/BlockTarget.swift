@@ -1,0 +1,95 @@
+/// Block storage that a replicated volume reads and writes: a file, a block device, memory,
+/// or (for applications) a ``ReplicatedVolume`` itself.
+///
+/// Calls are synchronous and may block; the runtime calls them from dedicated I/O threads,
+/// never from Swift's cooperative pool. Offsets and lengths are in bytes.
+public protocol BlockTarget: Sendable {
+    /// Size in bytes.
+    var size: Int64 { get }
+    /// Logical block size in bytes (512 or 4096): the alignment of direct I/O.
+    var logicalBlockSize: Int { get }
+
+    /// Reads `buffer.count` bytes at `offset` into `buffer`.
+    /// - Throws: ``BlockIOError`` naming the operation and offset.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(BlockIOError)
+    /// Writes `buffer` at `offset`.
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(BlockIOError)
+    /// Makes every completed write durable.
+    func flush() throws(BlockIOError)
+    /// Tells the storage a range is unused (its content becomes undefined or zero).
+    func discard(at offset: Int64, length: Int64) throws(BlockIOError)
+    /// Makes a range read back as zeroes.
+    func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError)
+}
+
+extension BlockTarget {
+    /// Reads `count` bytes at `offset` into a new array.
+    public func read(count: Int, at offset: Int64) throws(BlockIOError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let result = bytes.withUnsafeMutableBytes { buffer in Result { () throws(BlockIOError) in try read(into: buffer, at: offset) } }
+        try result.get()
+        return bytes
+    }
+
+    /// Writes `bytes` at `offset`.
+    public func write(_ bytes: [UInt8], at offset: Int64) throws(BlockIOError) {
+        let result = bytes.withUnsafeBytes { buffer in Result { () throws(BlockIOError) in try write(buffer, at: offset) } }
+        try result.get()
+    }
+
+    /// Checks that `offset..<offset+length` lies inside the target.
+    public func checkRange(_ operation: BlockIOError.Operation, offset: Int64, length: Int64) throws(BlockIOError) {
+        guard offset >= 0, length >= 0, offset <= size, length <= size - offset else {
+            throw BlockIOError(operation: operation, offset: offset, length: length, errno: 22,
+                               detail: "range \(offset)+\(length) is outside the device of \(size) bytes")
+        }
+    }
+}
+
+/// A failed block I/O: the operation, where, and the `errno` the system gave.
+public struct BlockIOError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Which operation failed.
+    public enum Operation: String, Sendable {
+        case open, read, write, flush, discard, writeZeroes = "write-zeroes", size
+    }
+
+    /// The operation.
+    public var operation: Operation
+    /// Byte offset of the request.
+    public var offset: Int64
+    /// Byte length of the request.
+    public var length: Int64
+    /// The `errno` value (EIO = 5, EINVAL = 22, ...).
+    public var errno: Int32
+    /// Extra words (the path, or why a range is refused).
+    public var detail: String
+
+    /// Creates an error.
+    public init(operation: Operation, offset: Int64, length: Int64, errno: Int32, detail: String = "") {
+        self.operation = operation
+        self.offset = offset
+        self.length = length
+        self.errno = errno
+        self.detail = detail
+    }
+
+    public var description: String {
+        let what = detail.isEmpty ? "" : ": \(detail)"
+        return "\(operation.rawValue) of \(length) bytes at offset \(offset) failed with errno \(errno) (\(Self.errnoName(errno)))\(what)"
+    }
+
+    static func errnoName(_ code: Int32) -> String {
+        switch code {
+        case 1: "EPERM"
+        case 2: "ENOENT"
+        case 5: "EIO"
+        case 9: "EBADF"
+        case 13: "EACCES"
+        case 22: "EINVAL"
+        case 28: "ENOSPC"
+        case 30: "EROFS"
+        case 95: "EOPNOTSUPP"
+        default: "errno \(code)"
+        }
+    }
+}

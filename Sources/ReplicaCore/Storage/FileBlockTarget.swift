@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CReplicaLinux
+
+/// A ``BlockTarget`` over a regular file or a block device, with `pread`/`pwrite`,
+/// `fdatasync`, hole punching (files) or `BLKDISCARD`/`BLKZEROOUT` (devices), and optional
+/// `O_DIRECT` (unaligned buffers then go through an aligned bounce buffer).
+public final class FileBlockTarget: BlockTarget {
+    /// The path that was opened.
+    public let path: String
+    /// Size in bytes (`st_size` or `BLKGETSIZE64`).
+    public let size: Int64
+    /// Logical block size (`BLKSSZGET` for devices, 512 for files).
+    public let logicalBlockSize: Int
+    /// True when the path is a block device.
+    public let isBlockDevice: Bool
+    /// True when opened with `O_DIRECT`.
+    public let directIO: Bool
+    private let descriptor: Int32
+
+    /// Opens `path` for reading and writing (or reading only).
+    /// - Parameters:
+    ///   - directIO: bypass the page cache with `O_DIRECT`.
+    ///   - readOnly: open with `O_RDONLY`.
+    /// - Throws: ``BlockIOError`` with operation `open` and the path.
+    public init(path: String, directIO: Bool = false, readOnly: Bool = false) throws(BlockIOError) {
+        var flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC
+        if directIO { flags |= CReplicaLinux_O_DIRECT() }
+        let fd = open(path, flags)
+        guard fd >= 0 else {
+            throw BlockIOError(operation: .open, offset: 0, length: 0, errno: errno, detail: path)
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw BlockIOError(operation: .size, offset: 0, length: 0, errno: code, detail: path)
+        }
+        let isBlock = (info.st_mode & S_IFMT) == S_IFBLK
+        var bytes = UInt64(info.st_size)
+        var sector: Int32 = 512
+        if isBlock {
+            let rc = CReplicaLinux_blkgetsize64(fd, &bytes)
+            guard rc == 0 else {
+                close(fd)
+                throw BlockIOError(operation: .size, offset: 0, length: 0, errno: -rc, detail: "BLKGETSIZE64 on \(path)")
+            }
+            if CReplicaLinux_blksszget(fd, &sector) != 0 { sector = 512 }
+        } else if (info.st_mode & S_IFMT) != S_IFREG {
+            close(fd)
+            throw BlockIOError(operation: .open, offset: 0, length: 0, errno: EINVAL, detail: "\(path) is neither a regular file nor a block device")
+        }
+        self.path = path
+        self.descriptor = fd
+        self.size = Int64(bytes)
+        self.isBlockDevice = isBlock
+        self.logicalBlockSize = Int(sector)
+        self.directIO = directIO
+    }
+
+    deinit { close(descriptor) }
+
+    private func needsBounce(_ address: UnsafeRawPointer?, _ count: Int, _ offset: Int64) -> Bool {
+        guard directIO else { return false }
+        let alignment = logicalBlockSize
+        return Int(bitPattern: address) % alignment != 0 || count % alignment != 0 || offset % Int64(alignment) != 0
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(BlockIOError) {
+        try checkRange(.read, offset: offset, length: Int64(buffer.count))
+        if needsBounce(buffer.baseAddress, buffer.count, offset) {
+            let (start, length) = alignedSpan(offset, buffer.count)
+            let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
+            defer { bounce.deallocate() }
+            try readFully(bounce, at: start)
+            buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bounce[Int(offset - start)..<(Int(offset - start) + buffer.count)]))
+            return
+        }
+        try readFully(buffer, at: offset)
+    }
+
+    private func alignedSpan(_ offset: Int64, _ count: Int) -> (Int64, Int) {
+        let a = Int64(logicalBlockSize)
+        let start = offset / a * a
+        let end = (offset + Int64(count) + a - 1) / a * a
+        return (start, Int(end - start))
+    }
+
+    private func readFully(_ buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(BlockIOError) {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + Int64(done)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BlockIOError(operation: .read, offset: offset, length: Int64(buffer.count), errno: errno, detail: path)
+            }
+            if n == 0 {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[done...]).initializeMemory(as: UInt8.self, repeating: 0)
+                return
+            }
+            done += n
+        }
+    }
+
+    public func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(BlockIOError) {
+        try checkRange(.write, offset: offset, length: Int64(buffer.count))
+        if needsBounce(buffer.baseAddress, buffer.count, offset) {
+            let (start, length) = alignedSpan(offset, buffer.count)
+            let bounce = UnsafeMutableRawBufferPointer.allocate(byteCount: length, alignment: 4096)
+            defer { bounce.deallocate() }
+            try readFully(bounce, at: start)
+            UnsafeMutableRawBufferPointer(rebasing: bounce[Int(offset - start)..<(Int(offset - start) + buffer.count)]).copyMemory(from: buffer)
+            try writeFully(UnsafeRawBufferPointer(bounce), at: start)
+            return
+        }
+        try writeFully(buffer, at: offset)
+    }
+
+    private func writeFully(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(BlockIOError) {
+        var done = 0
+        while done < buffer.count {
+            let n = pwrite(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + Int64(done)))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BlockIOError(operation: .write, offset: offset, length: Int64(buffer.count), errno: errno, detail: path)
+            }
+            done += n
+        }
+    }
+
+    public func flush() throws(BlockIOError) {
+        guard fdatasync(descriptor) == 0 else {
+            throw BlockIOError(operation: .flush, offset: 0, length: 0, errno: errno, detail: path)
+        }
+    }
+
+    public func discard(at offset: Int64, length: Int64) throws(BlockIOError) {
+        try checkRange(.discard, offset: offset, length: length)
+        guard length > 0 else { return }
+        let rc = isBlockDevice
+            ? CReplicaLinux_blkdiscard(descriptor, UInt64(offset), UInt64(length))
+            : CReplicaLinux_punch_hole(descriptor, offset, length)
+        if rc != 0, -rc != EOPNOTSUPP {
+            throw BlockIOError(operation: .discard, offset: offset, length: length, errno: -rc, detail: path)
+        }
+    }
+
+    public func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError) {
+        try checkRange(.writeZeroes, offset: offset, length: length)
+        guard length > 0 else { return }
+        let rc = isBlockDevice
+            ? CReplicaLinux_blkzeroout(descriptor, UInt64(offset), UInt64(length))
+            : CReplicaLinux_punch_hole(descriptor, offset, length)
+        guard rc != 0 else { return }
+        // Fall back to writing zeroes where the kernel cannot do it for us.
+        let chunk = 1 << 20
+        let zeroes = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 4096)
+        defer { zeroes.deallocate() }
+        zeroes.initializeMemory(as: UInt8.self, repeating: 0)
+        var done: Int64 = 0
+        while done < length {
+            let count = Int(min(Int64(chunk), length - done))
+            try write(UnsafeRawBufferPointer(rebasing: zeroes[0..<count]), at: offset + done)
+            done += Int64(count)
+        }
+    }
+}

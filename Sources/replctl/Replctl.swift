@@ -1,0 +1,20 @@
+import ArgumentParser
+import ReplicaCore
+
+/// `replctl`: Replica's command line, modelled on `drbdadm`.
+@main
+struct Replctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replctl",
+        abstract: "Replica: network RAID-1 for block storage, in user space (commands follow drbdadm).",
+        discussion: """
+            Exit codes: 0 success, 1 usage or other error, 10 configuration error, 20 meta-data error, \
+            11 state change refused.
+            """,
+        subcommands: [
+            Dump.self, CreateMetadata.self, DumpMetadata.self, ApplyActivityLog.self,
+            ShowGenerationIdentifiers.self, GetGenerationIdentifiers.self, SetGenerationIdentifiers.self,
+            DiskStateCommand.self, StateCheck.self, UUIDCompare.self, VersionCommand.self,
+        ]
+    )
+}
