@@ -45,7 +45,7 @@ extension ConfigBuilder {
             try rejectDuplicateVolume(implicit, in: resource.volumes, where: "resource \(resource.name)")
             resource.volumes.insert(implicit, at: 0)
         }
-        assignNodeIDs(&resource)
+        try assignNodeIDs(&resource)
         return resource
     }
 
@@ -55,10 +55,22 @@ extension ConfigBuilder {
         }
     }
 
-    /// drbdadm numbers hosts 0, 1 in written order when a two-host resource gives no node-ids.
-    private func assignNodeIDs(_ resource: inout ResourceSpec) {
-        guard resource.hosts.count == 2, resource.hosts.allSatisfy({ $0.nodeID == nil }) else { return }
-        for index in resource.hosts.indices { resource.hosts[index].nodeID = index }
+    /// DRBD 8.4 compatibility: a two-host resource without node-ids gets them from a CRC32C
+    /// (seed 0x1a656f21) of each host's address text; the larger hash, compared as a signed
+    /// 32-bit number, becomes node 0 (observed with drbdadm 9.22).
+    private func assignNodeIDs(_ resource: inout ResourceSpec) throws(ConfigError) {
+        guard resource.hosts.count == 2, resource.connections.isEmpty, resource.mesh == nil,
+              resource.hosts.allSatisfy({ $0.nodeID == nil }) else { return }
+        let hashes = resource.hosts.map { host -> Int32? in
+            guard let address = host.effectiveAddress else { return nil }
+            return Int32(bitPattern: Array(address.host.utf8).withUnsafeBytes { CRC32C.update(0x1A65_6F21, $0) })
+        }
+        guard let first = hashes[0], let second = hashes[1] else { return }
+        guard first != second else {
+            throw ConfigError(resource.hosts[1].location, "cannot derive node-ids: the two hosts of resource \(resource.name) have the same address (give 'node-id' explicitly or fix the addresses)")
+        }
+        resource.hosts[0].nodeID = first > second ? 0 : 1
+        resource.hosts[1].nodeID = first > second ? 1 : 0
     }
 
     /// Handles `device`, `disk PATH`, `meta-disk`, `flexible-meta-disk`. Returns false for other keywords.

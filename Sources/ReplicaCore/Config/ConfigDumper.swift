@@ -97,7 +97,9 @@ public struct ConfigDumper {
         switch volume.metaDisk {
         case .internal?: out += Self.line(indent, "meta-disk", "internal", raw: true)
         case .external(let path, let index)?:
-            out += Self.line(indent, "meta-disk", index.map { "\(path) [\($0)]" } ?? path, raw: true)
+            // drbdadm pads this keyword to 16 columns regardless of indentation.
+            out += Self.pad(indent) + "meta-disk".padding(toLength: 16, withPad: " ", startingAt: 0) + " "
+                + (index.map { "\(path) [\($0)]" } ?? path) + ";\n"
         case nil: break
         }
         return out

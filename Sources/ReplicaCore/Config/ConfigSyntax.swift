@@ -95,6 +95,10 @@ public struct ConfigSyntaxReader {
                 if token.quoted {
                     throw ConfigError(token.location, "expected a keyword, got the string \"\(token.text)\"")
                 }
+                if token.text == "skip" {
+                    try skipBlock(tokens, &position)
+                    continue
+                }
                 var statement = ConfigStatement(keyword: token, arguments: [], block: nil, blockEnd: nil)
                 position += 1
                 argumentLoop: while true {
@@ -124,6 +128,27 @@ public struct ConfigSyntaxReader {
                 }
             }
         }
+    }
+
+    /// `skip [words] { anything, with balanced braces }`: ignored entirely, as drbdadm does.
+    private func skipBlock(_ tokens: [ConfigToken], _ position: inout Int) throws(ConfigError) {
+        let start = tokens[position]
+        position += 1
+        while tokens[position].kind == .word { position += 1 }
+        guard tokens[position].kind == .openBrace else {
+            throw ConfigError(tokens[position].location, "expected '{' after 'skip'")
+        }
+        var depth = 0
+        repeat {
+            switch tokens[position].kind {
+            case .openBrace: depth += 1
+            case .closeBrace: depth -= 1
+            case .end:
+                throw ConfigError(tokens[position].location, "unterminated block: 'skip {' opened at line \(start.location.line), column \(start.location.column) is not closed (missing '}')")
+            default: break
+            }
+            position += 1
+        } while depth > 0
     }
 
     private func expandInclude(_ statement: ConfigStatement, depth: Int) throws(ConfigError) -> [ConfigStatement] {

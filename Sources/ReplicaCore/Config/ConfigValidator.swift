@@ -12,7 +12,7 @@ struct ConfigValidator {
         var addresses: [NetworkAddress: (String, SourceLocation)] = [:]
         var warnings: [ConfigError] = []
         for resource in configuration.resources {
-            try validateHosts(resource)
+            warnings += try validateHosts(resource)
             for host in resource.hosts {
                 let keys = host.names.isEmpty ? [host.floatingAddress!.description] : host.names
                 for volume in effectiveVolumes(resource, host) {
@@ -48,11 +48,10 @@ struct ConfigValidator {
         return byNumber.keys.sorted().map { byNumber[$0]! }
     }
 
-    private func validateHosts(_ resource: ResourceSpec) throws(ConfigError) {
+    private func validateHosts(_ resource: ResourceSpec) throws(ConfigError) -> [ConfigError] {
+        var warnings: [ConfigError] = []
         let usesConnections = !resource.connections.isEmpty || resource.mesh != nil
-        if resource.hosts.count > 2, !usesConnections {
-            throw ConfigError(resource.location, "resource \(resource.name) has \(resource.hosts.count) hosts: with more than two 'on' sections use explicit 'connection' sections or a 'connection-mesh'")
-        }
+
         var nodeIDs: [Int: String] = [:]
         var names: Set<String> = []
         for host in resource.hosts {
@@ -68,6 +67,9 @@ struct ConfigValidator {
                     throw ConfigError(host.location, "host \(name) has two sections in resource \(resource.name)")
                 }
             }
+        }
+        if resource.hosts.count > 2, !usesConnections {
+            warnings.append(ConfigError(resource.location, "resource \(resource.name) has \(resource.hosts.count) hosts: with more than two 'on' sections use explicit 'connection' sections or a 'connection-mesh' (no connection is made)"))
         }
         if !usesConnections {
             for host in resource.hosts where host.effectiveAddress == nil {
@@ -85,6 +87,7 @@ struct ConfigValidator {
                 throw ConfigError(mesh.location, "host '\(name)' in connection-mesh is not defined by an 'on' section of resource \(resource.name)")
             }
         }
+        return warnings
     }
 
     private func optionWarnings(_ resource: ResourceSpec) -> [ConfigError] {
