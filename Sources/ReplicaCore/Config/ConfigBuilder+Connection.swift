@@ -3,6 +3,7 @@ extension ConfigBuilder {
         guard statement.arguments.count <= 1, let body = statement.block else {
             throw ConfigError(statement.location, "'connection' is written 'connection [NAME] { ... }'")
         }
+        if let name = statement.arguments.first { try PlainWords.checkName(name, "connection name") }
         var connection = ConnectionSpec(name: statement.arguments.first?.text, location: statement.location)
         for inner in body {
             switch inner.name {
@@ -43,6 +44,7 @@ extension ConfigBuilder {
         guard statement.block == nil, let name = statement.arguments.first else {
             throw ConfigError(statement.location, "'host' is written 'host NAME [address [AF] IP:PORT] [port P];'")
         }
+        try PlainWords.checkName(name, "host name")
         var host = ConnectionHost(name: name.text, location: statement.location)
         var rest = Array(statement.arguments.dropFirst())
         if rest.first?.text == "address" {
@@ -72,6 +74,7 @@ extension ConfigBuilder {
                 guard inner.block == nil, inner.arguments.count >= 2 else {
                     throw ConfigError(inner.location, "'hosts' names at least two hosts")
                 }
+                for name in inner.arguments { try PlainWords.checkName(name, "host name") }
                 mesh.hosts = inner.arguments.map(\.text)
             case "net", "disk":
                 try addSection(inner, to: &mesh.sections, context: "connection-mesh")

@@ -6,6 +6,7 @@ extension ConfigBuilder {
             throw ConfigError(statement.location, "'resource' needs exactly one name before '{'")
         }
         let body = try block(of: statement, arguments: 1)
+        try PlainWords.checkName(statement.arguments[0], "resource name")
         var resource = ResourceSpec(name: statement.arguments[0].text, location: statement.location)
         var implicit = VolumeSpec(number: 0, explicit: false, location: statement.location)
         for inner in body {
@@ -20,6 +21,7 @@ extension ConfigBuilder {
                 guard !inner.arguments.isEmpty else {
                     throw ConfigError(inner.location, "'on' needs at least one host name before '{'")
                 }
+                for name in inner.arguments { try PlainWords.checkName(name, "host name") }
                 resource.hosts.append(try buildHost(inner, names: inner.arguments.map(\.text), floating: nil))
             case "floating":
                 let address = try parseAddress(inner.arguments, at: inner.location)
@@ -83,6 +85,7 @@ extension ConfigBuilder {
         case "disk" where statement.block == nil:
             if volume.disk != nil { throw ConfigError(statement.location, "'disk' is given twice for volume \(volume.number)") }
             let token = try single(statement, expecting: "a device path or 'none'")
+            try PlainWords.checkName(token, "disk path")
             volume.disk = token.text == "none" ? DiskSpec.none : .path(token.text)
         case "meta-disk", "flexible-meta-disk":
             guard statement.block == nil else { throw ConfigError(statement.location, "'\(statement.name)' takes a value, not a block") }
@@ -96,8 +99,9 @@ extension ConfigBuilder {
 
     private func parseDevice(_ statement: ConfigStatement) throws(ConfigError) -> DeviceSpec {
         let words = statement.arguments
+        if let path = words.first, path.text != "minor" { try PlainWords.checkName(path, "device path") }
         func minorValue(_ token: ConfigToken) throws(ConfigError) -> Int {
-            try integer(token, 0...1_048_575, what: "device minor")
+            try integer(token, 0...Int(Int32.max), what: "device minor")
         }
         switch words.count {
         case 1:
@@ -134,6 +138,7 @@ extension ConfigBuilder {
         }
         var path = first.text
         var indexText: String?
+        if words.count != 1 || !path.contains("[") { try PlainWords.checkName(first, "meta-disk path") }
         if words.count == 2 {
             indexText = words[1].text
         } else if words.count == 1, let open = path.firstIndex(of: "["), path.hasSuffix("]") {
@@ -141,6 +146,9 @@ extension ConfigBuilder {
             path = String(path[..<open])
         } else if words.count > 2 {
             throw ConfigError(words[2].location, "'\(statement.name)' expects 'internal', a device path, or 'PATH [INDEX]'")
+        }
+        guard !path.isEmpty else {
+            throw ConfigError(first.location, "'\(statement.name)' needs a device path before the index")
         }
         guard let indexText else { return .external(path: path, index: nil) }
         let location = words.count == 2 ? words[1].location : first.location
@@ -233,7 +241,8 @@ extension ConfigBuilder {
 
     static func isIPv4(_ text: String) -> Bool {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) && Int($0)! <= 255 }
+        // drbdadm accepts any four dotted groups of digits; binding refuses impossible ones later.
+        return parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) }
     }
 
     static func isIPv6(_ text: String) -> Bool {

@@ -21,6 +21,7 @@ extension ConfigBuilder {
             try addSyncer(statement, to: &sections)
         case "protocol" where statement.block == nil:
             let token = try single(statement, expecting: "A, B or C")
+            try PlainWords.checkValue(token, "protocol")
             let definition = OptionTable.definition("protocol", in: .net)!
             let value = try checked(definition, token)
             sections.net.insert(OptionSetting(name: "protocol", value: value, location: statement.location), at: 0)
@@ -72,6 +73,7 @@ extension ConfigBuilder {
             guard statement.arguments.count == 1 else {
                 throw ConfigError(statement.arguments[1].location, "option '\(name)' takes one value; put text with spaces in double quotes")
             }
+            try PlainWords.checkValue(statement.arguments[0], "value of '\(name)'")
             value = try checked(definition, statement.arguments[0])
         }
         return (definition, OptionSetting(name: name, value: value, location: statement.location))

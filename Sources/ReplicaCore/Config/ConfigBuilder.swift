@@ -32,8 +32,8 @@ public struct ConfigBuilder {
                     throw ConfigError(statement.location, "a second 'common' section; there can be only one")
                 }
                 var sections = OptionSections()
-                for inner in try block(of: statement, arguments: 0) {
-                    try addSection(inner, to: &sections, context: "common")
+                for inner in try block(of: statement, arguments: 0) where try !addSection(inner, to: &sections, context: "common") {
+                    throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in common: expected options, net, disk, startup, handlers, proxy, syncer or protocol")
                 }
                 configuration.common = sections
             case "resource":

@@ -107,7 +107,7 @@ public struct ConfigDumper {
 
     private func dumpVolumes(_ volumes: [VolumeSpec], indent: Int) -> String {
         var out = ""
-        for volume in volumes {
+        for volume in volumes.sorted(by: { $0.number < $1.number }) {
             if volume.explicit {
                 out += Self.pad(indent) + "volume \(volume.number) {\n"
                 out += dumpSection("disk", volume.diskOptions, indent: indent + 4)
