@@ -73,7 +73,7 @@ let package = Package(
             dependencies: ["ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD"],
             swiftSettings: strict
         ),
-        .testTarget(name: "ReplctlTests", dependencies: ["ReplicaCore"], swiftSettings: strict),
+        .testTarget(name: "ReplctlTests", dependencies: ["ReplicaCore"], exclude: ["Corpus"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -29,11 +29,8 @@ public struct Bitmap: Sendable, Equatable {
     /// (and reported by ``trailingBitsSet(in:bitCount:)``).
     public init(onDisk bytes: [UInt8], bitCount: Int64) {
         self.init(bitCount: bitCount)
-        let available = min(words.count, bytes.count / 8)
-        for index in 0..<available {
-            var word: UInt64 = 0
-            for byte in 0..<8 { word |= UInt64(bytes[index * 8 + byte]) << (8 * byte) }
-            words[index] = word
+        for position in 0..<min(words.count * 8, bytes.count) where bytes[position] != 0 {
+            words[position / 8] |= UInt64(bytes[position]) << (8 * (position % 8))
         }
         clearTail()
         setCount = words.reduce(0) { $0 + Int64($1.nonzeroBitCount) }

@@ -1,0 +1,28 @@
+# Replica: two set-up commands, `make demo` and `make test` (see README.md).
+SWIFT ?= swift
+RDMA_BUILD := .build-rdma
+
+.PHONY: deps build build-rdma test demo bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+# Default build: no RDMA trait (what library users get).
+build: deps
+	$(SWIFT) build
+
+# The RDMA trait on, in its own build folder so the two builds do not rebuild each other.
+build-rdma: deps
+	$(SWIFT) build --traits RDMA --scratch-path $(RDMA_BUILD)
+
+test: build build-rdma
+	@bash scripts/run-tests.sh $(RDMA_BUILD)
+
+demo: build
+	@bash scripts/demo.sh .build/debug/replctl
+
+bench: deps
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+
+clean:
+	rm -rf .build $(RDMA_BUILD)
