@@ -52,7 +52,6 @@ public enum StateRules {
     public static func validateChange(from old: ResourceState, to new: ResourceState, _ context: StateRuleContext) -> StateChangeError? {
         if let error = validateConnectionTransition(from: old.connection, to: new.connection) { return error }
         if (new.connection == .startingSyncS || new.connection == .startingSyncT), old.connection.isResync { return .resyncRunning }
-        if new.connection == .disconnecting, old.connection == .standAlone { return .alreadyStandAlone }
         if new.disk == .outdated, old.disk < .outdated, old.disk != .attaching { return .lowerThanOutdated }
         if (new.connection == .verifyS || new.connection == .verifyT), old.connection != .connected { return .needConnection }
         return validate(new, context)
@@ -61,11 +60,12 @@ public enum StateRules {
     /// `is_valid_conn_transition`.
     public static func validateConnectionTransition(from old: ConnectionState, to new: ConnectionState) -> StateChangeError? {
         if old == new { return nil }
-        if old == .standAlone, new != .unconnected, new != .disconnecting { return .needConnection }
+        if old == .standAlone, new == .disconnecting { return .alreadyStandAlone }
+        if old == .standAlone, new != .unconnected { return .needConnection }
+        // A connection is established only through WFReportParams.
         if old < .wfReportParams, new >= .connected { return .needConnection }
-        if (.timeout ... .tearDown).contains(old), new != .unconnected, new != .disconnecting, new != .standAlone {
-            return .inTransientState
-        }
+        // After a network error only Unconnected or Disconnecting may follow.
+        if (.timeout ... .tearDown).contains(old), new != .unconnected, new != .disconnecting { return .inTransientState }
         if old == .disconnecting, new != .standAlone { return .inTransientState }
         return nil
     }
