@@ -14,6 +14,12 @@ public struct DeviceSpec: Sendable, Equatable {
     public var path: String?
     /// The minor number.
     public var minor: Int
+
+    /// Creates a device specification.
+    public init(path: String?, minor: Int) {
+        self.path = path
+        self.minor = minor
+    }
 }
 
 /// `disk PATH;` or `disk none;`.
@@ -40,6 +46,13 @@ public struct NetworkAddress: Sendable, Equatable, Hashable, CustomStringConvert
     public var host: String
     /// The TCP port.
     public var port: Int
+
+    /// Creates an address.
+    public init(family: String, host: String, port: Int) {
+        self.family = family
+        self.host = host
+        self.port = port
+    }
 
     /// `ipv4 10.1.1.31:7789` or `ipv6 [fd00::1]:7000`, as `drbdadm dump` prints it.
     public var description: String {
