@@ -18,7 +18,9 @@ words = ["protocol", "A", "B", "C", "yes", "no", "net", "disk", "options", "star
          "device", "minor", "meta-disk", "internal", "address", "node-id", "0", "1", "7", "100", "1M", "40M", "4G",
          "timeout", "ko-count", "al-extents", "resync-rate", "c-plan-ahead", "fencing", "resource-only", "{", "}", ";",
          "\"x y\"", "ipv6", "[::1]:7788", "10.0.0.9:7788", "floating", "syncer", "common", "global", "usage-count",
-         "-1", "65535", "70000", "disk-flushes", "no-md-flushes", "after-sb-0pri", "discard-local", "connection-mesh"]
+         "-1", "65535", "70000", "disk-flushes", "no-md-flushes", "after-sb-0pri", "discard-local", "connection-mesh",
+         "connection", "host", "path", "port", "proxy", "memlimit", "hosts", "quorum", "majority", "sdp", "none",
+         "flexible-meta-disk", "/dev/m [1]", "[2]", "skip", "10.0.0.1:7788;", "handlers", "split-brain", "\"/bin/true\""]
 
 def norm(text):
     return [re.sub(r"\s+", " ", l).strip() for l in text.splitlines() if l.strip() and not l.lstrip().startswith("#")]

@@ -12,7 +12,7 @@ status=${PIPESTATUS[0]}
 # Swift Testing's summary: "Test run with N tests in M suites passed|failed after ..."
 summary=$(grep -E "Test run with [0-9]+ tests?" "$log" | tail -n 1)
 total=$(echo "$summary" | sed -E 's/.*Test run with ([0-9]+) tests?.*/\1/')
-failed=$(grep -cE "^✘ Test .* failed" "$log" || true)
+failed=$(grep -E "^✘ Test .* failed after" "$log" | grep -vc "^✘ Test run with" || true)
 if [ -z "$total" ]; then
     echo "run-tests: no test summary found" >&2
     exit 1

@@ -79,9 +79,8 @@ struct GetGenerationIdentifiers: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let access = try VolumeAccess(options: options)
-            let device = try access.metadata(try access.singleVolume(resource))
-            FileOutput.standardOutput(MetadataText.generationLine(try VolumeAccess.superblock(device)) + "\n")
+            let (_, superblock) = try VolumeAccess.superblock(options: options, resource: resource)
+            FileOutput.standardOutput(MetadataText.generationLine(superblock) + "\n")
         }
     }
 }
@@ -95,9 +94,8 @@ struct ShowGenerationIdentifiers: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let access = try VolumeAccess(options: options)
-            let device = try access.metadata(try access.singleVolume(resource))
-            FileOutput.standardOutput(MetadataText.showGenerationIdentifiers(try VolumeAccess.superblock(device)))
+            let (_, superblock) = try VolumeAccess.superblock(options: options, resource: resource)
+            FileOutput.standardOutput(MetadataText.showGenerationIdentifiers(superblock))
         }
     }
 }
@@ -113,9 +111,7 @@ struct SetGenerationIdentifiers: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let access = try VolumeAccess(options: options)
-            let device = try access.metadata(try access.singleVolume(resource))
-            let before = try VolumeAccess.superblock(device)
+            let (device, before) = try VolumeAccess.superblock(options: options, resource: resource)
             let after: Superblock
             do throws(MetadataText.SetGenerationError) {
                 after = try MetadataText.applySetGenerationIdentifiers(identifiers, to: before)
@@ -137,9 +133,8 @@ struct DiskStateCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let access = try VolumeAccess(options: options)
-            let device = try access.metadata(try access.singleVolume(resource))
-            FileOutput.standardOutput("\(try VolumeAccess.superblock(device).flags.drbdmetaDiskState)\n")
+            let (_, superblock) = try VolumeAccess.superblock(options: options, resource: resource)
+            FileOutput.standardOutput("\(superblock.flags.drbdmetaDiskState)\n")
         }
     }
 }

@@ -70,6 +70,13 @@ struct VolumeAccess {
         }
     }
 
+    /// Opens the one volume `resource` names and reads its superblock.
+    static func superblock(options: ConfigOptions, resource: String) throws -> (MetadataDevice, Superblock) {
+        let access = try VolumeAccess(options: options)
+        let device = try access.metadata(try access.singleVolume(resource))
+        return (device, try superblock(device))
+    }
+
     /// Reads the superblock, turning a failure into exit code 20.
     static func superblock(_ device: MetadataDevice) throws -> Superblock {
         do { return try device.readSuperblock() } catch { throw CommandFailure(message: error.description, code: ExitCodes.metadata) }

@@ -11,7 +11,7 @@ extension ConfigBuilder {
         var implicit = VolumeSpec(number: 0, explicit: false, location: statement.location)
         for inner in body {
             if try addVolumeKeyword(inner, to: &implicit) { continue }
-            if try addSection(inner, to: &resource.sections, context: "resource") { continue }
+            if try addSection(inner, to: &resource.sections, context: "resource \(resource.name)") { continue }
             switch inner.name {
             case "volume":
                 let volume = try buildVolume(inner)
@@ -33,10 +33,17 @@ extension ConfigBuilder {
                     throw ConfigError(inner.location, "a second 'connection-mesh' in resource \(resource.name)")
                 }
                 resource.mesh = try buildMesh(inner)
-            case "skip", "template-file":
+            case "skip":
                 continue
+            case "template-file":
+                let token = try single(inner, expecting: "a file name")
+                let base = (inner.location.file as NSString).deletingLastPathComponent
+                let path = token.text.hasPrefix("/") || base.isEmpty ? token.text : base + "/" + token.text
+                guard FileManager.default.isReadableFile(atPath: path) else {
+                    throw ConfigError(token.location, "cannot open template file '\(token.text)'")
+                }
             case _ where inner.name.hasPrefix("require-drbd-module-version-"):
-                continue
+                throw ConfigError(inner.location, "'\(inner.name)' checks a DRBD kernel module; Replica runs in user space and has none")
             case "stacked-on-top-of":
                 throw ConfigError(inner.location, "'stacked-on-top-of' (stacked DRBD 8.4 resources) is not supported by Replica")
             default:
@@ -61,13 +68,17 @@ extension ConfigBuilder {
     /// (seed 0x1a656f21) of each host's address text; the larger hash, compared as a signed
     /// 32-bit number, becomes node 0 (observed with drbdadm 9.22).
     private func assignNodeIDs(_ resource: inout ResourceSpec) throws(ConfigError) {
-        guard resource.hosts.count == 2, resource.connections.isEmpty, resource.mesh == nil,
-              resource.hosts.allSatisfy({ $0.nodeID == nil }) else { return }
+        guard resource.hosts.count == 2, resource.hosts.allSatisfy({ $0.nodeID == nil }) else { return }
         let hashes = resource.hosts.map { host -> Int32? in
             guard let address = host.effectiveAddress else { return nil }
             return Int32(bitPattern: Array(address.host.utf8).withUnsafeBytes { CRC32C.update(0x1A65_6F21, $0) })
         }
-        guard let first = hashes[0], let second = hashes[1] else { return }
+        guard let first = hashes[0], let second = hashes[1] else {
+            // Addresses only in connection blocks: number the hosts in written order.
+            resource.hosts[0].nodeID = 0
+            resource.hosts[1].nodeID = 1
+            return
+        }
         guard first != second else {
             throw ConfigError(resource.hosts[1].location, "cannot derive node-ids: the two hosts of resource \(resource.name) have the same address (give 'node-id' explicitly or fix the addresses)")
         }

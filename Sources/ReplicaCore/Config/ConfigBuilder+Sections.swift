@@ -3,6 +3,13 @@ extension ConfigBuilder {
     /// legacy `protocol X;` to `sections`. Returns false when the statement is none of those.
     @discardableResult
     func addSection(_ statement: ConfigStatement, to sections: inout OptionSections, context: String) throws(ConfigError) -> Bool {
+        let blocks: Set<String> = ["options", "net", "disk", "startup", "handlers", "proxy", "syncer"]
+        if statement.block != nil, blocks.contains(statement.name) {
+            if let first = sections.blockLocations[statement.name] {
+                throw ConfigError(statement.location, "a second '\(statement.name)' section in \(context) (the first is at line \(first.line), column \(first.column)); merge them")
+            }
+            sections.blockLocations[statement.name] = statement.location
+        }
         switch statement.name {
         case "options":
             try addOptions(statement, allowed: [.resource], to: &sections)
@@ -15,8 +22,7 @@ extension ConfigBuilder {
         case "handlers":
             try addOptions(statement, allowed: [.handlers], to: &sections)
         case "proxy":
-            _ = try block(of: statement, arguments: 0)
-            sections.hasProxy = true
+            try addOptions(statement, allowed: [.proxy], to: &sections)
         case "syncer":
             try addSyncer(statement, to: &sections)
         case "protocol" where statement.block == nil:

@@ -44,6 +44,8 @@ public struct ConfigBuilder {
                 configuration.resources.append(resource)
             case "skip":
                 continue
+            case _ where statement.name.hasPrefix("require-drbd-module-version-"):
+                throw ConfigError(statement.location, "'\(statement.name)' checks a DRBD kernel module; Replica runs in user space and has none")
             default:
                 throw ConfigError(statement.location, "unknown keyword '\(statement.name)': expected global, common, resource, skip or include")
             }

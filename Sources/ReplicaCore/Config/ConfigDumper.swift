@@ -79,6 +79,7 @@ public struct ConfigDumper {
         let disk = sections.disk.filter { $0.name != "resync-after" || $0.value == "-1" || resourcesOnThisNode.contains($0.value) }
         out += dumpSection("disk", disk + sections.peerDevice, indent: indent)
         out += dumpSection("startup", sections.startup, indent: indent)
+        out += dumpSection("proxy", sections.proxy, indent: indent)
         out += dumpSection("handlers", sections.handlers, indent: indent)
         return out
     }
@@ -149,7 +150,7 @@ public struct ConfigDumper {
             out += "    }\n"
         }
         for connection in resource.connections {
-            out += "    connection\(connection.name.map { " \($0)" } ?? "") {\n"
+            out += "    connection {\n"  // drbdadm 9.22 does not print connection names
             for host in connection.hosts { out += hostLine(host, width: 16, indent: 8) }
             for path in connection.paths {
                 out += "        path {\n"

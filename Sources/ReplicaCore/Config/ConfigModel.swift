@@ -92,12 +92,14 @@ public struct OptionSections: Sendable, Equatable {
     public var startup: [OptionSetting] = []
     /// `handlers { }`.
     public var handlers: [OptionSetting] = []
-    /// True when an (empty or not) `proxy { }` block was written.
-    public var hasProxy = false
+    /// `proxy { }`.
+    public var proxy: [OptionSetting] = []
+    /// Where each section block was opened, to refuse a second block of the same kind.
+    var blockLocations: [String: SourceLocation] = [:]
 
     /// True when no section holds anything.
     public var isEmpty: Bool {
-        resource.isEmpty && net.isEmpty && disk.isEmpty && peerDevice.isEmpty && startup.isEmpty && handlers.isEmpty
+        resource.isEmpty && net.isEmpty && disk.isEmpty && peerDevice.isEmpty && startup.isEmpty && handlers.isEmpty && proxy.isEmpty
     }
 
     /// The settings of one section.
@@ -109,6 +111,7 @@ public struct OptionSections: Sendable, Equatable {
         case .peerDevice: peerDevice
         case .startup: startup
         case .handlers: handlers
+        case .proxy: proxy
         }
     }
 
@@ -120,6 +123,7 @@ public struct OptionSections: Sendable, Equatable {
         case .peerDevice: peerDevice.append(setting)
         case .startup: startup.append(setting)
         case .handlers: handlers.append(setting)
+        case .proxy: proxy.append(setting)
         }
     }
 }

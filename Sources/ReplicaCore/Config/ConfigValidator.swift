@@ -78,8 +78,14 @@ struct ConfigValidator {
         }
         let known = names
         for connection in resource.connections {
-            for host in connection.hosts + connection.paths.flatMap({ $0 }) where !known.contains(host.name) {
-                throw ConfigError(host.location, "host '\(host.name)' in connection is not defined by an 'on' section of resource \(resource.name)")
+            for host in connection.hosts + connection.paths.flatMap({ $0 }) {
+                guard known.contains(host.name) else {
+                    throw ConfigError(host.location, "host '\(host.name)' in connection is not defined by an 'on' section of resource \(resource.name)")
+                }
+                let section = resource.hosts.first { $0.names.contains(host.name) }
+                if host.address == nil, section?.effectiveAddress == nil {
+                    throw ConfigError(host.location, "resource \(resource.name), host \(host.name): cannot determine which address to use (give 'address' in the connection or in 'on \(host.name)')")
+                }
             }
         }
         if let mesh = resource.mesh {

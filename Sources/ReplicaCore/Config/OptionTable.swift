@@ -13,6 +13,8 @@ public enum OptionSection: String, Sendable, CaseIterable {
     case startup
     /// `handlers { }`.
     case handlers
+    /// `proxy { }` (DRBD Proxy options, kept and printed, not used by Replica).
+    case proxy
 }
 
 /// What kind of value an option takes and how it is checked.
@@ -153,6 +155,12 @@ public enum OptionTable {
         .init("wait-after-sb", .startup, .boolean, "no"),
         .init("stacked-timeouts", .startup, .boolean, "no"),
         .init("become-primary-on", .startup, .text(maxLength: 256), nil),
+
+        // proxy { }
+        .init("memlimit", .proxy, n(0...Int64(1) << 40, 1, "bytes"), nil),
+        .init("read-loops", .proxy, n(0...1_000_000, 1, "loops"), nil),
+        .init("compression", .proxy, n(0...1_000_000, 1, "level"), nil),
+        .init("bwlimit", .proxy, n(0...Int64(1) << 40, 1, "bytes/s"), nil),
 
         // handlers { }
     ] + [
