@@ -71,12 +71,11 @@ public final class MemoryBlockTarget: BlockTarget {
         try storage.withLock { (storage) throws(BlockIOError) in
             try checkFailure(storage, .write, offset, Int64(buffer.count))
             forEachChunk(offset, buffer.count) { chunk, inChunk, done, count in
-                var bytes = storage.chunks[chunk] ?? [UInt8](repeating: 0, count: Self.chunkSize)
-                bytes.withUnsafeMutableBytes { target in
+                // Mutate the stored chunk in place (no copy of the 64 KiB array).
+                storage.chunks[chunk, default: [UInt8](repeating: 0, count: Self.chunkSize)].withUnsafeMutableBytes { target in
                     UnsafeMutableRawBufferPointer(rebasing: target[inChunk..<(inChunk + count)])
                         .copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[done..<(done + count)]))
                 }
-                storage.chunks[chunk] = bytes
             }
         }
     }

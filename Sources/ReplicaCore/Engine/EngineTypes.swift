@@ -1,0 +1,139 @@
+/// Identifies an application request (the caller's tag, echoed in its completion).
+public typealias RequestID = UInt64
+/// Identifies a local I/O the engine asked the runtime to perform.
+public typealias LocalIOID = UInt64
+
+/// An application request to a volume.
+public enum ApplicationRequest: Sendable, Equatable {
+    /// Read `length` bytes at `offset`.
+    case read(offset: Int64, length: Int)
+    /// Write `data` at `offset`.
+    case write(offset: Int64, data: [UInt8])
+    /// Make every completed write durable (as the protocol defines it: C = on both disks).
+    case flush
+    /// Discard a range.
+    case discard(offset: Int64, length: Int64)
+}
+
+/// Why an application request failed.
+public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The node is not Primary (a Secondary refuses application I/O, as DRBD's EROFS).
+    case notPrimary
+    /// No UpToDate data is reachable.
+    case noUpToDateData
+    /// Offset or length outside the device or not 512-byte aligned.
+    case invalidRange(offset: Int64, length: Int64, size: Int64)
+    /// The local disk failed.
+    case ioError(BlockIOError)
+    /// The engine is shutting down or the volume was detached.
+    case aborted
+
+    public var description: String {
+        switch self {
+        case .notPrimary: "the resource is Secondary: application I/O needs the Primary role"
+        case .noUpToDateData: "no UpToDate data is reachable"
+        case .invalidRange(let offset, let length, let size): "range \(offset)+\(length) is not 512-byte aligned inside the \(size)-byte device"
+        case .ioError(let error): "local I/O failed: \(error)"
+        case .aborted: "request aborted"
+        }
+    }
+}
+
+/// A local disk operation the runtime performs and reports back with ``EngineEvent/localIOCompleted(_:_:)``.
+public enum LocalIO: Sendable, Equatable {
+    case read(offset: Int64, length: Int)
+    case write(offset: Int64, data: [UInt8])
+    case flush
+    case discard(offset: Int64, length: Int64)
+
+    /// The byte range the I/O touches (empty for a flush).
+    var range: Range<Int64> {
+        switch self {
+        case .read(let offset, let length): offset..<(offset + Int64(length))
+        case .write(let offset, let data): offset..<(offset + Int64(data.count))
+        case .discard(let offset, let length): offset..<(offset + length)
+        case .flush: 0..<0
+        }
+    }
+}
+
+/// The outcome of a local I/O.
+public enum LocalIOResult: Sendable, Equatable {
+    /// Done; reads carry their data.
+    case success([UInt8])
+    /// The disk failed.
+    case failure(BlockIOError)
+}
+
+/// What the runtime tells the engine.
+public enum EngineEvent: Sendable, Equatable {
+    /// An application request (only on a Primary).
+    case request(RequestID, ApplicationRequest)
+    /// A local I/O finished.
+    case localIOCompleted(LocalIOID, LocalIOResult)
+    /// Both channels to the peer are up; `resolveConflicts` if this node accepted the meta channel.
+    case connectionEstablished(resolveConflicts: Bool)
+    /// The connection broke (or was closed).
+    case connectionLost
+    /// A frame from the peer.
+    case frame(Frame)
+    /// The resync timer fired.
+    case resyncTick
+}
+
+/// What the engine asks the runtime to do, in order. Meta-data writes (AL transaction,
+/// bitmap, superblock) must be durable before the effects that follow them run.
+public enum EngineEffect: Sendable, Equatable {
+    /// Send a frame to the peer (on its channel).
+    case send(Frame)
+    /// Perform a local disk operation and report it back.
+    case localIO(LocalIOID, LocalIO)
+    /// Complete an application request.
+    case complete(RequestID, Result<[UInt8], RequestError>)
+    /// Persist the superblock (UUIDs, flags, sizes).
+    case writeSuperblock(Superblock)
+    /// Persist the whole bitmap.
+    case writeBitmap(Bitmap)
+    /// Persist an activity-log transaction.
+    case writeActivityLog(ActivityLogTransaction)
+    /// Fire ``EngineEvent/resyncTick`` after this many milliseconds.
+    case armResyncTimer(milliseconds: Int)
+    /// The state changed (for status, events and the demo).
+    case stateChanged(ResourceState)
+    /// Close the connection; `standAlone` if the engine gave up (no reconnect).
+    case closeConnection(reason: String, standAlone: Bool)
+    /// A line for the log.
+    case log(String)
+}
+
+/// The settings a volume engine runs with (from the resource file).
+public struct EngineConfiguration: Sendable, Equatable {
+    /// `protocol`: "A", "B" or "C".
+    public var wireProtocol: String = "C"
+    /// `allow-two-primaries`.
+    public var allowTwoPrimaries = false
+    /// `after-sb-0pri`, `after-sb-1pri`, `after-sb-2pri`.
+    public var afterSB0: AfterSplitBrain0Pri = .disconnect
+    public var afterSB1: AfterSplitBrain1Pri = .disconnect
+    public var afterSB2: AfterSplitBrain2Pri = .disconnect
+    /// `rr-conflict`.
+    public var rrConflict = "disconnect"
+    /// `data-integrity-alg`.
+    public var dataIntegrityAlgorithm = ""
+    /// `max-epoch-size`.
+    public var maxEpochSize = 2048
+    /// `al-extents`.
+    public var activityLogExtents = 1237
+    /// `resync-rate` in KiB/s.
+    public var resyncRate: UInt32 = 250
+    /// Most resync data in flight, bytes.
+    public var resyncInFlightLimit = 8 << 20
+    /// Interval of the resync timer.
+    public var resyncTickMilliseconds = 100
+
+    /// Creates the defaults of DRBD 8.4.
+    public init() {}
+
+    /// DRBD's wire number of the protocol (A 1, B 2, C 3).
+    var protocolNumber: UInt8 { wireProtocol == "A" ? 1 : wireProtocol == "B" ? 2 : 3 }
+}

@@ -1,0 +1,117 @@
+/// Administrative commands of a volume, as drbdadm names them.
+extension VolumeEngine {
+    /// `primary [--force]`. With `force`, Inconsistent…Consistent data is declared UpToDate
+    /// and a new data generation starts.
+    public mutating func promote(force: Bool, deviceOpen: Bool = false) -> Result<[EngineEffect], StateChangeError> {
+        var context = StateRuleContext()
+        context.allowTwoPrimaries = configuration.allowTwoPrimaries
+        context.deviceOpen = deviceOpen
+        guard state.role != .primary else { return .success([]) }
+        switch StateRules.promote(state, force: force, context) {
+        case .failure(let error):
+            return .failure(error)
+        case .success(let next):
+            var effects: [EngineEffect] = []
+            let connected = state.connection >= .connected
+            if force || (!connected && superblock.uuids.bitmap == 0) {
+                superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+                effects.append(.log(force ? "Forced to consider local data as UpToDate!" : "new current UUID \(hex(superblock.uuids.current))"))
+            }
+            superblock.uuids.setRoleBit(primary: true)
+            persistSuperblock(&effects)
+            setState(next, &effects)
+            if connected { effects.append(.send(.uuids(uuidsPayload()))) }
+            // As DRBD does: forcing data UpToDate next to a connected Inconsistent peer starts a full sync.
+            if force, connected, state.peerDisk == .inconsistent { startFullSyncAsSource(&effects) }
+            return .success(effects)
+        }
+    }
+
+    /// `secondary`: refused while the device is open.
+    public mutating func demote(deviceOpen: Bool = false) -> Result<[EngineEffect], StateChangeError> {
+        var context = StateRuleContext()
+        context.deviceOpen = deviceOpen
+        guard state.role == .primary else { return .success([]) }
+        switch StateRules.demote(state, context) {
+        case .failure(let error):
+            return .failure(error)
+        case .success(let next):
+            var effects: [EngineEffect] = []
+            superblock.uuids.setRoleBit(primary: false)
+            persistSuperblock(&effects)
+            setState(next, &effects)
+            if state.connection >= .connected { effects.append(.send(.uuids(uuidsPayload()))) }
+            return .success(effects)
+        }
+    }
+
+    /// `new-current-uuid [--clear-bitmap]`. Connected with two just-created disks and
+    /// `clearBitmap`: both become UpToDate without a sync. Not connected: a new generation.
+    public mutating func newCurrentUUID(clearBitmap: Bool) -> Result<[EngineEffect], StateChangeError> {
+        var effects: [EngineEffect] = []
+        let fresh = GenerationUUIDs.justCreatedValue
+        if state.connection == .connected {
+            guard clearBitmap, superblock.uuids.current & ~1 == fresh, (handshake.peerUUIDs?.uuids.current ?? 0) & ~1 == fresh else {
+                return .failure(.inTransientState)
+            }
+            superblock.uuids = GenerationUUIDs(current: nextRandomUUID() | (state.role == .primary ? 1 : 0))
+            bitmap.clearAll()
+            effects.append(.writeBitmap(bitmap))
+            persistSuperblock(&effects)
+            effects.append(.send(.uuids(uuidsPayload(extraFlags: 8))))
+            var next = state
+            next.disk = .upToDate
+            next.peerDisk = .upToDate
+            setState(next, &effects)
+            return .success(effects)
+        }
+        guard state.connection < .wfReportParams else { return .failure(.inTransientState) }
+        guard state.disk > .diskless else { return .failure(.isDiskless) }
+        superblock.uuids.clearBitmapUUID()
+        superblock.uuids.newCurrent(random: nextRandomUUID(), primary: state.role == .primary)
+        if clearBitmap {
+            superblock.uuids.bitmap = 0
+            bitmap.clearAll()
+            effects.append(.writeBitmap(bitmap))
+        }
+        persistSuperblock(&effects)
+        return .success(effects)
+    }
+
+    /// `connect [--discard-my-data]`: leave StandAlone and wait for the peer.
+    public mutating func connect(discardMyData: Bool) -> Result<[EngineEffect], StateChangeError> {
+        guard state.connection == .standAlone else { return .failure(.inTransientState) }
+        handshake = HandshakeProgress(discardMyData: discardMyData)
+        var effects: [EngineEffect] = []
+        var next = state
+        next.connection = .wfConnection
+        setState(next, &effects)
+        return .success(effects)
+    }
+
+    /// `disconnect`: drop the connection and stay StandAlone.
+    public mutating func disconnect() -> Result<[EngineEffect], StateChangeError> {
+        guard state.connection != .standAlone else { return .failure(.alreadyStandAlone) }
+        var effects: [EngineEffect] = []
+        if state.connection >= .wfReportParams {
+            effects.append(.send(.disconnect))
+            connectionLost(&effects)
+        }
+        effects.append(.closeConnection(reason: "disconnect requested", standAlone: true))
+        var next = state
+        next.connection = .standAlone
+        setState(next, &effects)
+        return .success(effects)
+    }
+
+    /// A full sync to the connected peer (after `primary --force` while connected).
+    mutating func startFullSyncAsSource(_ effects: inout [EngineEffect]) {
+        bitmap.setAll()
+        var next = state
+        next.connection = .wfBitMapS
+        next.peerDisk = .inconsistent
+        setState(next, &effects)
+        handshake.bitmapWordsReceived = 0
+        sendBitmap(&effects)
+    }
+}

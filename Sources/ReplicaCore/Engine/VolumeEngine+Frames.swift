@@ -1,0 +1,140 @@
+extension VolumeEngine {
+    /// Routes a frame from the peer to its handler.
+    mutating func received(_ frame: Frame, _ effects: inout [EngineEffect]) {
+        guard state.connection >= .wfReportParams else {
+            effects.append(.log("frame \(frame.type) while \(state.connection) ignored"))
+            return
+        }
+        // Behind a barrier that is not yet stable, later data-channel frames wait (write ordering).
+        if receiver.holding, frame.type.channel == .data, handshake.decided {
+            receiver.held.append(frame)
+            return
+        }
+        switch frame {
+        case .features(let payload): receivedFeatures(payload, &effects)
+        case .protocolParameters(let payload): receivedProtocolParameters(payload, &effects)
+        case .syncParameters: break
+        case .sizes(let payload): receivedSizes(payload, &effects)
+        case .uuids(let payload): receivedUUIDs(payload, &effects)
+        case .state(let value): receivedState(value, &effects)
+        case .data(let header, let data): receivedData(header, data, &effects)
+        case .barrier(let epoch): receivedBarrier(epoch, &effects)
+        case .barrierAck(let epoch, let setSize): barrierAcknowledged(epoch: epoch, setSize: setSize, &effects)
+        case .receiveAck(let ack):
+            if configuration.wireProtocol == "B" { acknowledged(ack, failed: false, inSync: false, &effects) }
+        case .writeAck(let ack): acknowledged(ack, failed: false, inSync: false, &effects)
+        case .resyncWriteAck(let ack): resyncWriteAcknowledged(ack, &effects)
+        case .negativeAck(let ack): acknowledged(ack, failed: true, inSync: false, &effects)
+        case .resyncRequest(let request): receivedResyncRequest(request, &effects)
+        case .resyncReply(let offset, let blockID, let data): receivedResyncReply(offset, blockID, data, &effects)
+        case .negativeResyncReply(let ack): resyncRequestFailed(ack, &effects)
+        case .syncUUID(let uuid): receivedSyncUUID(uuid, &effects)
+        case .bitmap(let chunk): receivedBitmap(chunk, &effects)
+        case .ping: effects.append(.send(.pingAck))
+        case .pingAck: break
+        case .outOfSync(let offset, let size): bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size))
+        case .disconnect:
+            effects.append(.log("peer disconnected"))
+            effects.append(.closeConnection(reason: "peer disconnected", standAlone: false))
+        case .stateChangeRequest, .stateChangeReply, .dataRequest, .dataReply, .negativeDataReply, .initialData, .initialMeta:
+            protocolViolation("unexpected \(frame.type) frame", &effects)
+        }
+    }
+
+    /// A peer broke the protocol: the connection ends (ProtocolError, then reconnect).
+    mutating func protocolViolation(_ message: String, _ effects: inout [EngineEffect]) {
+        effects.append(.log("protocol error: \(message)"))
+        effects.append(.closeConnection(reason: "protocol error: \(message)", standAlone: false))
+    }
+
+    // MARK: - Connection lifecycle
+
+    mutating func connectionEstablished(resolveConflicts: Bool, _ effects: inout [EngineEffect]) {
+        self.resolveConflicts = resolveConflicts
+        handshake = HandshakeProgress(discardMyData: handshake.discardMyData)
+        receiver = ReceiveTracking()
+        resync = ResyncProgress()
+        var next = state
+        next.connection = .wfReportParams
+        setState(next, &effects)
+        effects.append(.send(.features(FeaturesPayload(protocolMin: 1, protocolMax: 1, featureFlags: 0, nodeID: 0))))
+        effects.append(.send(.protocolParameters(protocolParameters)))
+        effects.append(.send(.syncParameters(SyncParametersPayload(
+            resyncRate: configuration.resyncRate, planAhead: 0, delayTarget: 0, fillTarget: 0, maxRate: 0,
+            verifyAlgorithm: "", checksumAlgorithm: ""))))
+        effects.append(.send(.sizes(SizesPayload(backingSize: UInt64(localSize), userSize: 0, currentSize: UInt64(size), maxRequestSize: UInt32(FrameLimits.maximumRequestSize)))))
+        effects.append(.send(.uuids(uuidsPayload())))
+        effects.append(.send(.state(state.wireValue)))
+        handshake.sentParameters = true
+    }
+
+    var protocolParameters: ProtocolParametersPayload {
+        func number(_ value: String) -> UInt8 {
+            ["disconnect": 0, "discard-younger-primary": 1, "discard-older-primary": 2, "discard-zero-changes": 3, "discard-least-changes": 4,
+             "discard-local": 5, "discard-remote": 6, "consensus": 7, "discard-secondary": 8, "call-pri-lost-after-sb": 9, "violently-as0p": 10][value] ?? 0
+        }
+        return ProtocolParametersPayload(
+            wireProtocol: configuration.protocolNumber, afterSB0: number(configuration.afterSB0.rawValue),
+            afterSB1: number(configuration.afterSB1.rawValue), afterSB2: number(configuration.afterSB2.rawValue),
+            connectionFlags: handshake.discardMyData ? 1 : 0, allowTwoPrimaries: configuration.allowTwoPrimaries,
+            integrityAlgorithm: configuration.dataIntegrityAlgorithm)
+    }
+
+    func uuidsPayload(extraFlags: UInt64 = 0) -> UUIDsPayload {
+        var flags = extraFlags
+        if handshake.discardMyData { flags |= 1 }
+        if superblock.flags.contains(.crashedPrimary) { flags |= 2 }
+        if state.disk == .inconsistent { flags |= 4 }
+        return UUIDsPayload(uuids: superblock.uuids, dirtyBits: UInt64(bitmap.setCount), flags: flags)
+    }
+
+    mutating func connectionLost(_ effects: inout [EngineEffect]) {
+        guard state.connection >= .wfReportParams || state.connection == .wfConnection else { return }
+        let wasConnected = state.connection >= .connected
+        let peerHadDisk = state.peerDisk >= .inconsistent
+        // Every write the peer did not confirm is out of sync.
+        for (id, write) in writes.pending where write.networkPending {
+            bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
+            writes.pending[id]?.networkPending = false
+        }
+        for ranges in writes.transferLog.values {
+            for range in ranges { bitmap.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
+        }
+        writes.transferLog.removeAll()
+        for id in Array(writes.pending.keys) { finishWriteIfDone(id, &effects) }
+        for index in writes.flushes.indices { writes.flushes[index].awaitedEpochs.removeAll() }
+        finishFlushes(&effects)
+        receiver = ReceiveTracking()
+        resync = ResyncProgress()
+        handshake = HandshakeProgress()
+        var next = state
+        next.connection = .wfConnection
+        next.peerRole = .unknown
+        if !(DiskState.inconsistent ... DiskState.outdated).contains(next.peerDisk) { next.peerDisk = .dUnknown }
+        if state.connection == .syncTarget || state.connection == .pausedSyncT || state.connection == .wfSyncUUID { next.disk = .inconsistent }
+        // A Primary that loses its peer starts a new data generation (reference 3.2).
+        if wasConnected, peerHadDisk, state.role == .primary, state.disk == .upToDate, superblock.uuids.bitmap == 0 {
+            superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+            effects.append(.log("new current UUID \(hex(superblock.uuids.current)) after losing the peer"))
+        }
+        counters.bitmapWrites += 1
+        effects.append(.writeBitmap(bitmap))
+        persistSuperblock(&effects)
+        setState(next, &effects)
+    }
+
+    /// The engine's source of UUIDs: splitmix64 over a seed the runtime supplies, so a
+    /// simulation replays exactly.
+    mutating func nextRandomUUID() -> UInt64 {
+        entropy &+= 0x9E37_79B9_7F4A_7C15
+        var z = entropy
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return (z ^ (z >> 31)) & ~1
+    }
+
+    func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

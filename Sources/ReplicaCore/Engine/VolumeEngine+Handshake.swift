@@ -1,0 +1,211 @@
+extension VolumeEngine {
+    mutating func receivedFeatures(_ payload: FeaturesPayload, _ effects: inout [EngineEffect]) {
+        let peerMax = payload.protocolMax == 0 ? payload.protocolMin : payload.protocolMax
+        guard payload.protocolMin <= 1, peerMax >= 1 else {
+            giveUp("incompatible protocol versions: peer speaks \(payload.protocolMin)...\(peerMax), this node 1...1", &effects)
+            return
+        }
+        handshake.peerFeatures = payload
+        decideIfReady(&effects)
+    }
+
+    mutating func receivedProtocolParameters(_ peer: ProtocolParametersPayload, _ effects: inout [EngineEffect]) {
+        let mine = protocolParameters
+        // discard-local on one side must be discard-remote on the other (DRBD numbers 5 and 6).
+        let mirrored: UInt8 = peer.afterSB0 == 5 ? 6 : peer.afterSB0 == 6 ? 5 : peer.afterSB0
+        var problems: [String] = []
+        if peer.wireProtocol != mine.wireProtocol { problems.append("protocol") }
+        if mirrored != mine.afterSB0 { problems.append("after-sb-0pri") }
+        if peer.afterSB1 != mine.afterSB1 { problems.append("after-sb-1pri") }
+        if peer.afterSB2 != mine.afterSB2 { problems.append("after-sb-2pri") }
+        if peer.allowTwoPrimaries != mine.allowTwoPrimaries { problems.append("allow-two-primaries") }
+        if peer.integrityAlgorithm != mine.integrityAlgorithm { problems.append("data-integrity-alg") }
+        if peer.connectionFlags & 1 != 0, handshake.discardMyData { problems.append("discard-my-data (both sides)") }
+        guard problems.isEmpty else {
+            giveUp("incompatible \(problems.joined(separator: ", ")) settings", &effects)
+            return
+        }
+        handshake.peerProtocol = peer
+        decideIfReady(&effects)
+    }
+
+    mutating func receivedSizes(_ payload: SizesPayload, _ effects: inout [EngineEffect]) {
+        handshake.peerSizes = payload
+        let peerSize = Int64(clamping: payload.backingSize)
+        let agreed = min(localSize, peerSize > 0 ? peerSize : localSize)
+        if agreed != size {
+            effects.append(.log("size agreed with the peer: \(agreed) bytes (local \(localSize), peer \(peerSize))"))
+            size = agreed
+            superblock.lastAgreedSizeSectors = UInt64(agreed / 512)
+        }
+        decideIfReady(&effects)
+    }
+
+    mutating func receivedUUIDs(_ payload: UUIDsPayload, _ effects: inout [EngineEffect]) {
+        handshake.peerUUIDs = payload
+        if handshake.decided {
+            // Skip of the initial sync announced by the peer (new-current-uuid --clear-bitmap).
+            if payload.flags & 8 != 0, superblock.uuids.current & ~1 == GenerationUUIDs.justCreatedValue {
+                superblock.uuids = GenerationUUIDs(current: payload.uuids.current & ~1)
+                bitmap.clearAll()
+                effects.append(.writeBitmap(bitmap))
+                persistSuperblock(&effects)
+                var next = state
+                next.disk = .upToDate
+                next.peerDisk = .upToDate
+                setState(next, &effects)
+            }
+            return
+        }
+        decideIfReady(&effects)
+    }
+
+    mutating func receivedState(_ value: UInt32, _ effects: inout [EngineEffect]) {
+        guard let peer = ResourceState(wireValue: value) else { return }
+        let wasDecided = handshake.decided
+        handshake.peerState = peer
+        guard wasDecided else {
+            decideIfReady(&effects)
+            return
+        }
+        var next = state
+        next.peerRole = peer.role
+        next.peerDisk = peer.disk
+        if peer.role == .primary, state.role == .primary, !configuration.allowTwoPrimaries {
+            giveUp("both nodes are Primary and allow-two-primaries is off", &effects)
+            return
+        }
+        // The peer starts a full sync to us while connected (after its `primary --force`).
+        if state.connection == .connected, peer.connection == .wfBitMapS {
+            next.connection = .wfBitMapT
+            next.disk = .inconsistent
+            handshake.bitmapWordsReceived = 0
+            bitmap.setAll()
+            setState(next, &effects)
+            return
+        }
+        // The target reports the end of the resync.
+        if state.connection == .syncSource || state.connection == .pausedSyncS, peer.connection == .connected, peer.disk == .upToDate {
+            finishResyncAsSource(&effects)
+            return
+        }
+        if state.connection == .connected || state.connection >= .syncSource {
+            setState(next, &effects)
+        }
+    }
+
+    /// Gives up the connection for good: StandAlone, no reconnect (as DRBD does for
+    /// incompatible settings, split brain and unrelated data).
+    mutating func giveUp(_ reason: String, _ effects: inout [EngineEffect]) {
+        effects.append(.log(reason))
+        effects.append(.closeConnection(reason: reason, standAlone: true))
+        handshake = HandshakeProgress()
+        var next = state
+        next.connection = .standAlone
+        setState(next, &effects)
+    }
+
+    mutating func decideIfReady(_ effects: inout [EngineEffect]) {
+        guard !handshake.decided, state.connection == .wfReportParams, handshake.peerFeatures != nil, handshake.peerProtocol != nil,
+              handshake.peerSizes != nil, let peerUUIDs = handshake.peerUUIDs, let peerState = handshake.peerState else { return }
+        handshake.decided = true
+        var input = UUIDHandshakeInput(local: superblock.uuids, peer: peerUUIDs.uuids)
+        input.localCrashedPrimary = superblock.flags.contains(.crashedPrimary)
+        input.peerCrashedPrimary = peerUUIDs.flags & 2 != 0
+        input.localRole = state.role
+        input.peerRole = peerState.role
+        input.resolveConflicts = resolveConflicts
+        let peerDisk: DiskState = peerUUIDs.flags & 4 != 0 ? .inconsistent : peerState.disk
+        var context = SyncHandshakeContext(localDisk: state.disk, peerDisk: peerDisk, splitBrain: SplitBrainInput(
+            localWasPrimaryAtSplit: superblock.uuids.bitmap & 1 == 1, peerWasPrimaryAtSplit: peerUUIDs.uuids.bitmap & 1 == 1,
+            localChanges: UInt64(bitmap.setCount), peerChanges: peerUUIDs.dirtyBits,
+            localRole: state.role, peerRole: peerState.role, resolveConflicts: resolveConflicts))
+        context.afterSB0 = configuration.afterSB0
+        context.afterSB1 = configuration.afterSB1
+        context.afterSB2 = configuration.afterSB2
+        context.rrConflict = configuration.rrConflict
+        context.discardMyData = handshake.discardMyData
+        context.peerDiscardMyData = peerUUIDs.flags & 1 != 0
+        let result = SyncHandshake.decide(input, context)
+        if result.comparison.correctedLocal != superblock.uuids {
+            superblock.uuids = result.comparison.correctedLocal
+            persistSuperblock(&effects)
+        }
+        effects.append(.log("uuid_compare()=\(result.comparison.handshake) by rule \(result.comparison.rule)"))
+        if result.splitBrainDetected {
+            effects.append(.log(result.automaticallyResolved ? "Split-Brain detected, automatically solved" : "Split-Brain detected!"))
+        }
+        var next = state
+        next.peerRole = peerState.role
+        next.peerDisk = peerDisk
+        switch result.decision {
+        case .disconnect(let reason):
+            giveUp(reason.description, &effects)
+            return
+        case .noSync:
+            next.connection = .connected
+            if bitmap.setCount > 0 { effects.append(.log("no resync, but \(bitmap.setCount) bits set in the bitmap")) }
+            setState(next, &effects)
+        case .syncSource(let full):
+            if full { bitmap.setAll() }
+            next.connection = .wfBitMapS
+            next.peerDisk = .inconsistent
+            setState(next, &effects)
+            sendBitmap(&effects)
+        case .syncTarget(let full):
+            if full { bitmap.setAll() }
+            next.connection = .wfBitMapT
+            next.disk = .inconsistent
+            setState(next, &effects)
+        }
+    }
+
+    // MARK: - Bitmap exchange
+
+    mutating func sendBitmap(_ effects: inout [EngineEffect]) {
+        handshake.sentBitmap = true
+        let wordsPerChunk = FrameLimits.bitmapChunkSize / 8
+        var first = 0
+        repeat {
+            let end = min(first + wordsPerChunk, bitmap.words.count)
+            effects.append(.send(.bitmap(BitmapChunk(firstBit: UInt64(first * 64), totalBits: UInt64(bitmap.bitCount), words: Array(bitmap.words[first..<end])))))
+            first = end
+        } while first < bitmap.words.count
+    }
+
+    mutating func receivedBitmap(_ chunk: BitmapChunk, _ effects: inout [EngineEffect]) {
+        guard state.connection == .wfBitMapS || state.connection == .wfBitMapT else {
+            protocolViolation("bitmap chunk while \(state.connection)", &effects)
+            return
+        }
+        let firstWord = Int(chunk.firstBit / 64)
+        guard firstWord == handshake.bitmapWordsReceived else {
+            protocolViolation("bitmap chunk at bit \(chunk.firstBit), expected bit \(handshake.bitmapWordsReceived * 64)", &effects)
+            return
+        }
+        // OR the peer's bits into ours (only within our size).
+        var peerBits = Bitmap(bitCount: bitmap.bitCount)
+        for (index, word) in chunk.words.enumerated() where word != 0 {
+            let base = Int64(firstWord + index) * 64
+            var w = word
+            while w != 0 {
+                let bit = base + Int64(w.trailingZeroBitCount)
+                if bit < bitmap.bitCount { peerBits.set(bit..<(bit + 1)) }
+                w &= w - 1
+            }
+        }
+        bitmap.formUnion(peerBits)
+        handshake.bitmapWordsReceived += chunk.words.count
+        guard UInt64(handshake.bitmapWordsReceived) * 64 >= chunk.totalBits else { return }
+        counters.bitmapWrites += 1
+        effects.append(.writeBitmap(bitmap))
+        if state.connection == .wfBitMapT {
+            sendBitmap(&effects)
+            var next = state
+            next.connection = .wfSyncUUID
+            setState(next, &effects)
+        } else {
+            startResyncAsSource(&effects)
+        }
+    }
+}

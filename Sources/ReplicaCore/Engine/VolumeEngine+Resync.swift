@@ -1,0 +1,180 @@
+extension VolumeEngine {
+    // MARK: - Source
+
+    mutating func startResyncAsSource(_ effects: inout [EngineEffect]) {
+        // A new sync UUID derived from the bitmap UUID (or random), announced to the target.
+        let base = superblock.uuids.bitmap & ~1
+        let syncUUID = base == 0 || base == GenerationUUIDs.justCreatedValue ? nextRandomUUID() : base &+ GenerationUUIDs.newBitmapOffset
+        superblock.uuids.rotateIntoHistory(superblock.uuids.bitmap)
+        superblock.uuids.bitmap = syncUUID & ~1
+        persistSuperblock(&effects)
+        resync = ResyncProgress(total: bitmap.setCount)
+        effects.append(.send(.syncUUID(syncUUID)))
+        effects.append(.log("Began resync as SyncSource (will sync \(bitmap.setCount * 4) KB)"))
+        var next = state
+        next.connection = .syncSource
+        next.peerDisk = .inconsistent
+        setState(next, &effects)
+    }
+
+    mutating func receivedResyncRequest(_ request: BlockRequest, _ effects: inout [EngineEffect]) {
+        let end = Int64(request.offset) + Int64(request.size)
+        guard state.connection == .syncSource || state.connection == .pausedSyncS, end <= size else {
+            effects.append(.send(.negativeResyncReply(BlockAck(offset: request.offset, blockID: request.blockID, size: request.size, sequence: 0))))
+            return
+        }
+        resync.sourceReads[request.blockID] = (Int64(request.offset)..<end, false)
+        submit(.read(offset: Int64(request.offset), length: Int(request.size)), purpose: .resyncRead(request), &effects)
+    }
+
+    /// An application write to `range` is going to the peer: resync reads of it are stale.
+    mutating func invalidateResyncReads(_ range: Range<Int64>) {
+        for (id, read) in resync.sourceReads where read.range.overlaps(range) { resync.sourceReads[id]?.stale = true }
+    }
+
+    mutating func resyncReadDone(_ request: BlockRequest, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        guard state.connection >= .connected, let read = resync.sourceReads[request.blockID] else { return }
+        if read.stale, case .success = result {
+            // Read again: the new read is ordered after the write that made this one stale.
+            resync.sourceReads[request.blockID]?.stale = false
+            submit(.read(offset: Int64(request.offset), length: Int(request.size)), purpose: .resyncRead(request), &effects)
+            return
+        }
+        resync.sourceReads[request.blockID] = nil
+        switch result {
+        case .success(let data):
+            counters.diskRead += UInt64(data.count / 1024)
+            counters.networkSent += UInt64(data.count / 1024)
+            effects.append(.send(.resyncReply(offset: request.offset, blockID: request.blockID, data)))
+        case .failure:
+            effects.append(.send(.negativeResyncReply(BlockAck(offset: request.offset, blockID: request.blockID, size: request.size, sequence: 0))))
+        }
+    }
+
+    /// The target wrote a block (resync or an application write during resync): in sync now.
+    mutating func resyncWriteAcknowledged(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
+        bitmap.clear(fullyCoveredBits(ack))
+        counters.resyncBytes += UInt64(ack.size)
+        if writes.pending[ack.blockID] != nil { acknowledged(ack, failed: false, inSync: false, &effects) }
+    }
+
+    mutating func finishResyncAsSource(_ effects: inout [EngineEffect]) {
+        superblock.uuids.clearBitmapUUID()
+        persistSuperblock(&effects)
+        counters.bitmapWrites += 1
+        effects.append(.writeBitmap(bitmap))
+        effects.append(.log("Resync done as SyncSource (\(resync.total * 4) KB)"))
+        var next = state
+        next.connection = .connected
+        next.peerDisk = .upToDate
+        setState(next, &effects)
+    }
+
+    // MARK: - Target
+
+    mutating func receivedSyncUUID(_ uuid: UInt64, _ effects: inout [EngineEffect]) {
+        guard state.connection == .wfSyncUUID else {
+            protocolViolation("sync UUID while \(state.connection)", &effects)
+            return
+        }
+        resync = ResyncProgress(total: bitmap.setCount, sourceUUIDs: handshake.peerUUIDs?.uuids)
+        superblock.uuids.current = uuid & ~1
+        superblock.uuids.bitmap = 0
+        persistSuperblock(&effects)
+        effects.append(.log("Began resync as SyncTarget (will sync \(bitmap.setCount * 4) KB)"))
+        var next = state
+        next.connection = .syncTarget
+        next.disk = .inconsistent
+        setState(next, &effects)
+        requestResyncBlocks(&effects)
+    }
+
+    mutating func resyncTick(_ effects: inout [EngineEffect]) {
+        if state.connection == .syncTarget { requestResyncBlocks(&effects) }
+    }
+
+    /// Asks the source for out-of-sync runs (up to 1 MiB each) until the in-flight limit.
+    mutating func requestResyncBlocks(_ effects: inout [EngineEffect]) {
+        guard state.connection == .syncTarget else { return }
+        let maxBits = Int64(FrameLimits.maximumRequestSize) / Bitmap.bytesPerBit
+        var wrapped = false
+        while resync.inFlightBytes < configuration.resyncInFlightLimit {
+            guard let first = bitmap.nextSetBit(from: resync.cursor) else {
+                if wrapped || resync.cursor == 0 { break }
+                resync.cursor = 0
+                wrapped = true
+                continue
+            }
+            let end = min(bitmap.nextClearBit(from: first), first + maxBits)
+            // Skip bits already requested.
+            if resync.inFlight.values.contains(where: { $0.overlaps(first * 4096..<end * 4096) }) {
+                resync.cursor = end
+                continue
+            }
+            let offset = first * Bitmap.bytesPerBit
+            let length = min(end * Bitmap.bytesPerBit, size) - offset
+            guard length > 0 else { break }
+            let id = resync.nextBlockID
+            resync.nextBlockID += 1
+            resync.inFlight[id] = offset..<(offset + length)
+            resync.inFlightBytes += Int(length)
+            resync.cursor = end
+            effects.append(.send(.resyncRequest(BlockRequest(offset: UInt64(offset), blockID: id, size: UInt32(length)))))
+        }
+        if resync.inFlight.isEmpty, bitmap.nextSetBit(from: 0) == nil {
+            finishResyncAsTarget(&effects)
+        }
+    }
+
+    mutating func receivedResyncReply(_ offset: UInt64, _ blockID: UInt64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
+        guard let range = resync.inFlight[blockID], range.lowerBound == Int64(offset), range.count == data.count else {
+            protocolViolation("resync reply \(blockID) at \(offset)+\(data.count) matches no request", &effects)
+            return
+        }
+        counters.networkReceived += UInt64(data.count / 1024)
+        submit(.write(offset: Int64(offset), data: data), purpose: .resyncWrite(ResyncReply(offset: offset, blockID: blockID, size: UInt32(data.count))), &effects)
+    }
+
+    mutating func resyncWriteDone(_ reply: ResyncReply, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        guard resync.inFlight.removeValue(forKey: reply.blockID) != nil else { return }
+        resync.inFlightBytes -= Int(reply.size)
+        let ack = BlockAck(offset: reply.offset, blockID: reply.blockID, size: reply.size, sequence: 0)
+        switch result {
+        case .success:
+            counters.diskWritten += UInt64(reply.size / 1024)
+            counters.resyncBytes += UInt64(reply.size)
+            bitmap.clear(Bitmap.bits(forBytes: Int64(reply.offset), length: Int64(reply.size)))
+            effects.append(.send(.resyncWriteAck(ack)))
+        case .failure:
+            resync.failedBlocks += Int64(reply.size / 4096)
+            effects.append(.send(.negativeAck(ack)))
+        }
+        requestResyncBlocks(&effects)
+    }
+
+    mutating func resyncRequestFailed(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
+        guard let range = resync.inFlight.removeValue(forKey: ack.blockID) else { return }
+        resync.inFlightBytes -= range.count
+        resync.failedBlocks += Int64(range.count / 4096)
+        effects.append(.log("resync read failed on the source at \(range.lowerBound)+\(range.count)"))
+    }
+
+    mutating func finishResyncAsTarget(_ effects: inout [EngineEffect]) {
+        // Take over the source's generation (reference 3.2), then move the bitmap UUID to history.
+        if let source = handshake.peerUUIDs?.uuids {
+            let syncUUID = superblock.uuids.current
+            superblock.uuids = GenerationUUIDs(current: source.current & ~1, bitmap: syncUUID,
+                                               historyStart: source.historyStart, historyEnd: source.historyEnd)
+            superblock.uuids.clearBitmapUUID()
+        }
+        persistSuperblock(&effects)
+        counters.bitmapWrites += 1
+        effects.append(.writeBitmap(bitmap))
+        effects.append(.log("Resync done as SyncTarget (\(resync.total * 4) KB)"))
+        var next = state
+        next.connection = .connected
+        next.disk = .upToDate
+        setState(next, &effects)
+        effects.append(.send(.uuids(uuidsPayload())))
+    }
+}

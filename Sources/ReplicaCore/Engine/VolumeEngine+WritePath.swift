@@ -1,0 +1,268 @@
+extension VolumeEngine {
+    // MARK: - Application requests (Primary)
+
+    mutating func applicationRequest(_ id: RequestID, _ request: ApplicationRequest, _ effects: inout [EngineEffect]) {
+        guard state.role == .primary else {
+            effects.append(.complete(id, .failure(.notPrimary)))
+            return
+        }
+        guard state.disk == .upToDate || state.connection == .syncSource || state.connection == .pausedSyncS else {
+            effects.append(.complete(id, .failure(.noUpToDateData)))
+            return
+        }
+        switch request {
+        case .read(let offset, let length):
+            guard validRange(offset, Int64(length)) else {
+                effects.append(.complete(id, .failure(.invalidRange(offset: offset, length: Int64(length), size: size))))
+                return
+            }
+            submit(.read(offset: offset, length: length), purpose: .applicationRead(id), &effects)
+        case .write(let offset, let data):
+            guard validRange(offset, Int64(data.count)), !data.isEmpty else {
+                effects.append(.complete(id, .failure(.invalidRange(offset: offset, length: Int64(data.count), size: size))))
+                return
+            }
+            startWrite(id, offset, data, &effects)
+        case .discard(let offset, let length):
+            guard validRange(offset, length) else {
+                effects.append(.complete(id, .failure(.invalidRange(offset: offset, length: length, size: size))))
+                return
+            }
+            // Replicated as zeroes: both disks read back the same.
+            startWrite(id, offset, [UInt8](repeating: 0, count: Int(length)), &effects)
+        case .flush:
+            startFlush(id, &effects)
+        }
+    }
+
+    func validRange(_ offset: Int64, _ length: Int64) -> Bool {
+        offset >= 0 && length >= 0 && offset % 512 == 0 && length % 512 == 0 && offset <= size && length <= size - offset
+            && length <= Int64(FrameLimits.maximumRequestSize)
+    }
+
+    mutating func startWrite(_ id: RequestID, _ offset: Int64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
+        let extents = ActivityLog.extents(offset: offset, length: Int64(data.count))
+        switch activityLog.activate(extents) {
+        case .busy:
+            writes.waitingForActivityLog.append((id, offset, data))
+            return
+        case .needsTransaction(let evicted):
+            if !evicted.isEmpty {
+                counters.bitmapWrites += 1
+                effects.append(.writeBitmap(bitmap))
+            }
+            counters.activityLogWrites += 1
+            effects.append(.writeActivityLog(activityLog.makeTransaction()))
+        case .hot:
+            break
+        }
+        if writes.currentEpochClosed || writes.sentInCurrentEpoch >= configuration.maxEpochSize {
+            closeEpoch(&effects)
+        }
+        let replicate = replicating
+        var write = PendingWrite(offset: offset, length: data.count, epoch: writes.currentEpoch, extents: extents,
+                                 networkPending: replicate && configuration.wireProtocol != "A")
+        if state.connection == .wfBitMapS {
+            // The bitmap already went to the peer: tell it about this block (DRBD's P_OUT_OF_SYNC).
+            bitmap.markOutOfSync(offset: offset, length: Int64(data.count))
+            effects.append(.send(.outOfSync(offset: UInt64(offset), size: UInt32(data.count))))
+        }
+        if replicate {
+            invalidateResyncReads(offset..<(offset + Int64(data.count)))
+            writes.sequence &+= 1
+            var flags: UInt32 = 0
+            if configuration.wireProtocol == "B" { flags |= DataFlags.sendReceiveAck }
+            if configuration.wireProtocol == "C" { flags |= DataFlags.sendWriteAck }
+            if state.connection == .syncSource || state.connection == .pausedSyncS { flags |= DataFlags.maySetInSync | DataFlags.sendWriteAck }
+            if flags & DataFlags.sendWriteAck != 0 { write.networkPending = true }
+            effects.append(.send(.data(DataHeader(offset: UInt64(offset), blockID: id, sequence: writes.sequence, flags: flags), data)))
+            counters.networkSent += UInt64(data.count / 1024)
+            writes.sentInCurrentEpoch += 1
+            writes.transferLog[writes.currentEpoch, default: []].append(offset..<(offset + Int64(data.count)))
+        } else if state.connection != .wfBitMapS {
+            // Not replicated: the peer misses this write.
+            bitmap.markOutOfSync(offset: offset, length: Int64(data.count))
+        }
+        writes.pending[id] = write
+        submit(.write(offset: offset, data: data), purpose: .applicationWrite(id), &effects)
+    }
+
+    /// Ends the current epoch: a barrier goes to the peer if the epoch carried writes.
+    mutating func closeEpoch(_ effects: inout [EngineEffect]) {
+        if writes.sentInCurrentEpoch > 0, replicating {
+            effects.append(.send(.barrier(epoch: writes.currentEpoch)))
+        }
+        writes.currentEpoch &+= 1
+        writes.sentInCurrentEpoch = 0
+        writes.currentEpochClosed = false
+    }
+
+    mutating func applicationWriteDone(_ id: RequestID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        guard var write = writes.pending[id] else { return }
+        write.localDone = true
+        if case .failure(let error) = result { write.localError = error } else { counters.diskWritten += UInt64(write.length / 1024) }
+        writes.pending[id] = write
+        activityLog.release(write.extents)
+        finishWriteIfDone(id, &effects)
+        retryActivityLogWaiters(&effects)
+    }
+
+    mutating func retryActivityLogWaiters(_ effects: inout [EngineEffect]) {
+        let waiting = writes.waitingForActivityLog
+        writes.waitingForActivityLog.removeAll()
+        for (id, offset, data) in waiting { startWrite(id, offset, data, &effects) }
+    }
+
+    mutating func finishWriteIfDone(_ id: RequestID, _ effects: inout [EngineEffect]) {
+        guard let write = writes.pending[id], write.localDone, !write.networkPending else { return }
+        writes.pending[id] = nil
+        if write.epoch == writes.currentEpoch { writes.currentEpochClosed = true }
+        if let error = write.localError {
+            effects.append(.complete(id, .failure(.ioError(error))))
+        } else {
+            effects.append(.complete(id, .success([])))
+        }
+    }
+
+    mutating func applicationReadDone(_ id: RequestID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        switch result {
+        case .success(let data):
+            counters.diskRead += UInt64(data.count / 1024)
+            effects.append(.complete(id, .success(data)))
+        case .failure(let error):
+            effects.append(.complete(id, .failure(.ioError(error))))
+        }
+    }
+
+    mutating func startFlush(_ id: RequestID, _ effects: inout [EngineEffect]) {
+        var awaited = Set(writes.transferLog.keys)
+        if writes.sentInCurrentEpoch > 0, replicating {
+            awaited.insert(writes.currentEpoch)
+            closeEpoch(&effects)
+        }
+        writes.flushes.append(PendingFlush(id: id, awaitedEpochs: replicating ? awaited : []))
+        submit(.flush, purpose: .applicationFlush(id), &effects)
+    }
+
+    mutating func applicationFlushDone(_ id: RequestID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        guard let index = writes.flushes.firstIndex(where: { $0.id == id }) else { return }
+        writes.flushes[index].localDone = true
+        if case .failure(let error) = result { writes.flushes[index].localError = error }
+        finishFlushes(&effects)
+    }
+
+    mutating func finishFlushes(_ effects: inout [EngineEffect]) {
+        let ready = writes.flushes.filter { $0.localDone && $0.awaitedEpochs.isEmpty }
+        writes.flushes.removeAll { $0.localDone && $0.awaitedEpochs.isEmpty }
+        for flush in ready {
+            effects.append(.complete(flush.id, flush.localError.map { .failure(.ioError($0)) } ?? .success([])))
+        }
+    }
+
+    // MARK: - Acknowledgements (Primary)
+
+    mutating func acknowledged(_ ack: BlockAck, failed: Bool, inSync: Bool, _ effects: inout [EngineEffect]) {
+        if inSync { bitmap.clear(Bitmap.bits(forBytes: Int64(ack.offset), length: Int64(ack.size)).clamped(to: fullyCoveredBits(ack))) }
+        guard var write = writes.pending[ack.blockID] else { return }
+        if failed { bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length)) }
+        write.networkPending = false
+        writes.pending[ack.blockID] = write
+        finishWriteIfDone(ack.blockID, &effects)
+    }
+
+    /// Bits entirely covered by an acknowledged range (partial blocks stay marked).
+    func fullyCoveredBits(_ ack: BlockAck) -> Range<Int64> {
+        let first = (Int64(ack.offset) + 4095) / 4096
+        let end = (Int64(ack.offset) + Int64(ack.size)) / 4096
+        return first..<max(first, end)
+    }
+
+    mutating func barrierAcknowledged(epoch: UInt32, setSize: UInt32, _ effects: inout [EngineEffect]) {
+        guard let ranges = writes.transferLog[epoch] else {
+            protocolViolation("barrier ack for unknown epoch \(epoch)", &effects)
+            return
+        }
+        guard ranges.count == Int(setSize) else {
+            protocolViolation("barrier ack for epoch \(epoch) counts \(setSize) writes, \(ranges.count) were sent", &effects)
+            return
+        }
+        writes.transferLog[epoch] = nil
+        for index in writes.flushes.indices { writes.flushes[index].awaitedEpochs.remove(epoch) }
+        finishFlushes(&effects)
+    }
+
+    // MARK: - Receiving replicated writes (Secondary)
+
+    mutating func receivedData(_ header: DataHeader, _ data: [UInt8], _ effects: inout [EngineEffect]) {
+        guard state.connection >= .connected else {
+            protocolViolation("data frame before the handshake finished", &effects)
+            return
+        }
+        guard state.role == .secondary || configuration.allowTwoPrimaries else {
+            protocolViolation("the peer replicates a write to a Primary (two Primaries are not allowed)", &effects)
+            return
+        }
+        guard Int64(header.offset) + Int64(data.count) <= size else {
+            protocolViolation("data at \(header.offset)+\(data.count) past the end of the \(size)-byte device", &effects)
+            return
+        }
+        counters.networkReceived += UInt64(data.count / 1024)
+        if header.flags & DataFlags.sendReceiveAck != 0 {
+            effects.append(.send(.receiveAck(BlockAck(offset: header.offset, blockID: header.blockID, size: UInt32(data.count), sequence: header.sequence))))
+        }
+        receiver.epochs[receiver.epochs.count - 1].received += 1
+        let write = ReceivedWrite(header: header, size: UInt32(data.count), epoch: UInt32(receiver.epochs.count - 1))
+        if data.isEmpty {
+            peerWriteDone(write, .success([]), &effects)
+        } else {
+            submit(.write(offset: Int64(header.offset), data: data), purpose: .peerWrite(write), &effects)
+        }
+    }
+
+    mutating func peerWriteDone(_ write: ReceivedWrite, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        let header = write.header
+        let ack = BlockAck(offset: header.offset, blockID: header.blockID, size: write.size, sequence: header.sequence)
+        switch result {
+        case .success:
+            counters.diskWritten += UInt64(write.size / 1024)
+            if header.flags & DataFlags.maySetInSync != 0, state.connection == .syncTarget || state.connection == .pausedSyncT {
+                bitmap.clear(fullyCoveredBits(ack))
+                effects.append(.send(.resyncWriteAck(ack)))
+            } else if header.flags & DataFlags.sendWriteAck != 0 {
+                effects.append(.send(.writeAck(ack)))
+            }
+        case .failure:
+            bitmap.markOutOfSync(offset: Int64(header.offset), length: Int64(write.size))
+            effects.append(.send(.negativeAck(ack)))
+        }
+        // Epochs finish in order: the write belongs to the oldest epoch still open that has room.
+        if let index = receiver.epochs.firstIndex(where: { $0.completed < $0.received }) {
+            receiver.epochs[index].completed += 1
+        }
+        flushCompletedEpochs(&effects)
+    }
+
+    mutating func receivedBarrier(_ epoch: UInt32, _ effects: inout [EngineEffect]) {
+        receiver.epochs[receiver.epochs.count - 1].number = epoch
+        receiver.epochs.append(ReceiveEpoch())
+        flushCompletedEpochs(&effects)
+    }
+
+    /// The oldest epoch whose barrier arrived and whose writes all completed is flushed.
+    mutating func flushCompletedEpochs(_ effects: inout [EngineEffect]) {
+        guard let first = receiver.epochs.first, let number = first.number, !first.flushing, first.completed == first.received else { return }
+        receiver.epochs[0].flushing = true
+        submit(.flush, purpose: .receiverFlush(number), &effects)
+    }
+
+    mutating func receiverFlushDone(_ epoch: UInt32, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        guard let first = receiver.epochs.first, first.number == epoch else { return }
+        effects.append(.send(.barrierAck(epoch: epoch, setSize: UInt32(first.received))))
+        receiver.epochs.removeFirst()
+        // Frames held behind the barrier may proceed now, in order.
+        let held = receiver.held
+        receiver.held.removeAll()
+        for frame in held { received(frame, &effects) }
+        flushCompletedEpochs(&effects)
+    }
+}

@@ -1,0 +1,172 @@
+/// The replication state machine of one volume, sans I/O: it takes ``EngineEvent``s and
+/// returns ``EngineEffect``s, and never touches a socket, file, thread or clock (DESIGN.md
+/// principle 1). A runtime executes the effects with real disks and sockets; tests and the
+/// simulator execute them in memory.
+public struct VolumeEngine: Sendable {
+    /// Settings from the resource file.
+    public var configuration: EngineConfiguration
+    /// The current state (roles, connection, disks).
+    public internal(set) var state: ResourceState
+    /// The persistent part: UUIDs, flags, sizes (what the superblock holds).
+    public internal(set) var superblock: Superblock
+    /// The out-of-sync bitmap (one bit per 4 KiB).
+    public internal(set) var bitmap: Bitmap
+    /// Bytes of data the volume exposes (agreed with the peer when connected).
+    public internal(set) var size: Int64
+    /// Counters for status output (`ns nr dw dr al bm lo pe ua ap ep oos` of /proc/drbd).
+    public internal(set) var counters = EngineCounters()
+
+    var activityLog: ActivityLog
+    var nextIOID: LocalIOID = 1
+    var ioPurpose: [LocalIOID: IOPurpose] = [:]
+    var ordering = IOOrdering()
+    var writes = WriteTracking()
+    var receiver = ReceiveTracking()
+    var handshake = HandshakeProgress()
+    var resync = ResyncProgress()
+    var resolveConflicts = false
+    var localSize: Int64
+    /// Seed of the engine's UUID generator (see ``nextRandomUUID()``).
+    var entropy: UInt64
+
+    /// An engine for an attached disk: `superblock` and `bitmap` as read from the meta-data
+    /// (after the activity log was applied), `dataSize` the usable bytes. `entropySeed` seeds the
+    /// generator of new UUIDs (the runtime passes random bits; a simulation passes its seed).
+    public init(configuration: EngineConfiguration, superblock: Superblock, bitmap: Bitmap, dataSize: Int64, entropySeed: UInt64) {
+        self.entropy = entropySeed
+        self.configuration = configuration
+        self.superblock = superblock
+        self.bitmap = bitmap
+        self.localSize = dataSize
+        self.size = dataSize
+        activityLog = ActivityLog(slotCount: configuration.activityLogExtents)
+        var disk = superblock.flags.attachDiskState
+        // Without fencing, Consistent data counts as UpToDate (reference 2.4).
+        if disk == .consistent { disk = .upToDate }
+        state = ResourceState(role: .secondary, peerRole: .unknown, connection: .standAlone, disk: disk, peerDisk: .dUnknown)
+        if superblock.flags.contains(.peerOutdated) { state.peerDisk = .outdated }
+    }
+
+    /// Handles one event and returns what the runtime must do, in order.
+    public mutating func handle(_ event: EngineEvent) -> [EngineEffect] {
+        var effects: [EngineEffect] = []
+        switch event {
+        case .request(let id, let request):
+            applicationRequest(id, request, &effects)
+        case .localIOCompleted(let id, let result):
+            localIOCompleted(id, result, &effects)
+        case .connectionEstablished(let resolve):
+            connectionEstablished(resolveConflicts: resolve, &effects)
+        case .connectionLost:
+            connectionLost(&effects)
+        case .frame(let frame):
+            received(frame, &effects)
+        case .resyncTick:
+            resyncTick(&effects)
+        }
+        return effects
+    }
+
+    // MARK: - Shared helpers
+
+    mutating func submit(_ io: LocalIO, purpose: IOPurpose, _ effects: inout [EngineEffect]) {
+        let id = nextIOID
+        nextIOID += 1
+        ioPurpose[id] = purpose
+        if ordering.admit(id, io) {
+            effects.append(.localIO(id, io))
+        }
+    }
+
+    mutating func localIOCompleted(_ id: LocalIOID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        guard let purpose = ioPurpose.removeValue(forKey: id) else {
+            effects.append(.log("completion of unknown local I/O \(id) ignored"))
+            return
+        }
+        for (readyID, io) in ordering.finish(id) { effects.append(.localIO(readyID, io)) }
+        switch purpose {
+        case .applicationWrite(let request): applicationWriteDone(request, result, &effects)
+        case .applicationRead(let request): applicationReadDone(request, result, &effects)
+        case .applicationFlush(let request): applicationFlushDone(request, result, &effects)
+        case .peerWrite(let write): peerWriteDone(write, result, &effects)
+        case .receiverFlush(let epoch): receiverFlushDone(epoch, result, &effects)
+        case .resyncRead(let request): resyncReadDone(request, result, &effects)
+        case .resyncWrite(let reply): resyncWriteDone(reply, result, &effects)
+        }
+    }
+
+    /// Applies a state change, recomputes the meta-data flags and announces it.
+    mutating func setState(_ new: ResourceState, _ effects: inout [EngineEffect], persist: Bool = true) {
+        let sanitized = StateRules.sanitize(new)
+        guard sanitized != state else { return }
+        state = sanitized
+        var flags = superblock.flags
+        flags.remove([.primaryIndicator, .connectedIndicator, .consistent, .wasUpToDate, .peerOutdated])
+        if state.role == .primary { flags.insert(.primaryIndicator) }
+        if state.connection > .wfReportParams { flags.insert(.connectedIndicator) }
+        if state.disk > .inconsistent { flags.insert(.consistent) }
+        if state.disk > .outdated { flags.insert(.wasUpToDate) }
+        if (DiskState.inconsistent ... DiskState.outdated).contains(state.peerDisk) { flags.insert(.peerOutdated) }
+        if flags != superblock.flags {
+            superblock.flags = flags
+            if persist { effects.append(.writeSuperblock(superblock)) }
+        }
+        effects.append(.stateChanged(state))
+        if state.connection >= .wfReportParams, state.connection != .wfReportParams || handshake.sentParameters {
+            effects.append(.send(.state(state.wireValue)))
+        }
+    }
+
+    /// True when writes must be replicated to the peer.
+    var replicating: Bool {
+        state.connection >= .connected && state.peerDisk >= .inconsistent && state.connection != .wfBitMapS && state.connection != .wfBitMapT
+    }
+
+    /// Persists the UUIDs (and flags) now.
+    mutating func persistSuperblock(_ effects: inout [EngineEffect]) {
+        effects.append(.writeSuperblock(superblock))
+    }
+}
+
+/// Counters in the units `/proc/drbd` shows them (KiB for ns/nr/dw/dr).
+public struct EngineCounters: Sendable, Equatable {
+    /// Network send, KiB.
+    public var networkSent: UInt64 = 0
+    /// Network receive, KiB.
+    public var networkReceived: UInt64 = 0
+    /// Disk write, KiB.
+    public var diskWritten: UInt64 = 0
+    /// Disk read, KiB.
+    public var diskRead: UInt64 = 0
+    /// Activity-log transactions written.
+    public var activityLogWrites: UInt64 = 0
+    /// Bitmap writes.
+    public var bitmapWrites: UInt64 = 0
+    /// Resync bytes received or sent.
+    public var resyncBytes: UInt64 = 0
+}
+
+/// Why a local I/O was issued.
+enum IOPurpose: Sendable, Equatable {
+    case applicationWrite(RequestID)
+    case applicationRead(RequestID)
+    case applicationFlush(RequestID)
+    case peerWrite(ReceivedWrite)
+    case receiverFlush(UInt32)
+    case resyncRead(BlockRequest)
+    case resyncWrite(ResyncReply)
+}
+
+/// A replicated write received from the peer, waiting for its local completion.
+struct ReceivedWrite: Sendable, Equatable {
+    var header: DataHeader
+    var size: UInt32
+    var epoch: UInt32
+}
+
+/// A resync block received by the sync target.
+struct ResyncReply: Sendable, Equatable {
+    var offset: UInt64
+    var blockID: UInt64
+    var size: UInt32
+}

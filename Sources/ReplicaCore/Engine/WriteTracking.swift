@@ -1,0 +1,90 @@
+/// A write of the application on the Primary, from submission to completion.
+struct PendingWrite: Sendable, Equatable {
+    var offset: Int64
+    var length: Int
+    var epoch: UInt32
+    var extents: ClosedRange<UInt32>
+    var localDone = false
+    var localError: BlockIOError?
+    /// Waiting for the peer's receive- or write-ack (protocol B or C).
+    var networkPending: Bool
+}
+
+/// A flush of the application: done when the local flush finished and every epoch before it
+/// was acknowledged by the peer (so with protocol C the data is on both disks).
+struct PendingFlush: Sendable, Equatable {
+    var id: RequestID
+    var localDone = false
+    var localError: BlockIOError?
+    /// The epochs that must be barrier-acked first.
+    var awaitedEpochs: Set<UInt32>
+}
+
+/// The Primary's side of the write path: epochs, the transfer log and pending requests.
+struct WriteTracking: Sendable {
+    var pending: [RequestID: PendingWrite] = [:]
+    var currentEpoch: UInt32 = 1
+    /// Writes of the current epoch sent to the peer.
+    var sentInCurrentEpoch = 0
+    /// A write of the current epoch completed: the next write starts a new epoch.
+    var currentEpochClosed = false
+    /// Epochs sent but not yet barrier-acked, with the ranges written in them.
+    var transferLog: [UInt32: [Range<Int64>]] = [:]
+    var sequence: UInt32 = 0
+    var flushes: [PendingFlush] = []
+    /// Writes waiting for a free activity-log slot.
+    var waitingForActivityLog: [(RequestID, Int64, [UInt8])] = []
+}
+
+/// One write epoch received by the Secondary.
+struct ReceiveEpoch: Sendable, Equatable {
+    var number: UInt32?
+    var received = 0
+    var completed = 0
+    var flushing = false
+}
+
+/// The Secondary's side: epochs in receive order, and frames held back while an epoch's
+/// barrier waits for its writes and flush (this keeps write-after-write order across epochs).
+struct ReceiveTracking: Sendable {
+    var epochs: [ReceiveEpoch] = [ReceiveEpoch()]
+    var held: [Frame] = []
+
+    /// True while the oldest epoch has its barrier and is not yet acked.
+    var holding: Bool { epochs.count > 1 }
+}
+
+/// What the connect handshake has exchanged so far.
+struct HandshakeProgress: Sendable {
+    var sentParameters = false
+    var peerFeatures: FeaturesPayload?
+    var peerProtocol: ProtocolParametersPayload?
+    var peerSizes: SizesPayload?
+    var peerUUIDs: UUIDsPayload?
+    var peerState: ResourceState?
+    var decided = false
+    var discardMyData = false
+    /// Bits of the peer's bitmap received during WFBitMapS/T.
+    var bitmapWordsReceived = 0
+    /// Whether we sent our bitmap in this exchange.
+    var sentBitmap = false
+}
+
+/// A running resync.
+struct ResyncProgress: Sendable {
+    /// Bits set when the resync started (for progress).
+    var total: Int64 = 0
+    /// Next bit the target looks at.
+    var cursor: Int64 = 0
+    /// Target: requests in flight by block id.
+    var inFlight: [UInt64: Range<Int64>] = [:]
+    var inFlightBytes = 0
+    var nextBlockID: UInt64 = 1
+    var failedBlocks: Int64 = 0
+    /// The peer's UUIDs as the source announced them (target side).
+    var sourceUUIDs: GenerationUUIDs?
+    /// Source: resync reads in flight; `stale` when an application write to the range was
+    /// sent to the peer after the read started (the read is then repeated, so the reply never
+    /// carries data older than a write the target already has).
+    var sourceReads: [UInt64: (range: Range<Int64>, stale: Bool)] = [:]
+}

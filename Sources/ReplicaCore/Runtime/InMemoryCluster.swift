@@ -1,0 +1,222 @@
+/// Two nodes of the real ``VolumeEngine`` on in-memory disks joined by an in-memory
+/// two-channel link, driven step by step: for unit tests and examples. Frames go through
+/// ``FrameCodec`` both ways, exactly as over TCP. Every choice of what happens next (which
+/// local I/O completes, which frame is delivered) comes from a seeded generator, so a run
+/// replays exactly.
+public struct InMemoryCluster {
+    /// One node: its engine, its disk and what the engine did.
+    public struct Node {
+        /// The engine.
+        public var engine: VolumeEngine
+        /// The backing disk (data and internal meta-data).
+        public let disk: MemoryBlockTarget
+        /// The meta-data area on `disk`.
+        public let metadata: MetadataDevice
+        /// Local I/O submitted and not yet completed.
+        public var pendingIO: [(LocalIOID, LocalIO)] = []
+        /// Completed application requests, in completion order.
+        public var completions: [(RequestID, Result<[UInt8], RequestError>)] = []
+        /// Every state the engine announced.
+        public var states: [ResourceState] = []
+        /// Log lines.
+        public var log: [String] = []
+        /// When true, this node's local I/O does not complete until released.
+        public var holdIO = false
+        /// The engine gave up the connection (StandAlone).
+        public var standAlone = false
+        /// Frames this node sent, by type (for assertions).
+        public var sentFrames: [FrameType: Int] = [:]
+    }
+
+    /// The two nodes.
+    public private(set) var nodes: [Node]
+    /// Frames in flight: `links[from][channel]`.
+    private var links: [[Channel: [Frame]]] = [[.data: [], .meta: []], [.data: [], .meta: []]]
+    /// Channels whose delivery is paused, per receiving node.
+    public var pausedChannels: [Set<Channel>] = [[], []]
+    /// True while both channels are up.
+    public private(set) var connected = false
+    private var random: SeededGenerator
+
+    /// Two nodes with fresh meta-data (`create-md`) on disks of `diskSize` bytes.
+    public init(diskSize: Int64, configuration: EngineConfiguration = EngineConfiguration(), seed: UInt64 = 1) throws {
+        random = SeededGenerator(seed: seed)
+        var nodes: [Node] = []
+        for index in 0..<2 {
+            let disk = MemoryBlockTarget(size: diskSize)
+            let metadata = try MetadataDevice.internalMetadata(disk, name: "node\(index)")
+            try metadata.create(force: true)
+            nodes.append(try Self.attach(disk: disk, metadata: metadata, configuration: configuration, seed: seed &* 31 &+ UInt64(index)))
+        }
+        self.nodes = nodes
+    }
+
+    /// Attaches a disk: reads the superblock, applies the activity log, reads the bitmap.
+    static func attach(disk: MemoryBlockTarget, metadata: MetadataDevice, configuration: EngineConfiguration, seed: UInt64) throws -> Node {
+        try metadata.applyActivityLog()
+        let superblock = try metadata.readCheckedSuperblock()
+        let dataSize = metadata.dataBytes(superblock)
+        let bitmap = try metadata.readBitmap(superblock, dataBytes: dataSize)
+        let engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: bitmap, dataSize: dataSize, entropySeed: seed)
+        return Node(engine: engine, disk: disk, metadata: metadata)
+    }
+
+    /// Writes data directly to a node's disk (data present before replication starts).
+    public func preload(node: Int, offset: Int64, bytes: [UInt8]) throws {
+        try nodes[node].disk.write(bytes, at: offset)
+    }
+
+    /// Connects the nodes (node 0 accepts the meta channel and holds RESOLVE_CONFLICTS).
+    public mutating func connect() throws {
+        guard !nodes[0].standAlone, !nodes[1].standAlone else { return }
+        connected = true
+        for index in 0..<2 { try execute(index, nodes[index].engine.handle(.connectionEstablished(resolveConflicts: index == 0))) }
+    }
+
+    /// Breaks the link: frames in flight are lost, both engines see the loss.
+    public mutating func disconnect() throws {
+        guard connected else { return }
+        connected = false
+        links = [[.data: [], .meta: []], [.data: [], .meta: []]]
+        for index in 0..<2 { try execute(index, nodes[index].engine.handle(.connectionLost)) }
+    }
+
+    /// Submits an application request on a node.
+    public mutating func request(_ node: Int, _ id: RequestID, _ request: ApplicationRequest) throws {
+        try execute(node, nodes[node].engine.handle(.request(id, request)))
+    }
+
+    /// Runs an admin command's effects.
+    public mutating func admin(_ node: Int, _ command: (inout VolumeEngine) -> Result<[EngineEffect], StateChangeError>) throws -> StateChangeError? {
+        switch command(&nodes[node].engine) {
+        case .success(let effects):
+            try execute(node, effects)
+            return nil
+        case .failure(let error):
+            return error
+        }
+    }
+
+    /// The possible next steps.
+    private func actions() -> [Action] {
+        var actions: [Action] = []
+        for index in 0..<2 {
+            if !nodes[index].holdIO { for position in nodes[index].pendingIO.indices { actions.append(.completeIO(index, position)) } }
+            for channel in [Channel.data, .meta] where !(links[index][channel] ?? []).isEmpty && !pausedChannels[1 - index].contains(channel) {
+                actions.append(.deliver(from: index, channel))
+            }
+        }
+        return actions
+    }
+
+    private enum Action {
+        case completeIO(Int, Int)
+        case deliver(from: Int, Channel)
+    }
+
+    /// Performs one step chosen by the seeded generator; false when nothing can happen.
+    @discardableResult
+    public mutating func step() throws -> Bool {
+        let possible = actions()
+        guard !possible.isEmpty else { return false }
+        switch possible[Int(random.next() % UInt64(possible.count))] {
+        case .completeIO(let node, let position):
+            let (id, io) = nodes[node].pendingIO.remove(at: position)
+            try execute(node, nodes[node].engine.handle(.localIOCompleted(id, perform(io, on: nodes[node].disk))))
+        case .deliver(let from, let channel):
+            let frame = links[from][channel]!.removeFirst()
+            try execute(1 - from, nodes[1 - from].engine.handle(.frame(frame)))
+        }
+        return true
+    }
+
+    /// Steps until nothing can happen (or `limit` steps); resync timers fire when idle.
+    public mutating func run(limit: Int = 1_000_000) throws {
+        var steps = 0
+        while steps < limit {
+            if try step() { steps += 1; continue }
+            // Idle: let a sync target ask for more.
+            var progressed = false
+            for index in 0..<2 where nodes[index].engine.state.connection == .syncTarget {
+                let effects = nodes[index].engine.handle(.resyncTick)
+                if !effects.isEmpty { progressed = true }
+                try execute(index, effects)
+            }
+            if !progressed || actions().isEmpty { return }
+        }
+    }
+
+    private func perform(_ io: LocalIO, on disk: MemoryBlockTarget) -> LocalIOResult {
+        do {
+            switch io {
+            case .read(let offset, let length): return .success(try disk.read(count: length, at: offset))
+            case .write(let offset, let data): try disk.write(data, at: offset)
+            case .flush: try disk.flush()
+            case .discard(let offset, let length): try disk.discard(at: offset, length: length)
+            }
+            return .success([])
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private mutating func execute(_ node: Int, _ effects: [EngineEffect]) throws {
+        for effect in effects {
+            switch effect {
+            case .send(let frame):
+                nodes[node].sentFrames[frame.type, default: 0] += 1
+                guard connected else { continue }
+                let (headerBytes, payload) = FrameCodec.encode(frame)
+                let decoded = try FrameCodec.decode(try FrameHeader(bytes: headerBytes), payload: payload)
+                links[node][frame.type.channel, default: []].append(decoded)
+            case .localIO(let id, let io):
+                nodes[node].pendingIO.append((id, io))
+            case .complete(let id, let result):
+                nodes[node].completions.append((id, result))
+            case .writeSuperblock(let superblock):
+                try nodes[node].metadata.writeSuperblock(superblock)
+            case .writeBitmap(let bitmap):
+                try nodes[node].metadata.writeBitmap(bitmap, try nodes[node].metadata.readSuperblock())
+            case .writeActivityLog(let transaction):
+                try nodes[node].metadata.writeActivityLogTransaction(transaction, try nodes[node].metadata.readSuperblock())
+            case .armResyncTimer:
+                break
+            case .stateChanged(let state):
+                nodes[node].states.append(state)
+            case .closeConnection(let reason, let standAlone):
+                nodes[node].log.append("close: \(reason)")
+                if standAlone { nodes[node].standAlone = true }
+                try disconnect()
+            case .log(let line):
+                nodes[node].log.append(line)
+            }
+        }
+    }
+
+    /// The data area of a node's disk (what the application sees).
+    public func data(_ node: Int) throws -> [UInt8] {
+        try nodes[node].disk.read(count: Int(nodes[node].engine.size), at: 0)
+    }
+
+    /// Changes a node's engine directly (tests: configuration mismatches, fault setup).
+    public mutating func modifyEngine(_ node: Int, _ body: (inout VolumeEngine) -> Void) { body(&nodes[node].engine) }
+
+    /// Releases held I/O of a node.
+    public mutating func setHoldIO(_ node: Int, _ hold: Bool) { nodes[node].holdIO = hold }
+}
+
+/// splitmix64: a small, fast, seedable generator for deterministic runs.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    /// A generator that always produces the same sequence for `seed`.
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,263 @@
+import Foundation
+import Testing
+@testable import ReplicaCore
+
+@Suite("Replication engine")
+struct EngineTests {
+    static let diskSize: Int64 = 16 << 20
+
+    func cluster(_ protocolName: String = "C", seed: UInt64 = 1, configure: (inout EngineConfiguration) -> Void = { _ in }) throws -> InMemoryCluster {
+        var configuration = EngineConfiguration()
+        configuration.wireProtocol = protocolName
+        configure(&configuration)
+        return try InMemoryCluster(diskSize: Self.diskSize, configuration: configuration, seed: seed)
+    }
+
+    func pattern(_ length: Int, seed: UInt64) -> [UInt8] {
+        var generator = SeededGenerator(seed: seed)
+        var bytes = [UInt8](repeating: 0, count: length)
+        bytes.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for index in words.indices { words[index] = generator.next() }
+        }
+        return bytes
+    }
+
+    /// The seed's first steps: create-md, up, primary --force, full sync.
+    func syncedPair(_ protocolName: String = "C", seed: UInt64 = 1, preload: Bool = true) throws -> InMemoryCluster {
+        var pair = try cluster(protocolName, seed: seed)
+        if preload { try pair.preload(node: 0, offset: 0, bytes: pattern(3 << 20, seed: seed)) }
+        #expect(pair.nodes[0].engine.state.disk == .inconsistent)
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.description == "cs:Connected ro:Secondary/Secondary ds:Inconsistent/Inconsistent")
+        #expect(try pair.admin(0) { $0.promote(force: false) } == .noUpToDateDisk)
+        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
+        try pair.run()
+        return pair
+    }
+
+    @Test func engineFolderImportsNothing() throws {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/ReplicaCore/Engine")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.count >= 5)
+        for file in files {
+            let text = try String(contentsOfFile: folder.appendingPathComponent(file).path, encoding: .utf8)
+            let imports = text.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("import ") }
+            #expect(imports.isEmpty, "\(file) imports \(imports)")
+            for forbidden in ["Glibc", "Foundation", "DispatchQueue", "Thread.", "socket(", "Date()", "ContinuousClock", "pread(", "pwrite(", "fdatasync"] {
+                #expect(!text.contains(forbidden), "\(file) mentions \(forbidden)")
+            }
+        }
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5])
+    func seedWalkThroughFullSync(seed: UInt64) throws {
+        let pair = try syncedPair(seed: seed)
+        for node in 0..<2 {
+            #expect(pair.nodes[node].engine.state.connection == .connected)
+            #expect(pair.nodes[node].engine.state.disk == .upToDate && pair.nodes[node].engine.state.peerDisk == .upToDate)
+            #expect(pair.nodes[node].engine.bitmap.setCount == 0)
+        }
+        #expect(pair.nodes[0].engine.state.description == "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate")
+        #expect(pair.nodes[1].engine.state.description == "cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate")
+        #expect(try pair.data(0) == pair.data(1))
+        // Both went through the sync states, and the UUIDs agree afterwards (reference 3.2).
+        #expect(pair.nodes[0].states.contains { $0.connection == .syncSource })
+        #expect(pair.nodes[1].states.contains { $0.connection == .syncTarget })
+        let a = pair.nodes[0].engine.superblock.uuids, b = pair.nodes[1].engine.superblock.uuids
+        #expect(a.current & ~1 == b.current & ~1 && a.bitmap == 0 && b.bitmap == 0 && a.historyStart == b.historyStart)
+        // And the meta-data on disk says the same.
+        let onDisk = try pair.nodes[1].metadata.readSuperblock()
+        #expect(onDisk.uuids == b && onDisk.flags.contains(.consistent) && onDisk.flags.contains(.wasUpToDate))
+    }
+
+    @Test(arguments: ["A", "B", "C"])
+    func writesAreMirroredUnderEachProtocol(protocolName: String) throws {
+        var pair = try syncedPair(protocolName)
+        var generator = SeededGenerator(seed: 99)
+        var id: RequestID = 100
+        for _ in 0..<300 {
+            let blocks = Int(generator.next() % 16) + 1
+            let offset = Int64(generator.next() % UInt64((Self.diskSize - (1 << 20)) / 512)) * 512
+            try pair.request(0, id, .write(offset: min(offset, pair.nodes[0].engine.size - Int64(blocks * 512)), data: pattern(blocks * 512, seed: id)))
+            id += 1
+            if generator.next() % 3 == 0 { try pair.step() }
+        }
+        try pair.request(0, id, .flush)
+        try pair.run()
+        #expect(pair.nodes[0].completions.count == 301)
+        #expect(pair.nodes[0].completions.allSatisfy { (try? $0.1.get()) != nil })
+        #expect(try pair.data(0) == pair.data(1))
+        #expect(pair.nodes[0].engine.bitmap.setCount == 0)
+        #expect(pair.nodes[0].sentFrames[.barrier, default: 0] > 0)
+    }
+
+    @Test func completionOrderOfProtocolsABC() throws {
+        for name in ["A", "B", "C"] {
+            var pair = try syncedPair(name, preload: false)
+            // Hold the Secondary's disk: its write cannot finish.
+            pair.setHoldIO(1, true)
+            try pair.request(0, 7, .write(offset: 4096, data: pattern(4096, seed: 7)))
+            try pair.run()
+            let done = pair.nodes[0].completions.contains { $0.0 == 7 }
+            switch name {
+            case "A", "B": #expect(done, "protocol \(name) completes without the peer's disk write")
+            default: #expect(!done, "protocol C waits for the peer's disk write")
+            }
+            // Protocol B still needs the receive ack: pause the meta channel back to the Primary.
+            if name == "B" {
+                var held = try syncedPair("B", preload: false)
+                held.pausedChannels[0] = [.meta]
+                try held.request(0, 8, .write(offset: 4096, data: pattern(4096, seed: 8)))
+                try held.run()
+                #expect(!held.nodes[0].completions.contains { $0.0 == 8 })
+                held.pausedChannels[0] = []
+                try held.run()
+                #expect(held.nodes[0].completions.contains { $0.0 == 8 })
+            }
+            pair.setHoldIO(1, false)
+            try pair.run()
+            #expect(pair.nodes[0].completions.contains { $0.0 == 7 })
+            #expect(try pair.data(0) == pair.data(1))
+        }
+    }
+
+    @Test func barriersCloseEpochsAndAreAcknowledgedWithTheirSize() throws {
+        var pair = try syncedPair(preload: false)
+        try pair.request(0, 1, .write(offset: 0, data: pattern(4096, seed: 1)))
+        try pair.request(0, 2, .write(offset: 8192, data: pattern(4096, seed: 2)))
+        try pair.run()
+        let barriersBefore = pair.nodes[0].sentFrames[.barrier, default: 0]
+        // A completed write closed the epoch: the next write starts a new one behind a barrier.
+        try pair.request(0, 3, .write(offset: 16384, data: pattern(4096, seed: 3)))
+        try pair.run()
+        #expect(pair.nodes[0].sentFrames[.barrier, default: 0] == barriersBefore + 1)
+        #expect(pair.nodes[1].sentFrames[.barrierAck, default: 0] >= 1)
+        try pair.request(0, 4, .flush)
+        try pair.run()
+        #expect(pair.nodes[0].completions.last?.0 == 4)
+        #expect(pair.nodes[0].engine.writes.transferLog.isEmpty)
+    }
+
+    @Test func fullSyncWithConcurrentApplicationWrites() throws {
+        for seed: UInt64 in 1...8 {
+            var pair = try cluster(seed: seed)
+            try pair.preload(node: 0, offset: 0, bytes: pattern(Int(Self.diskSize / 2), seed: seed))
+            try pair.connect()
+            try pair.run()
+            #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
+            var id: RequestID = 1
+            var generator = SeededGenerator(seed: seed &+ 100)
+            while pair.nodes[0].engine.state.connection != .connected || id < 40 {
+                if id < 200 {
+                    let offset = Int64(generator.next() % 2000) * 4096
+                    try pair.request(0, id, .write(offset: offset, data: pattern(4096 * Int(generator.next() % 4 + 1), seed: id)))
+                    id += 1
+                }
+                for _ in 0..<Int(generator.next() % 20) { try pair.step() }
+                if id >= 200 { try pair.run(); break }
+            }
+            try pair.run()
+            #expect(pair.nodes[0].engine.state.connection == .connected, "seed \(seed)")
+            #expect(pair.nodes[1].engine.state.disk == .upToDate, "seed \(seed)")
+            #expect(try pair.data(0) == pair.data(1), "seed \(seed): data differs after sync with concurrent writes")
+        }
+    }
+
+    @Test func secondaryRefusesApplicationIO() throws {
+        var pair = try syncedPair(preload: false)
+        try pair.request(1, 9, .write(offset: 0, data: pattern(512, seed: 1)))
+        try pair.request(1, 10, .read(offset: 0, length: 512))
+        #expect(pair.nodes[1].completions.map { $0.0 } == [9, 10])
+        #expect(pair.nodes[1].completions.allSatisfy { if case .failure(.notPrimary) = $0.1 { true } else { false } })
+    }
+
+    @Test func readsAreServedLocallyOnThePrimary() throws {
+        var pair = try syncedPair()
+        try pair.request(0, 11, .read(offset: 4096, length: 8192))
+        try pair.run()
+        let result = try #require(pair.nodes[0].completions.first { $0.0 == 11 })
+        #expect(try result.1.get() == Array(pattern(3 << 20, seed: 1)[4096..<12288]))
+        #expect(pair.nodes[1].sentFrames[.dataReply, default: 0] == 0)
+    }
+
+    @Test func invalidRequestsAreRefused() throws {
+        var pair = try syncedPair(preload: false)
+        try pair.request(0, 1, .write(offset: 100, data: pattern(512, seed: 1)))
+        try pair.request(0, 2, .read(offset: pair.nodes[0].engine.size, length: 512))
+        #expect(pair.nodes[0].completions.count == 2)
+        #expect(pair.nodes[0].completions.allSatisfy { if case .failure(.invalidRange) = $0.1 { true } else { false } })
+    }
+
+    @Test func incompatibleProtocolsGoStandAloneWithTheReason() throws {
+        var pair = try cluster("C")
+        pair.nodes_setProtocol(1, "A")
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .standAlone || pair.nodes[1].engine.state.connection == .standAlone)
+        #expect((pair.nodes[0].log + pair.nodes[1].log).contains { $0.contains("incompatible protocol settings") })
+    }
+
+    @Test func skipInitialSyncWithNewCurrentUUIDClearBitmap() throws {
+        var pair = try cluster()
+        try pair.connect()
+        try pair.run()
+        #expect(try pair.admin(0) { $0.newCurrentUUID(clearBitmap: true) } == nil)
+        try pair.run()
+        for node in 0..<2 {
+            #expect(pair.nodes[node].engine.state.disk == .upToDate && pair.nodes[node].engine.state.peerDisk == .upToDate)
+        }
+        #expect(pair.nodes[0].engine.superblock.uuids.current == pair.nodes[1].engine.superblock.uuids.current)
+        #expect(pair.nodes[0].sentFrames[.resyncReply, default: 0] == 0 && pair.nodes[1].sentFrames[.resyncRequest, default: 0] == 0)
+        #expect(try pair.admin(1) { $0.promote(force: false) } == nil)
+    }
+
+    @Test func twoPrimariesAreRefusedUnlessAllowed() throws {
+        var pair = try syncedPair(preload: false)
+        #expect(try pair.admin(1) { $0.promote(force: false) } == .twoPrimaries)
+        var allowed = try cluster { $0.allowTwoPrimaries = true }
+        try allowed.connect()
+        try allowed.run()
+        #expect(try allowed.admin(0) { $0.promote(force: true) } == nil)
+        try allowed.run()
+        #expect(try allowed.admin(1) { $0.promote(force: false) } == nil)
+    }
+
+    @Test func demotionAndRoleSwitch() throws {
+        var pair = try syncedPair()
+        #expect(try pair.admin(0) { $0.demote(deviceOpen: true) } == .deviceInUse)
+        #expect(try pair.admin(0) { $0.demote() } == nil)
+        try pair.run()
+        #expect(try pair.admin(1) { $0.promote(force: false) } == nil)
+        try pair.run()
+        try pair.request(1, 1, .write(offset: 0, data: pattern(65536, seed: 42)))
+        try pair.run()
+        #expect(try pair.data(0) == pair.data(1))
+        #expect(pair.nodes[0].engine.state.description == "cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate")
+    }
+
+    @Test func writesWhileDisconnectedAreMarkedAndResynced() throws {
+        var pair = try syncedPair(preload: false)
+        try pair.disconnect()
+        #expect(pair.nodes[0].engine.state.connection == .wfConnection)
+        try pair.request(0, 1, .write(offset: 1 << 20, data: pattern(8192, seed: 5)))
+        try pair.run()
+        #expect(pair.nodes[0].engine.bitmap.setCount == 2)
+        // A Primary that lost its peer started a new generation.
+        #expect(pair.nodes[0].engine.superblock.uuids.bitmap != 0)
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(pair.nodes[0].engine.bitmap.setCount == 0)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+}
+
+extension InMemoryCluster {
+    /// Test helper: change one node's wire protocol before connecting.
+    mutating func nodes_setProtocol(_ node: Int, _ name: String) {
+        modifyEngine(node) { $0.configuration.wireProtocol = name }
+    }
+}
