@@ -1,0 +1,242 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Executes a ``VolumeEngine``'s effects with real parts: the disk through a ``BlockTarget``
+/// on an I/O queue, meta-data writes in order, frames through a ``Transport``'s link, timers.
+///
+/// Engine events run one at a time on a serial queue; blocking disk I/O runs on a concurrent
+/// I/O queue; the transport's receive threads only enqueue. Nothing blocks Swift's cooperative
+/// thread pool.
+public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
+    // All mutable state below is confined to `engineQueue`, except what the Mutexes guard.
+    private var engine: VolumeEngine
+    private let disk: any BlockTarget
+    private let metadata: MetadataDevice
+    private let transport: any Transport
+    private let engineQueue: DispatchQueue
+    private let ioQueue: DispatchQueue
+    private var link: (any PeerLink)?
+    private var completions: [RequestID: @Sendable (Result<[UInt8], RequestError>) -> Void] = [:]
+    private var nextRequestID: RequestID = 1
+    private var transportRunning = false
+    private let published: Mutex<Snapshot>
+    private let logger: Logger
+    /// `md-flushes`: flush after meta-data writes.
+    public let metadataFlushes: Bool
+
+    /// What status commands read without waiting for the engine.
+    public struct Snapshot: Sendable {
+        /// The state.
+        public var state: ResourceState
+        /// Counters.
+        public var counters: EngineCounters
+        /// Out-of-sync bits.
+        public var outOfSyncBits: Int64
+        /// Bits to sync when the current resync started.
+        public var resyncTotalBits: Int64
+        /// Generation UUIDs.
+        public var uuids: GenerationUUIDs
+        /// Exported size in bytes.
+        public var size: Int64
+        /// Why the connection was last closed, if it was.
+        public var lastCloseReason: String?
+        /// Requests waiting for completion.
+        public var pendingRequests: Int
+    }
+
+    /// A runtime for an attached volume.
+    public init(engine: VolumeEngine, disk: any BlockTarget, metadata: MetadataDevice, transport: any Transport,
+                name: String, metadataFlushes: Bool = true, logger: Logger? = nil) {
+        self.engine = engine
+        self.disk = disk
+        self.metadata = metadata
+        self.transport = transport
+        self.metadataFlushes = metadataFlushes
+        engineQueue = DispatchQueue(label: "replica.engine.\(name)")
+        ioQueue = DispatchQueue(label: "replica.io.\(name)", attributes: .concurrent)
+        published = Mutex(Snapshot(state: engine.state, counters: engine.counters, outOfSyncBits: engine.bitmap.setCount,
+                                   resyncTotalBits: 0, uuids: engine.superblock.uuids, size: engine.size, lastCloseReason: nil, pendingRequests: 0))
+        self.logger = logger ?? Logger(label: "replica.\(name)")
+    }
+
+    /// The latest published status.
+    public var snapshot: Snapshot { published.withLock { $0 } }
+
+    // MARK: - Commands
+
+    /// Starts connecting to the peer (`connect`).
+    public func connect(discardMyData: Bool = false) throws {
+        let result: Result<Void, any Error> = engineQueue.sync {
+            do {
+                if engine.state.connection == .standAlone {
+                    let effects = try engine.connect(discardMyData: discardMyData).get()
+                    execute(effects)
+                }
+                if !transportRunning {
+                    try transport.start(handler: self)
+                    transportRunning = true
+                }
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// Disconnects and stays StandAlone (`disconnect`).
+    public func disconnect() {
+        engineQueue.sync {
+            transport.stop()
+            transportRunning = false
+            if let effects = try? engine.disconnect().get() { execute(effects) }
+            link = nil
+        }
+    }
+
+    /// Runs an admin command of the engine on its queue.
+    public func admin(_ command: @escaping @Sendable (inout VolumeEngine) -> Result<[EngineEffect], StateChangeError>) -> Result<Void, StateChangeError> {
+        engineQueue.sync {
+            switch command(&engine) {
+            case .success(let effects):
+                execute(effects)
+                return .success(())
+            case .failure(let error):
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Submits an application request; `completion` runs when the engine completes it.
+    public func submit(_ request: ApplicationRequest, completion: @escaping @Sendable (Result<[UInt8], RequestError>) -> Void) {
+        engineQueue.async { [self] in
+            let id = nextRequestID
+            nextRequestID += 1
+            completions[id] = completion
+            execute(engine.handle(.request(id, request)))
+        }
+    }
+
+    /// Stops the transport and waits for the engine to settle.
+    public func shutdown() {
+        transport.stop()
+        engineQueue.sync {
+            transportRunning = false
+            link = nil
+        }
+    }
+
+    /// Waits until `predicate` holds for the state (checked every 20 ms), or `timeout` seconds pass.
+    public func wait(timeout: Double, until predicate: (Snapshot) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if predicate(snapshot) { return true }
+            usleep(20_000)
+        }
+        return predicate(snapshot)
+    }
+
+    // MARK: - PeerLinkHandler (called on transport threads)
+
+    public func linkEstablished(_ link: any PeerLink) {
+        engineQueue.async { [self] in
+            self.link = link
+            execute(engine.handle(.connectionEstablished(resolveConflicts: link.resolveConflicts)))
+        }
+    }
+
+    public func received(_ frame: Frame, volume: UInt16, on link: any PeerLink) {
+        engineQueue.async { [self] in
+            guard let current = self.link, current === link else { return }
+            execute(engine.handle(.frame(frame)))
+        }
+    }
+
+    public func linkLost(_ link: any PeerLink, reason: String) {
+        engineQueue.async { [self] in
+            guard let current = self.link, current === link else { return }
+            self.link = nil
+            logger.info("connection lost: \(reason)")
+            published.withLock { $0.lastCloseReason = reason }
+            execute(engine.handle(.connectionLost))
+        }
+    }
+
+    // MARK: - Effects (on engineQueue)
+
+    private func execute(_ effects: [EngineEffect]) {
+        for effect in effects {
+            switch effect {
+            case .send(let frame):
+                do {
+                    try link?.send(frame, volume: 0)
+                } catch {
+                    logger.warning("send failed: \(error)")
+                }
+            case .localIO(let id, let io):
+                let disk = self.disk
+                ioQueue.async { [self] in
+                    let result = Self.perform(io, on: disk)
+                    engineQueue.async { [self] in execute(engine.handle(.localIOCompleted(id, result))) }
+                }
+            case .complete(let id, let result):
+                completions.removeValue(forKey: id)?(result)
+            case .writeSuperblock(let superblock):
+                do { try metadata.writeSuperblock(superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+            case .writeBitmap(let bitmap):
+                do { try metadata.writeBitmap(bitmap, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+            case .writeActivityLog(let transaction):
+                do { try metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+            case .armResyncTimer(let milliseconds):
+                engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in execute(engine.handle(.resyncTick)) }
+            case .stateChanged(let state):
+                logger.info("\(state)")
+                if state.connection == .syncTarget { scheduleResyncTicks() }
+            case .closeConnection(let reason, let standAlone):
+                published.withLock { $0.lastCloseReason = reason }
+                let closing = link
+                link = nil
+                closing?.close()
+                if standAlone {
+                    transport.stop()
+                    transportRunning = false
+                } else if closing != nil {
+                    execute(engine.handle(.connectionLost))
+                }
+            case .log(let line):
+                logger.info("\(line)")
+            }
+        }
+        publish()
+    }
+
+    private func scheduleResyncTicks() {
+        engineQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
+            guard engine.state.connection == .syncTarget else { return }
+            execute(engine.handle(.resyncTick))
+            scheduleResyncTicks()
+        }
+    }
+
+    private func publish() {
+        let snapshot = Snapshot(state: engine.state, counters: engine.counters, outOfSyncBits: engine.bitmap.setCount,
+                                resyncTotalBits: engine.resync.total, uuids: engine.superblock.uuids, size: engine.size,
+                                lastCloseReason: published.withLock { $0.lastCloseReason }, pendingRequests: completions.count)
+        published.withLock { $0 = snapshot }
+    }
+
+    private static func perform(_ io: LocalIO, on disk: any BlockTarget) -> LocalIOResult {
+        do {
+            switch io {
+            case .read(let offset, let length): return .success(try disk.read(count: length, at: offset))
+            case .write(let offset, let data): try disk.write(data, at: offset)
+            case .flush: try disk.flush()
+            case .discard(let offset, let length): try disk.discard(at: offset, length: length)
+            }
+            return .success([])
+        } catch {
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+/// Attaching a configured volume: open the backing disk and its meta-data, replay the
+/// activity log, read superblock and bitmap, and build the engine with the resource's options.
+public struct VolumeAttachment: Sendable {
+    /// The backing disk.
+    public let disk: any BlockTarget
+    /// Its meta-data area.
+    public let metadata: MetadataDevice
+    /// The engine, ready to run.
+    public let engine: VolumeEngine
+    /// `md-flushes`.
+    public let metadataFlushes: Bool
+
+    /// Attaches `volume` of a configuration.
+    public static func attach(_ volume: ResolvedVolume, net: [OptionSetting], entropySeed: UInt64) throws -> VolumeAttachment {
+        guard case .path(let path) = volume.disk else {
+            throw MetadataError("\(volume.label) has 'disk none': diskless volumes are not supported yet")
+        }
+        let disk = try FileBlockTarget(path: path)
+        let metadata: MetadataDevice
+        switch volume.metaDisk {
+        case .internal:
+            metadata = MetadataDevice(target: disk, layout: try MetadataLayout.internalLayout(deviceBytes: disk.size), name: path)
+        case .external(let metaPath, let index):
+            let meta = try FileBlockTarget(path: metaPath)
+            let layout = try index.map { try MetadataLayout.indexedLayout(dataBytes: disk.size, metadataDeviceBytes: meta.size, index: $0) }
+                ?? MetadataLayout.externalLayout(dataBytes: disk.size, metadataDeviceBytes: meta.size)
+            metadata = MetadataDevice(target: meta, layout: layout, name: metaPath)
+        }
+        try metadata.applyActivityLog()
+        var superblock = try metadata.readCheckedSuperblock()
+        let dataBytes = metadata.dataBytes(superblock)
+        let bitmap = try metadata.readBitmap(superblock, dataBytes: dataBytes)
+        var configuration = EngineConfiguration(volume: volume, net: net)
+        configuration.activityLogExtents = Int(volume.diskOption("al-extents") ?? "1237") ?? 1237
+        // While attached the superblock carries the "unclean" magic, so a crash demands apply-al.
+        superblock.magic = Superblock.magicV08Unclean
+        superblock.flags.remove(.activityLogClean)
+        superblock.activityLogExtents = UInt32(configuration.activityLogExtents)
+        try metadata.writeSuperblock(superblock)
+        let engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: bitmap, dataSize: dataBytes, entropySeed: entropySeed)
+        return VolumeAttachment(disk: disk, metadata: metadata, engine: engine, metadataFlushes: volume.diskOption("md-flushes") != "no")
+    }
+}
+
+extension EngineConfiguration {
+    /// The engine settings of a resolved volume and its resource's `net` options.
+    public init(volume: ResolvedVolume, net: [OptionSetting]) {
+        self.init()
+        func value(_ name: String) -> String? { net.last { $0.name == name }?.value }
+        wireProtocol = value("protocol") ?? "C"
+        allowTwoPrimaries = value("allow-two-primaries") == "yes"
+        afterSB0 = value("after-sb-0pri").flatMap(AfterSplitBrain0Pri.init(rawValue:)) ?? .disconnect
+        afterSB1 = value("after-sb-1pri").flatMap(AfterSplitBrain1Pri.init(rawValue:)) ?? .disconnect
+        afterSB2 = value("after-sb-2pri").flatMap(AfterSplitBrain2Pri.init(rawValue:)) ?? .disconnect
+        rrConflict = value("rr-conflict") ?? "disconnect"
+        dataIntegrityAlgorithm = value("data-integrity-alg") ?? ""
+        maxEpochSize = Int(value("max-epoch-size") ?? "2048") ?? 2048
+        if let rate = volume.diskOption("resync-rate"), let amount = OptionValueParser.number(rate, unitBytes: 1024) {
+            resyncRate = UInt32(clamping: amount)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ReplicaCore
+
+/// A blocking TCP socket, used from dedicated threads only (never from Swift's cooperative
+/// pool). Thin wrappers over the system calls that turn failures into ``TransportError``.
+final class BlockingSocket: @unchecked Sendable {
+    // The descriptor is written once at init and at close (under `closeLock`); reads and writes
+    // on it happen from one receive thread and from senders serialized by their channel lock.
+    private(set) var descriptor: Int32
+    private let closeLock = NSLockShim()
+
+    init(descriptor: Int32) { self.descriptor = descriptor }
+
+    /// A new socket for `endpoint`'s family.
+    static func make(for endpoint: TCPEndpoint) throws(TransportError) -> BlockingSocket {
+        let fd = socket(endpoint.domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TransportError("socket(): \(String(cString: strerror(errno)))") }
+        return BlockingSocket(descriptor: fd)
+    }
+
+    func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {
+        var v = value
+        _ = setsockopt(descriptor, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    /// TCP_NODELAY, SO_KEEPALIVE and the configured buffer sizes (0 = kernel autotuning).
+    func configure(noDelay: Bool, sendBuffer: Int, receiveBuffer: Int) {
+        if noDelay { setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
+        setOption(SOL_SOCKET, SO_KEEPALIVE, 1)
+        if sendBuffer > 0 { setOption(SOL_SOCKET, SO_SNDBUF, Int32(sendBuffer)) }
+        if receiveBuffer > 0 { setOption(SOL_SOCKET, SO_RCVBUF, Int32(receiveBuffer)) }
+    }
+
+    func bindAndListen(_ endpoint: TCPEndpoint) throws(TransportError) {
+        setOption(SOL_SOCKET, SO_REUSEADDR, 1)
+        if endpoint.domain == AF_INET6 { setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+        let rc: Int32
+        do {
+            rc = try endpoint.withSocketAddress { address, length in bind(descriptor, address, length) }
+        } catch {
+            throw TransportError("bind \(endpoint.address): \(error)")
+        }
+        guard rc == 0 else { throw TransportError("bind \(endpoint.address): \(String(cString: strerror(errno)))") }
+        guard listen(descriptor, 8) == 0 else { throw TransportError("listen \(endpoint.address): \(String(cString: strerror(errno)))") }
+    }
+
+    /// Waits up to `milliseconds` for a connection; nil on timeout.
+    func accept(timeoutMilliseconds: Int32) throws(TransportError) -> BlockingSocket? {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&poller, 1, timeoutMilliseconds)
+        if ready < 0, errno != EINTR { throw TransportError("poll: \(String(cString: strerror(errno)))") }
+        guard ready > 0 else { return nil }
+        let fd = Glibc.accept(descriptor, nil, nil)
+        guard fd >= 0 else {
+            if errno == EINTR || errno == EAGAIN || errno == ECONNABORTED { return nil }
+            throw TransportError("accept: \(String(cString: strerror(errno)))")
+        }
+        return BlockingSocket(descriptor: fd)
+    }
+
+    /// Connects from `local` (so the peer sees the configured address) to `remote`, giving up
+    /// after `timeoutMilliseconds`.
+    func connect(from local: TCPEndpoint, to remote: TCPEndpoint, timeoutMilliseconds: Int32) throws(TransportError) {
+        setOption(SOL_SOCKET, SO_REUSEADDR, 1)
+        var unbound = local.address
+        unbound.port = 0
+        let source = try? TCPEndpoint(unbound)
+        if let source {
+            _ = try? source.withSocketAddress { address, length in bind(descriptor, address, length) }
+        }
+        let flags = fcntl(descriptor, F_GETFL)
+        _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
+        let rc: Int32
+        do {
+            rc = try remote.withSocketAddress { address, length in Glibc.connect(descriptor, address, length) }
+        } catch {
+            throw TransportError("connect \(remote.address): \(error)")
+        }
+        if rc != 0 {
+            guard errno == EINPROGRESS else { throw TransportError("connect \(remote.address): \(String(cString: strerror(errno)))") }
+            var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            guard poll(&poller, 1, timeoutMilliseconds) > 0 else { throw TransportError("connect \(remote.address): timed out") }
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error, &length)
+            guard error == 0 else { throw TransportError("connect \(remote.address): \(String(cString: strerror(error)))") }
+        }
+        _ = fcntl(descriptor, F_SETFL, flags)
+    }
+
+    /// Reads exactly `buffer.count` bytes.
+    func readExactly(_ buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
+        var done = 0
+        while done < buffer.count {
+            let n = recv(descriptor, buffer.baseAddress! + done, buffer.count - done, 0)
+            if n == 0 { throw TransportError("connection closed by peer") }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TransportError("recv: \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    /// Writes all of the buffers with as few `sendmsg` calls as possible (gather write).
+    func writeAll(_ buffers: [UnsafeRawBufferPointer]) throws(TransportError) {
+        var pending = buffers.filter { $0.count > 0 }
+        while !pending.isEmpty {
+            var vectors = pending.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+            let n = vectors.withUnsafeMutableBufferPointer { iov -> Int in
+                var message = msghdr()
+                message.msg_iov = iov.baseAddress
+                message.msg_iovlen = iov.count
+                return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TransportError("send: \(String(cString: strerror(errno)))")
+            }
+            var written = n
+            while written > 0, let first = pending.first {
+                if written >= first.count {
+                    written -= first.count
+                    pending.removeFirst()
+                } else {
+                    pending[0] = UnsafeRawBufferPointer(rebasing: first[written...])
+                    written = 0
+                }
+            }
+        }
+    }
+
+    /// Shuts the socket down (waking a blocked reader) and closes it once.
+    func close() {
+        closeLock.withLock {
+            guard descriptor >= 0 else { return }
+            shutdown(descriptor, Int32(SHUT_RDWR))
+            Glibc.close(descriptor)
+            descriptor = -1
+        }
+    }
+
+    deinit { close() }
+}

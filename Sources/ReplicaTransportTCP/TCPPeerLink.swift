@@ -1,0 +1,110 @@
+import Foundation
+import ReplicaCore
+import Synchronization
+
+/// A link over two TCP connections: frames of the data channel on one, the meta channel
+/// (acks, pings) on the other. Each connection has a dedicated receive thread; senders hold
+/// the channel's lock while they write header, fixed payload and data in one gather write.
+public final class TCPPeerLink: PeerLink, @unchecked Sendable {
+    private let data: BlockingSocket
+    private let meta: BlockingSocket
+    private let dataLock = NSLockShim()
+    private let metaLock = NSLockShim()
+    private let closed = Mutex(false)
+    private let handler: any PeerLinkHandler
+    /// True for the side that accepted the meta connection.
+    public let resolveConflicts: Bool
+    /// "local -> peer".
+    public let endpoints: String
+
+    init(data: BlockingSocket, meta: BlockingSocket, resolveConflicts: Bool, endpoints: String, handler: any PeerLinkHandler) {
+        self.data = data
+        self.meta = meta
+        self.resolveConflicts = resolveConflicts
+        self.endpoints = endpoints
+        self.handler = handler
+    }
+
+    /// True once the link was closed.
+    public var isClosed: Bool { closed.withLock { $0 } }
+
+    /// Starts the two receive threads.
+    func startReceiving() {
+        for (socket, name) in [(data, "data"), (meta, "meta")] {
+            let thread = Thread { [self] in self.receiveLoop(socket) }
+            thread.name = "replica-rx-\(name)"
+            thread.start()
+        }
+    }
+
+    public func send(_ frame: Frame, volume: UInt16) throws(TransportError) {
+        let fixed = FrameCodec.encodeFixedPayload(frame)
+        let payload = FrameCodec.dataBytes(frame)
+        let header = FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count)).encoded()
+        let channel = frame.type.channel
+        let socket = channel == .data ? data : meta
+        let lock = channel == .data ? dataLock : metaLock
+        let result: Result<Void, TransportError> = lock.withLock {
+            header.withUnsafeBytes { h in
+                fixed.withUnsafeBytes { f in
+                    payload.withUnsafeBytes { p in
+                        Result { () throws(TransportError) in try socket.writeAll([h, f, p]) }
+                    }
+                }
+            }
+        }
+        if case .failure(let error) = result {
+            close(reason: error.description)
+            throw error
+        }
+    }
+
+    private func receiveLoop(_ socket: BlockingSocket) {
+        var headerBytes = [UInt8](repeating: 0, count: FrameHeader.size)
+        while !isClosed {
+            do throws(TransportError) {
+                try headerBytes.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try socket.readExactly(buffer) } }.get()
+                let header: FrameHeader
+                do {
+                    header = try FrameHeader(bytes: headerBytes)
+                } catch {
+                    close(reason: "protocol error: \(error)")
+                    return
+                }
+                // The payload is read straight into its own buffer, bounded by the header check.
+                var payload = [UInt8](repeating: 0, count: Int(header.length))
+                if !payload.isEmpty {
+                    try payload.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try socket.readExactly(buffer) } }.get()
+                }
+                let frame: Frame
+                do {
+                    frame = try FrameCodec.decode(header, payload: payload)
+                } catch {
+                    close(reason: "protocol error: \(error)")
+                    return
+                }
+                if frame.type.channel != (socket === data ? Channel.data : .meta) {
+                    close(reason: "protocol error: \(frame.type) frame on the wrong channel")
+                    return
+                }
+                handler.received(frame, volume: header.volume, on: self)
+            } catch {
+                close(reason: error.description)
+                return
+            }
+        }
+    }
+
+    public func close() { close(reason: "closed") }
+
+    func close(reason: String) {
+        let first = closed.withLock { wasClosed -> Bool in
+            defer { wasClosed = true }
+            return !wasClosed
+        }
+        guard first else { return }
+        data.close()
+        meta.close()
+        handler.linkLost(self, reason: reason)
+    }
+}

@@ -1,0 +1,26 @@
+import ReplicaCore
+
+extension TCPTransport {
+    /// The transport of a two-node resource for `node`: this node's address, the other host's
+    /// address, and `connect-int`, `sndbuf-size`, `rcvbuf-size` from the resource's `net` options.
+    public static func forResource(_ configuration: Configuration, _ name: String, node: String) throws -> TCPTransport {
+        guard let resource = configuration.resource(named: name) else {
+            throw TransportError("no resource named \(name) in \(configuration.file)")
+        }
+        let resolver = NodeResolver(nodeName: node)
+        let me = try resolver.host(in: resource)
+        guard let local = me.effectiveAddress else { throw TransportError("\(me.label) of resource \(name) has no address") }
+        guard let other = resource.hosts.first(where: { $0 != me }), let peer = other.effectiveAddress else {
+            throw TransportError("resource \(name) has no peer host with an address")
+        }
+        let net = resolver.netOptions(of: resource, in: configuration)
+        func number(_ option: String, unitBytes: Int64) -> Int? {
+            net.last { $0.name == option }.flatMap { OptionValueParser.publicNumber($0.value, unitBytes: unitBytes) }.map { Int($0) }
+        }
+        var options = TCPTransportOptions()
+        if let seconds = number("connect-int", unitBytes: 1) { options.connectIntervalMilliseconds = seconds * 1000 }
+        if let bytes = number("sndbuf-size", unitBytes: 1) { options.sendBufferSize = bytes }
+        if let bytes = number("rcvbuf-size", unitBytes: 1) { options.receiveBufferSize = bytes }
+        return try TCPTransport(local: local, peer: peer, options: options)
+    }
+}

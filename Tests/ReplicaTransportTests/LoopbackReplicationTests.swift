@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import ReplicaCore
+import ReplicaTransportTCP
+
+/// Two nodes in one process, replicating over real TCP connections on 127.0.0.1.
+@Suite("Replication over TCP on loopback", .serialized)
+struct LoopbackReplicationTests {
+    static let size: Int64 = 64 << 20
+
+    struct Pair {
+        var directory: String
+        var configuration: Configuration
+        var alpha: ReplicatedVolume
+        var beta: ReplicatedVolume
+
+        func close() {
+            alpha.down()
+            beta.down()
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    func makePair(protocolName: String, port: Int) throws -> Pair {
+        let directory = NSTemporaryDirectory() + "replica-loopback-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for name in ["alpha", "beta"] {
+            let path = directory + "/\(name).img"
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try handle.truncate(atOffset: UInt64(Self.size))
+            try handle.close()
+            try MetadataDevice.internalMetadata(try FileBlockTarget(path: path), name: path).create(force: false)
+        }
+        let text = """
+            resource r0 {
+              net { protocol \(protocolName); connect-int 1; }
+              device minor 0; meta-disk internal;
+              on alpha { disk \(directory)/alpha.img; address 127.0.0.1:\(port); }
+              on beta { disk \(directory)/beta.img; address 127.0.0.2:\(port); }
+            }
+            """
+        let configuration = try ConfigBuilder.load(text: text, file: directory + "/r0.res")
+        let alpha = try ReplicatedVolume(configuration: configuration, resource: "r0", node: "alpha",
+                                         transport: try TCPTransport.forResource(configuration, "r0", node: "alpha"))
+        let beta = try ReplicatedVolume(configuration: configuration, resource: "r0", node: "beta",
+                                        transport: try TCPTransport.forResource(configuration, "r0", node: "beta"))
+        return Pair(directory: directory, configuration: configuration, alpha: alpha, beta: beta)
+    }
+
+    /// Fast pseudo-random bytes (debug builds make per-byte generation slow).
+    static func randomBytes(_ count: Int, _ generator: inout SystemRandomNumberGenerator) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        bytes.withUnsafeMutableBytes { raw in
+            for index in stride(from: 0, to: count - count % 8, by: 8) { raw.storeBytes(of: generator.next(), toByteOffset: index, as: UInt64.self) }
+        }
+        return bytes
+    }
+
+    func dataArea(_ path: String, _ size: Int64) throws -> [UInt8] {
+        try FileBlockTarget(path: path, readOnly: true).read(count: Int(size), at: 0)
+    }
+
+    @Test(arguments: [("A", 17810), ("B", 17820), ("C", 17830)])
+    func fullSyncThenMirroredWrites(protocolName: String, port: Int) throws {
+        let pair = try makePair(protocolName: protocolName, port: port)
+        defer { pair.close() }
+        // Existing data on alpha that the full sync must carry over.
+        var generator = SystemRandomNumberGenerator()
+        let existing = Self.randomBytes(8 << 20, &generator)
+        try FileBlockTarget(path: pair.directory + "/alpha.img").write(existing, at: 0)
+
+        try pair.alpha.up()
+        try pair.beta.up()
+        #expect(pair.alpha.waitForConnection(timeout: 20))
+        #expect(pair.alpha.state.description == "cs:Connected ro:Secondary/Secondary ds:Inconsistent/Inconsistent")
+        let syncStart = Date()
+        try pair.alpha.promote(force: true)
+        #expect(pair.alpha.waitForSync(timeout: 60), "\(pair.alpha.state)")
+        print("full sync of \(pair.alpha.size >> 20) MiB took \(Date().timeIntervalSince(syncStart)) s")
+        let writeStart = Date()
+        defer { print("writes took \(Date().timeIntervalSince(writeStart)) s") }
+        #expect(pair.beta.waitForSync(timeout: 10), "\(pair.beta.state)")
+        #expect(pair.alpha.state.description == "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate")
+
+        // Random writes of mixed sizes through the library API.
+        for _ in 0..<400 {
+            let blocks = Int.random(in: 1...64, using: &generator)
+            let offset = Int64.random(in: 0..<((pair.alpha.size - Int64(blocks * 512)) / 512), using: &generator) * 512
+            let bytes = Self.randomBytes(blocks * 512, &generator)
+            try pair.alpha.write(bytes, at: offset)
+        }
+        try pair.alpha.flush()
+        // Reading back through the volume gives what the disk holds.
+        #expect(try pair.alpha.read(count: 4096, at: 0) == dataArea(pair.directory + "/alpha.img", 4096))
+        // Secondary refuses application I/O.
+        #expect(throws: BlockIOError.self) { try pair.beta.write([UInt8](repeating: 1, count: 512), at: 0) }
+
+        pair.alpha.down()
+        pair.beta.down()
+        let size = pair.alpha.size
+        #expect(try dataArea(pair.directory + "/alpha.img", size) == dataArea(pair.directory + "/beta.img", size))
+    }
+}
