@@ -13,6 +13,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(name: .customLong("node"), help: "This node's name (default: REPLICA_NODE, else uname -n).")
     var node: String?
 
+    @Option(name: .customLong("run-dir"), help: "Run directory of this node's daemon (control socket, log).")
+    var runDirectory: String = "/run/replica"
+
     /// The node name: `--node`, then `REPLICA_NODE`, then `uname -n`.
     var nodeName: String {
         if let node { return node }

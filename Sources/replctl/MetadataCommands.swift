@@ -124,14 +124,19 @@ struct SetGenerationIdentifiers: ParsableCommand {
     }
 }
 
-/// `replctl dstate RES[/VOL]` (offline: from the meta-data flags, as drbdmeta dstate).
+/// `replctl dstate RES[/VOL]`: `local/peer` from the daemon when the resource is up, else
+/// the disk state the meta-data records (as drbdmeta dstate).
 struct DiskStateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dstate", abstract: "Print the disk state the meta-data records.")
+    static let configuration = CommandConfiguration(commandName: "dstate", abstract: "Print the disk states (from the meta-data when the resource is not up).")
 
     @OptionGroup var options: ConfigOptions
     @Argument(help: "RES or RES/VOL.") var resource: String
 
     func run() throws {
+        if let response = DaemonClient.send(ControlRequest(command: "dstate", resource: resource), runDirectory: options.runDirectory), response.exitCode == 0 {
+            FileOutput.standardOutput(response.output)
+            return
+        }
         try runReporting {
             let (_, superblock) = try VolumeAccess.superblock(options: options, resource: resource)
             FileOutput.standardOutput("\(superblock.flags.drbdmetaDiskState)\n")

@@ -122,6 +122,15 @@ public struct VolumeEngine: Sendable {
         state.connection >= .connected && state.peerDisk >= .inconsistent && state.connection != .wfBitMapS && state.connection != .wfBitMapT
     }
 
+    /// Requests in flight, as `/proc/drbd` counts them: `lo` local I/O, `pe` answers awaited
+    /// from the peer, `ua` answers this node owes the peer, `ap` application requests, `ep`
+    /// write epochs open on the receive side.
+    public var inFlight: (local: Int, peer: Int, unacknowledged: Int, application: Int, epochs: Int) {
+        let peerPending = writes.pending.values.filter(\.networkPending).count + resync.inFlight.count
+        let owed = receiver.epochs.reduce(0) { $0 + $1.received - $1.completed } + resync.sourceReads.count
+        return (ordering.count, peerPending, owed, writes.pending.count + writes.flushes.count, receiver.epochs.count)
+    }
+
     /// Persists the UUIDs (and flags) now.
     mutating func persistSuperblock(_ effects: inout [EngineEffect]) {
         effects.append(.writeSuperblock(superblock))

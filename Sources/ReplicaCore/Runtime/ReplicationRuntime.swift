@@ -43,6 +43,10 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         public var lastCloseReason: String?
         /// Requests waiting for completion.
         public var pendingRequests: Int
+        /// `lo`, `pe`, `ua`, `ap`, `ep` of /proc/drbd.
+        public var local = 0, peer = 0, unacknowledged = 0, application = 0, epochs = 1
+        /// The replication protocol letter.
+        public var wireProtocol = "C"
     }
 
     /// A runtime for an attached volume.
@@ -220,9 +224,16 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     }
 
     private func publish() {
-        let snapshot = Snapshot(state: engine.state, counters: engine.counters, outOfSyncBits: engine.bitmap.setCount,
+        var snapshot = Snapshot(state: engine.state, counters: engine.counters, outOfSyncBits: engine.bitmap.setCount,
                                 resyncTotalBits: engine.resync.total, uuids: engine.superblock.uuids, size: engine.size,
                                 lastCloseReason: published.withLock { $0.lastCloseReason }, pendingRequests: completions.count)
+        let inFlight = engine.inFlight
+        snapshot.local = inFlight.local
+        snapshot.peer = inFlight.peer
+        snapshot.unacknowledged = inFlight.unacknowledged
+        snapshot.application = inFlight.application
+        snapshot.epochs = inFlight.epochs
+        snapshot.wireProtocol = engine.configuration.wireProtocol
         published.withLock { $0 = snapshot }
     }
 

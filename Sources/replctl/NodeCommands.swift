@@ -1,0 +1,187 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Foundation
+import ReplicaCore
+
+/// `replctl daemon`: the node daemon in the foreground (for systemd).
+struct DaemonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "daemon", abstract: "Run this node's daemon in the foreground.")
+    @OptionGroup var options: DaemonOptions
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let daemon = NodeDaemon(runDirectory: options.runDirectory, configPath: DaemonClient.absolute(options.config.config), nodeName: options.config.nodeName)
+        try runReporting {
+            do {
+                try daemon.serve()
+            } catch {
+                throw CommandFailure(message: "\(error)", code: 1)
+            }
+        }
+    }
+}
+
+/// `replctl up RES`: attach and connect (starting the daemon if none answers).
+struct Up: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Attach and connect a resource (starts the daemon when needed).")
+    @OptionGroup var options: DaemonOptions
+    @Argument(help: "RES or all.") var resource: String
+
+    func run() throws {
+        try runReporting {
+            _ = try options.config.load()  // report configuration errors here, with file:line:column
+            if DaemonClient.send(ControlRequest(command: "ping"), runDirectory: options.runDirectory) == nil {
+                try DaemonClient.startDaemon(options)
+            }
+        }
+        try DaemonClient.run("up", resource, options)
+    }
+}
+
+/// A command that only forwards to the daemon.
+protocol ForwardedCommand: ParsableCommand {
+    var options: DaemonOptions { get }
+    var resource: String { get }
+    var commandName: String { get }
+    var flags: [String] { get }
+}
+
+extension ForwardedCommand {
+    var flags: [String] { [] }
+    func run() throws { try DaemonClient.run(commandName, resource, flags: flags, options) }
+}
+
+struct Down: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Disconnect and detach a resource.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "down" }
+}
+
+struct Primary: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Promote to Primary (--force: this node's data is the truth).")
+    @OptionGroup var options: DaemonOptions
+    @Flag var force = false
+    @Argument var resource: String
+    var commandName: String { "primary" }
+    var flags: [String] { force ? ["force"] : [] }
+}
+
+struct Secondary: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Demote to Secondary.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "secondary" }
+}
+
+struct Connect: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Connect to the peer (--discard-my-data: this node is the split-brain victim).")
+    @OptionGroup var options: DaemonOptions
+    @Flag(name: .customLong("discard-my-data")) var discardMyData = false
+    @Argument var resource: String
+    var commandName: String { "connect" }
+    var flags: [String] { discardMyData ? ["discard-my-data"] : [] }
+}
+
+struct Disconnect: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Disconnect from the peer and stay StandAlone.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "disconnect" }
+}
+
+struct NewCurrentUUID: ForwardedCommand {
+    static let configuration = CommandConfiguration(commandName: "new-current-uuid", abstract: "Start a new data generation (--clear-bitmap: skip the initial sync).")
+    @OptionGroup var options: DaemonOptions
+    @Flag(name: .customLong("clear-bitmap")) var clearBitmap = false
+    @Argument var resource: String
+    var commandName: String { "new-current-uuid" }
+    var flags: [String] { clearBitmap ? ["clear-bitmap"] : [] }
+}
+
+struct RoleCommand: ForwardedCommand {
+    static let configuration = CommandConfiguration(commandName: "role", abstract: "Print the roles, e.g. Primary/Secondary.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "role" }
+}
+
+struct CStateCommand: ForwardedCommand {
+    static let configuration = CommandConfiguration(commandName: "cstate", abstract: "Print the connection state.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "cstate" }
+}
+
+/// `replctl shutdown`: stop this node's daemon (after taking every resource down).
+struct Shutdown: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Take every resource down and stop this node's daemon.")
+    @OptionGroup var options: DaemonOptions
+
+    func run() throws { try DaemonClient.run("shutdown", nil, options) }
+}
+
+/// `replctl status [RES] [--proc] [--verbose] [--statistics] [--json]`.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the state: the drbdadm status form, or /proc/drbd's with --proc.")
+    @OptionGroup var options: DaemonOptions
+    @Flag var proc = false
+    @Flag var verbose = false
+    @Flag var statistics = false
+    @Argument var resource: String = "all"
+
+    func run() throws {
+        var flags: [String] = []
+        if proc { flags.append("proc") }
+        if verbose { flags.append("verbose") }
+        if statistics { flags.append("statistics") }
+        try DaemonClient.run("status", resource, flags: flags, options)
+    }
+}
+
+/// `replctl wait-connect RES` / `wait-sync RES`: block until connected / in sync.
+struct WaitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "wait-connect", abstract: "Wait until the resource is connected.",
+                                                    aliases: [])
+    @OptionGroup var options: DaemonOptions
+    @Option(help: "Give up after this many seconds (0 = wait forever).") var timeout: Double = 0
+    @Argument var resource: String
+    var sync: Bool { false }
+
+    func run() throws { try waitFor(sync: false, options: options, resource: resource, timeout: timeout) }
+}
+
+struct WaitSyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "wait-sync", abstract: "Wait until the resource is connected and in sync (progress bar on a terminal).")
+    @OptionGroup var options: DaemonOptions
+    @Option(help: "Give up after this many seconds (0 = wait forever).") var timeout: Double = 0
+    @Argument var resource: String
+
+    func run() throws { try waitFor(sync: true, options: options, resource: resource, timeout: timeout) }
+}
+
+func waitFor(sync: Bool, options: DaemonOptions, resource: String, timeout: Double) throws {
+    try runReporting {
+        let deadline = timeout > 0 ? Date().addingTimeInterval(timeout) : Date.distantFuture
+        let terminal = isatty(1) == 1
+        while Date() < deadline {
+            guard let response = DaemonClient.send(ControlRequest(command: "status", resource: resource, flags: ["proc"]), runDirectory: options.runDirectory) else {
+                throw CommandFailure(message: "no replctl daemon answers in \(options.runDirectory)", code: 1)
+            }
+            let text = response.output
+            let connected = text.contains("cs:Connected")
+            let synced = connected && !text.contains("Inconsistent") && !text.contains("Outdated") && !text.contains("DUnknown")
+            if sync ? synced : (connected || text.contains("cs:Sync") || text.contains("cs:WFBitMap")) {
+                if terminal, sync { FileOutput.standardOutput("\r\u{1B}[2K") }
+                return
+            }
+            if terminal, sync, let bar = text.split(separator: "\n").first(where: { $0.contains("sync'ed") }) {
+                FileOutput.standardOutput("\r\u{1B}[2K\(resource): \(bar.trimmingCharacters(in: .whitespaces))")
+            }
+            usleep(100_000)
+        }
+        throw CommandFailure(message: "timed out waiting for \(resource) to \(sync ? "sync" : "connect")", code: 5)
+    }
+}

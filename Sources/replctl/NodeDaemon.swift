@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import ReplicaCore
+import ReplicaTransportTCP
+import Synchronization
+
+/// The per-node daemon: holds the resources that are up and answers `replctl` on a Unix
+/// control socket in the run directory (one JSON object per line each way).
+final class NodeDaemon: @unchecked Sendable {
+    let runDirectory: String
+    let configPath: String
+    let nodeName: String
+    private let resources = Mutex<[String: ResourceInstance]>([:])
+    private let running = Mutex(true)
+
+    init(runDirectory: String, configPath: String, nodeName: String) {
+        self.runDirectory = runDirectory
+        self.configPath = configPath
+        self.nodeName = nodeName
+    }
+
+    static func socketPath(_ runDirectory: String) -> String { runDirectory + "/replctl.sock" }
+
+    /// Serves until a `shutdown` request (or SIGTERM).
+    func serve() throws {
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = Self.socketPath(runDirectory)
+        let listener = try UnixSocket.listen(path)
+        defer {
+            close(listener)
+            try? FileManager.default.removeItem(atPath: path)
+        }
+        let pidFile = runDirectory + "/replctl.pid"
+        try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
+        FileOutput.standardError("replctl daemon: node \(nodeName), pid \(getpid()), control socket \(path)\n")
+        while running.withLock({ $0 }) {
+            var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 200) > 0 else { continue }
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { continue }
+            let thread = Thread { [self] in
+                defer { close(client) }
+                guard let line = UnixSocket.readLine(client), let data = line.data(using: .utf8),
+                      let request = try? JSONDecoder().decode(ControlRequest.self, from: data) else {
+                    UnixSocket.write(client, #"{"error":"malformed request: expected one JSON object on one line","exitCode":1,"output":""}"# + "\n")
+                    return
+                }
+                let response = handle(request)
+                let encoded = (try? JSONEncoder.controlLine.encode(response)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                UnixSocket.write(client, encoded + "\n")
+            }
+            thread.start()
+        }
+        for instance in resources.withLock({ Array($0.values) }) { instance.volume.down() }
+    }
+
+    func stop() { running.withLock { $0 = false } }
+
+    private func fail(_ message: String, _ code: Int32 = 1) -> ControlResponse {
+        ControlResponse(exitCode: code, output: "", error: message)
+    }
+
+    private func ok(_ output: String = "") -> ControlResponse {
+        ControlResponse(exitCode: 0, output: output, error: "")
+    }
+
+    func handle(_ request: ControlRequest) -> ControlResponse {
+        let flags = Set(request.flags)
+        switch request.command {
+        case "ping":
+            return ok("pong")
+        case "shutdown":
+            stop()
+            return ok()
+        case "up":
+            return up(request)
+        case "status":
+            let instances = selected(request.resource)
+            if flags.contains("json") { return ok(StatusFormatter.json(instances)) }
+            if flags.contains("proc") { return ok(StatusFormatter.proc(instances)) }
+            return ok(StatusFormatter.drbdadm(instances, verbose: flags.contains("verbose"), statistics: flags.contains("statistics")))
+        default:
+            break
+        }
+        guard let name = request.resource, let instance = resources.withLock({ $0[name] }) else {
+            return fail("'\(request.resource ?? "")' is not up on this node (run 'replctl up \(request.resource ?? "RES")' first)", 10)
+        }
+        let volume = instance.volume
+        func stateChange(_ result: Result<Void, StateChangeError>) -> ControlResponse {
+            switch result {
+            case .success: return ok()
+            case .failure(let error): return fail("State change failed: (\(error.code)) \(error)", ExitCodes.stateRefused)
+            }
+        }
+        switch request.command {
+        case "down":
+            volume.down()
+            resources.withLock { $0[name] = nil }
+            return ok()
+        case "primary":
+            return stateChange(volume.runtime.admin { $0.promote(force: flags.contains("force")) })
+        case "secondary":
+            return stateChange(volume.runtime.admin { $0.demote() })
+        case "new-current-uuid":
+            return stateChange(volume.runtime.admin { $0.newCurrentUUID(clearBitmap: flags.contains("clear-bitmap")) })
+        case "connect":
+            do {
+                try volume.runtime.connect(discardMyData: flags.contains("discard-my-data"))
+                return ok()
+            } catch {
+                return fail("\(error)", 10)
+            }
+        case "disconnect":
+            volume.runtime.disconnect()
+            return ok()
+        case "role", "cstate", "dstate":
+            let state = volume.state
+            let text: String
+            switch request.command {
+            case "role": text = "\(state.role)/\(state.peerRole)"
+            case "cstate": text = "\(state.connection)"
+            default: text = "\(state.disk)/\(state.peerDisk)"
+            }
+            if flags.contains("json") {
+                return ok("{\"resource\":\"\(name)\",\"\(request.command)\":\"\(text)\"}\n")
+            }
+            return ok(text + "\n")
+        default:
+            return fail("unknown command '\(request.command)'")
+        }
+    }
+
+    private func selected(_ resource: String?) -> [ResourceInstance] {
+        let all = resources.withLock { Array($0.values) }.sorted { $0.minor < $1.minor }
+        guard let resource, resource != "all" else { return all }
+        return all.filter { $0.name == resource }
+    }
+
+    private func up(_ request: ControlRequest) -> ControlResponse {
+        guard let name = request.resource else { return fail("up needs a resource name") }
+        let configuration: Configuration
+        do {
+            configuration = try ConfigBuilder.load(path: request.config ?? configPath)
+        } catch {
+            return fail(error.description, 10)
+        }
+        let names = name == "all" ? configuration.resources.filter { $0.hosts.contains { $0.names.contains(nodeName) } }.map(\.name) : [name]
+        for name in names {
+            if resources.withLock({ $0[name] != nil }) { continue }
+            guard let resource = configuration.resource(named: name) else {
+                return fail("'\(name)' not defined in your config (\(configuration.file)).", 10)
+            }
+            do {
+                let volumes = try NodeResolver(nodeName: nodeName).volumes(of: resource, in: configuration)
+                let transport = try TCPTransport.forResource(configuration, name, node: nodeName)
+                let volume = try ReplicatedVolume(configuration: configuration, resource: name, node: nodeName, transport: transport)
+                let peer = resource.hosts.first { !$0.names.contains(nodeName) }?.names.first ?? "peer"
+                let instance = ResourceInstance(name: name, minor: volumes[0].device.minor, peerName: peer, volume: volume,
+                                                backingDevice: { if case .path(let p) = volumes[0].disk { p } else { "none" } }())
+                resources.withLock { $0[name] = instance }
+                try volume.up()
+            } catch let error as ConfigError {
+                return fail(error.description, 10)
+            } catch {
+                return fail("\(name): \(error)", 20)
+            }
+        }
+        return ok()
+    }
+}
+
+/// A resource that is up in the daemon.
+final class ResourceInstance: @unchecked Sendable {
+    let name: String
+    let minor: Int
+    let peerName: String
+    let volume: ReplicatedVolume
+    let backingDevice: String
+    let started = Date()
+    /// (time, out-of-sync bits) samples for the resync speed.
+    private let marks = Mutex<[(Date, Int64)]>([])
+
+    init(name: String, minor: Int, peerName: String, volume: ReplicatedVolume, backingDevice: String) {
+        self.name = name
+        self.minor = minor
+        self.peerName = peerName
+        self.volume = volume
+        self.backingDevice = backingDevice
+    }
+
+    /// Records a progress mark and returns the recent and average sync speed in KiB/s.
+    func syncSpeed() -> (recent: Int64, average: Int64) {
+        let now = Date()
+        let left = volume.runtime.snapshot.outOfSyncBits
+        return marks.withLock { marks in
+            if marks.last.map({ now.timeIntervalSince($0.0) > 0.5 }) ?? true { marks.append((now, left)) }
+            if marks.count > 40 { marks.removeFirst(marks.count - 40) }
+            guard let first = marks.first, let last = marks.last, last.0 > first.0 else { return (0, 0) }
+            let recentStart = marks.count > 6 ? marks[marks.count - 6] : first
+            let recent = Double(recentStart.1 - last.1) * 4 / max(0.001, last.0.timeIntervalSince(recentStart.0))
+            let average = Double(first.1 - last.1) * 4 / max(0.001, last.0.timeIntervalSince(first.0))
+            return (Int64(max(0, recent)), Int64(max(0, average)))
+        }
+    }
+}
