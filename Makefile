@@ -20,6 +20,7 @@ test: build build-rdma
 
 demo: build
 	@bash scripts/demo.sh .build/debug/replctl
+	@bash scripts/demo-live.sh .build/debug/replctl
 
 bench: deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark

@@ -80,5 +80,4 @@ run "$REPLCTL" uuid-compare 6E00000000000000:5D3A1E2F4B6C7D80:0:0 7F000000000000
 say "Disks that share no generation at all are refused:"
 run "$REPLCTL" uuid-compare 6E00000000000000:1200000000000000:3400000000000000:0 7F00000000000000:5600000000000000:7800000000000000:0
 
-step "Done"
-say "Live replication between the two nodes is the next step of the project (see README)."
+step "Done with the offline part; next: live replication between two daemons"

@@ -10,6 +10,11 @@ struct ControlRequest: Codable, Sendable {
     var flags: [String] = []
     /// The configuration file the client read (the daemon reloads it for `up`).
     var config: String?
+    /// `read`/`write`: byte offset and length.
+    var offset: Int64?
+    var length: Int?
+    /// `write`: the data, base64.
+    var data: String?
 }
 
 /// The answer: the text to print, the exit code, and a JSON document where asked.

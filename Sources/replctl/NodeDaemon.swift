@@ -116,6 +116,26 @@ final class NodeDaemon: @unchecked Sendable {
         case "disconnect":
             volume.runtime.disconnect()
             return ok()
+        case "write":
+            guard let offset = request.offset, let text = request.data, let bytes = Data(base64Encoded: text) else {
+                return fail("write needs an offset and base64 data")
+            }
+            do {
+                try volume.write(Array(bytes), at: offset)
+                try volume.flush()
+                return ok()
+            } catch {
+                return fail("\(error)", 5)
+            }
+        case "read":
+            guard let offset = request.offset, let length = request.length, length <= 1 << 20 else {
+                return fail("read needs an offset and a length of at most 1 MiB")
+            }
+            do {
+                return ok(Data(try volume.read(count: length, at: offset)).base64EncodedString())
+            } catch {
+                return fail("\(error)", 5)
+            }
         case "role", "cstate", "dstate":
             let state = volume.state
             let text: String

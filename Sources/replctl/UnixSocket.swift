@@ -62,15 +62,19 @@ enum UnixSocket {
         return fd
     }
 
-    /// Reads one line (up to `limit` bytes).
-    static func readLine(_ fd: Int32, limit: Int = 1 << 20) -> String? {
+    /// Reads one line (up to `limit` bytes). The control protocol sends one line per request
+    /// and per answer, so reading ahead in blocks loses nothing.
+    static func readLine(_ fd: Int32, limit: Int = 8 << 20) -> String? {
         var bytes: [UInt8] = []
-        var byte: UInt8 = 0
+        var block = [UInt8](repeating: 0, count: 65536)
         while bytes.count < limit {
-            let n = read(fd, &byte, 1)
+            let n = block.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
-            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
+            if let newline = block[0..<n].firstIndex(of: UInt8(ascii: "\n")) {
+                bytes += block[0..<newline]
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            bytes += block[0..<n]
         }
         return nil
     }

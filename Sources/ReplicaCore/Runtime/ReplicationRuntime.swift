@@ -122,12 +122,28 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         }
     }
 
-    /// Stops the transport and waits for the engine to settle.
+    /// `down`: demotes if Primary, disconnects gracefully, stops the transport, writes the
+    /// bitmap and marks the meta-data clean (so the next attach needs no activity-log replay).
     public func shutdown() {
+        engineQueue.sync {
+            if let effects = try? engine.demote().get() { execute(effects) }
+            if let effects = try? engine.disconnect().get() { execute(effects) }
+        }
         transport.stop()
+        // Let local I/O in flight finish before the meta-data is marked clean.
+        _ = wait(timeout: 10) { $0.local == 0 && $0.pendingRequests == 0 }
         engineQueue.sync {
             transportRunning = false
             link = nil
+            var superblock = engine.superblock
+            superblock.magic = Superblock.magicV08
+            superblock.flags.insert(.activityLogClean)
+            do {
+                try metadata.writeBitmap(engine.bitmap, superblock, flush: true)
+                try metadata.writeSuperblock(superblock, flush: true)
+            } catch {
+                logger.error("down: \(error)")
+            }
         }
     }
 
