@@ -1,0 +1,26 @@
+import Foundation
+import Testing
+
+/// Two real daemons, each in its own network namespace joined by a veth pair, driven by
+/// `scripts/netns-integration.sh` (root only; CI runs as root).
+@Suite("Two daemons in network namespaces", .serialized,
+       .enabled(if: getuid() == 0 && Tools.which("ip") != nil && Tools.replctl != nil, "needs root, iproute2 and a built replctl"))
+struct NetnsIntegrationTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/netns-integration.sh").path
+
+    func run(_ test: String) throws {
+        let result = try Tools.run("/bin/bash", [Self.script, Tools.replctl!, test])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("PASS \(test)"), "\(result.stdout)\n\(result.stderr)")
+    }
+
+    @Test("the seed's setup ends Connected Primary/Secondary UpToDate/UpToDate")
+    func seedSetup() throws { try run("seed") }
+
+    @Test("full sync of 256 MiB of existing data, then 256 MiB of random writes, under protocols A, B and C")
+    func fullSyncAndWritesUnderEachProtocol() throws { try run("protocols") }
+
+    @Test("garbage, truncated and oversized frames to the listeners leave the daemons serving")
+    func garbageFrames() throws { try run("garbage") }
+}
