@@ -67,6 +67,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .executableTarget(
+            name: "replica-embedded-node",
+            dependencies: ["ReplicaCore", "ReplicaTransportTCP"],
+            path: "Examples/EmbeddedNode",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "ReplicaCoreTests", dependencies: ["ReplicaCore"], swiftSettings: strict),
         .testTarget(
             name: "ReplicaTransportTests",
