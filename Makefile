@@ -23,7 +23,9 @@ demo: build
 	@bash scripts/demo-live.sh .build/debug/replctl
 
 bench: deps
-	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark
+	@command -v iperf3 >/dev/null || apt-get install -y -qq iperf3 >/dev/null
+	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress
+	bash Benchmarks/replication-compare.sh
 
 clean:
 	rm -rf .build $(RDMA_BUILD)

@@ -19,6 +19,14 @@ let package = Package(
             path: "Benchmarks/ReplicaCoreBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "replication-bench",
+            dependencies: [
+                .product(name: "ReplicaCore", package: "main"),
+                .product(name: "ReplicaTransportTCP", package: "main"),
+            ],
+            path: "Sources/ReplicationBench"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -3,7 +3,7 @@
 # when everything is present. Needs root (apt-get) only when something is missing.
 set -euo pipefail
 
-packages=(pkg-config libssl-dev libibverbs-dev drbd-utils)
+packages=(pkg-config libssl-dev libibverbs-dev drbd-utils iproute2 python3)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,133 @@
+// Replicated-write and full-sync throughput through the library API over loopback TCP.
+//
+//   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 256]
+//
+// Prints one line per measurement: "name value unit". `replication-compare.sh` runs iperf3
+// on loopback in the same run and prints ratios against it.
+import Foundation
+import ReplicaCore
+import ReplicaTransportTCP
+
+struct Options {
+    var directory = "/dev/shm"
+    var syncMiB = 1024
+    var writeMiB = 256
+    init() {
+        var iterator = CommandLine.arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--dir": directory = iterator.next() ?? directory
+            case "--sync-size-mib": syncMiB = Int(iterator.next() ?? "") ?? syncMiB
+            case "--write-mib": writeMiB = Int(iterator.next() ?? "") ?? writeMiB
+            default: break
+            }
+        }
+    }
+}
+
+let options = Options()
+let base = 30_000 + Int.random(in: 0..<20_000)
+nonisolated(unsafe) var pairIndex = 0
+
+func makePair(protocolName: String, diskMiB: Int, fill: Bool) throws -> (ReplicatedVolume, ReplicatedVolume, String) {
+    pairIndex += 1
+    let directory = options.directory + "/replica-bench-\(getpid())-\(pairIndex)"
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    for name in ["a", "b"] {
+        let path = "\(directory)/\(name).img"
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(diskMiB + 2) << 20)
+        try handle.close()
+        try MetadataDevice.internalMetadata(try FileBlockTarget(path: path), name: path).create(force: true)
+    }
+    if fill {
+        let disk = try FileBlockTarget(path: "\(directory)/a.img")
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        for index in 0..<diskMiB {
+            chunk.withUnsafeMutableBytes { raw in for i in stride(from: 0, to: raw.count, by: 8) { raw.storeBytes(of: UInt64(index &* 7919 &+ i), toByteOffset: i, as: UInt64.self) } }
+            try disk.write(chunk, at: Int64(index) << 20)
+        }
+    }
+    let port = base + pairIndex
+    let text = """
+        resource r0 {
+          net { protocol \(protocolName); connect-int 1; }
+          disk { md-flushes no; }
+          device minor 0; meta-disk internal;
+          on a { disk \(directory)/a.img; address 127.0.0.1:\(port); }
+          on b { disk \(directory)/b.img; address 127.0.0.2:\(port); }
+        }
+        """
+    let configuration = try ConfigBuilder.load(text: text, file: directory + "/r.res")
+    let a = try ReplicatedVolume(configuration: configuration, resource: "r0", node: "a", transport: try TCPTransport.forResource(configuration, "r0", node: "a"))
+    let b = try ReplicatedVolume(configuration: configuration, resource: "r0", node: "b", transport: try TCPTransport.forResource(configuration, "r0", node: "b"))
+    try a.up()
+    try b.up()
+    guard a.waitForConnection(timeout: 30) else { throw TransportError("no connection") }
+    return (a, b, directory)
+}
+
+func seconds(_ start: DispatchTime) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9 }
+
+/// Writes `totalBytes` in requests of `size` with `depth` requests in flight; returns MB/s and latencies.
+func replicatedWrites(_ volume: ReplicatedVolume, size: Int, depth: Int, totalBytes: Int) -> (Double, [Double]) {
+    let slots = DispatchSemaphore(value: depth)
+    let group = DispatchGroup()
+    let lock = NSLock()
+    nonisolated(unsafe) var latencies: [Double] = []
+    let data = [UInt8](repeating: 0x5A, count: size)
+    let span = Int64(volume.size) / Int64(size) - 1
+    let count = totalBytes / size
+    let start = DispatchTime.now()
+    for index in 0..<count {
+        slots.wait()
+        group.enter()
+        let began = DispatchTime.now()
+        volume.runtime.submit(.write(offset: (Int64(index) * 7 % span) * Int64(size), data: data)) { _ in
+            let latency = seconds(began)
+            lock.withLock { latencies.append(latency) }
+            slots.signal()
+            group.leave()
+        }
+    }
+    group.wait()
+    let elapsed = seconds(start)
+    return (Double(totalBytes) / elapsed / 1e6, latencies.sorted())
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
+
+do {
+    // Full sync of existing data.
+    let (a, b, directory) = try makePair(protocolName: "C", diskMiB: options.syncMiB, fill: true)
+    let start = DispatchTime.now()
+    try a.promote(force: true)
+    guard a.waitForSync(timeout: 3600) else { throw TransportError("sync did not finish") }
+    let syncRate = Double(options.syncMiB << 20) / seconds(start) / 1e6
+    print("full_sync_\(options.syncMiB)MiB \(String(format: "%.1f", syncRate)) MB/s")
+    a.down(); b.down()
+    try? FileManager.default.removeItem(atPath: directory)
+
+    for (size, label) in [(1 << 20, "1MiB"), (4096, "4KiB")] {
+        for depth in [1, 8, 32] {
+            let (primary, secondary, dir) = try makePair(protocolName: "C", diskMiB: 512, fill: false)
+            try primary.runtime.admin { $0.newCurrentUUIDAfterConnect() }.get()
+            _ = primary.waitForSync(timeout: 10)
+            try primary.promote()
+            let total = size == 4096 ? min(options.writeMiB, 32) << 20 : options.writeMiB << 20
+            let (rate, latencies) = replicatedWrites(primary, size: size, depth: depth, totalBytes: total)
+            print("protocol_C_\(label)_qd\(depth) \(String(format: "%.1f", rate)) MB/s p50 \(String(format: "%.1f", percentile(latencies, 0.5) * 1e6)) us p99 \(String(format: "%.1f", percentile(latencies, 0.99) * 1e6)) us")
+            primary.down(); secondary.down()
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+    }
+} catch {
+    FileHandle.standardError.write(Data("replication-bench: \(error)\n".utf8))
+    exit(1)
+}
+
+extension VolumeEngine {
+    /// Both disks blank: skip the initial sync (new-current-uuid --clear-bitmap).
+    mutating func newCurrentUUIDAfterConnect() -> Result<[EngineEffect], StateChangeError> { newCurrentUUID(clearBitmap: true) }
+}
