@@ -123,6 +123,31 @@ struct Shutdown: ParsableCommand {
     func run() throws { try DaemonClient.run("shutdown", nil, options) }
 }
 
+/// `replctl events [--now]`: state changes as a stream, in the style of `drbdsetup events2`.
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Stream state changes (drbdsetup events2 style); --now prints the current state and exits.")
+    @OptionGroup var options: DaemonOptions
+    @Flag var now = false
+
+    func run() throws {
+        try runReporting {
+            guard let fd = UnixSocket.connect(NodeDaemon.socketPath(options.runDirectory)) else {
+                throw CommandFailure(message: "no replctl daemon answers in \(options.runDirectory)", code: 1)
+            }
+            defer { close(fd) }
+            let request = ControlRequest(command: "events", flags: now ? ["now"] : [])
+            let data = try JSONEncoder.controlLine.encode(request)
+            UnixSocket.write(fd, String(decoding: data, as: UTF8.self) + "\n")
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { return }
+                FileOutput.standardOutput(String(decoding: buffer[0..<n], as: UTF8.self))
+            }
+        }
+    }
+}
+
 /// `replctl status [RES] [--proc] [--verbose] [--statistics] [--json]`.
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print the state: the drbdadm status form, or /proc/drbd's with --proc.")

@@ -48,6 +48,10 @@ final class NodeDaemon: @unchecked Sendable {
                     UnixSocket.write(client, #"{"error":"malformed request: expected one JSON object on one line","exitCode":1,"output":""}"# + "\n")
                     return
                 }
+                if request.command == "events" {
+                    streamEvents(client, now: request.flags.contains("now"))
+                    return
+                }
                 let response = handle(request)
                 let encoded = (try? JSONEncoder.controlLine.encode(response)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
                 UnixSocket.write(client, encoded + "\n")
@@ -150,6 +154,50 @@ final class NodeDaemon: @unchecked Sendable {
             return ok(text + "\n")
         default:
             return fail("unknown command '\(request.command)'")
+        }
+    }
+
+    /// Streams state changes in the style of `drbdsetup events2`: the current state as
+    /// `exists` lines, `exists -`, then a `change` line whenever a field changes.
+    private func streamEvents(_ client: Int32, now: Bool) {
+        var last: [String: [String: String]] = [:]
+        var first = true
+        while running.withLock({ $0 }) {
+            var lines: [String] = []
+            let instances = selected(nil)
+            for instance in instances {
+                let s = instance.volume.runtime.snapshot
+                let objects: [(String, String, [(String, String)])] = [
+                    ("resource", "name:\(instance.name)", [("role", "\(s.state.role)"), ("suspended", "no")]),
+                    ("device", "name:\(instance.name) volume:0 minor:\(instance.minor)", [("disk", "\(s.state.disk)"), ("client", "no")]),
+                    ("connection", "name:\(instance.name) peer-node-id:1 conn-name:\(instance.peerName)",
+                     [("connection", s.state.connection >= .connected ? "Connected" : s.state.connection == .standAlone ? "StandAlone" : "Connecting"),
+                      ("role", "\(s.state.peerRole)")]),
+                    ("peer-device", "name:\(instance.name) peer-node-id:1 conn-name:\(instance.peerName) volume:0",
+                     [("replication", s.state.connection == .connected ? "Established" : s.state.connection >= .connected ? "\(s.state.connection)" : "Off"),
+                      ("peer-disk", "\(s.state.peerDisk)")]),
+                ]
+                for (kind, key, fields) in objects {
+                    let id = kind + " " + key
+                    let previous = last[id]
+                    let changed = fields.filter { previous?[$0.0] != $0.1 }
+                    if first || previous == nil {
+                        lines.append("\(first ? "exists" : "create") \(kind) \(key) " + fields.map { "\($0.0):\($0.1)" }.joined(separator: " "))
+                    } else if !changed.isEmpty {
+                        lines.append("change \(kind) \(key) " + changed.map { "\($0.0):\($0.1)" }.joined(separator: " "))
+                    }
+                    last[id] = Dictionary(uniqueKeysWithValues: fields)
+                }
+            }
+            if first { lines.append("exists -") }
+            first = false
+            if !lines.isEmpty {
+                let text = lines.joined(separator: "\n") + "\n"
+                let sent = text.withCString { send(client, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                if sent < 0 { return }
+            }
+            if now { return }
+            usleep(100_000)
         }
     }
 
