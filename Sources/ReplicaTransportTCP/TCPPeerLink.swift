@@ -71,14 +71,28 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
                     close(reason: "protocol error: \(error)")
                     return
                 }
-                // The payload is read straight into its own buffer, bounded by the header check.
-                var payload = [UInt8](repeating: 0, count: Int(header.length))
-                if !payload.isEmpty {
-                    try payload.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try socket.readExactly(buffer) } }.get()
+                // The fixed part first, then the data straight into its own buffer (no zero-fill,
+                // no copy afterwards); both sizes are bounded by the header check.
+                let fixedSize = header.type.fixedPayloadSize
+                var fixed = [UInt8](repeating: 0, count: fixedSize)
+                if fixedSize > 0 {
+                    try fixed.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try socket.readExactly(buffer) } }.get()
                 }
+                let dataSize = Int(header.length) - fixedSize
+                var failure: TransportError?
+                let payload = [UInt8](unsafeUninitializedCapacity: dataSize) { buffer, count in
+                    do throws(TransportError) {
+                        if dataSize > 0 { try socket.readExactly(UnsafeMutableRawBufferPointer(buffer)) }
+                        count = dataSize
+                    } catch {
+                        failure = error
+                        count = 0
+                    }
+                }
+                if let failure { throw failure }
                 let frame: Frame
                 do {
-                    frame = try FrameCodec.decode(header, payload: payload)
+                    frame = try FrameCodec.decode(header, fixed: fixed, data: payload)
                 } catch {
                     close(reason: "protocol error: \(error)")
                     return

@@ -16,6 +16,10 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     private let transport: any Transport
     private let engineQueue: DispatchQueue
     private let ioQueue: DispatchQueue
+    /// One sender queue per channel: frames keep their order within a channel, and the
+    /// engine never blocks in `sendmsg` while the peer drains its socket.
+    private let dataSendQueue: DispatchQueue
+    private let metaSendQueue: DispatchQueue
     private var link: (any PeerLink)?
     private var completions: [RequestID: @Sendable (Result<[UInt8], RequestError>) -> Void] = [:]
     private var nextRequestID: RequestID = 1
@@ -59,6 +63,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         self.metadataFlushes = metadataFlushes
         engineQueue = DispatchQueue(label: "replica.engine.\(name)")
         ioQueue = DispatchQueue(label: "replica.io.\(name)", attributes: .concurrent)
+        dataSendQueue = DispatchQueue(label: "replica.send.data.\(name)")
+        metaSendQueue = DispatchQueue(label: "replica.send.meta.\(name)")
         published = Mutex(Snapshot(state: engine.state, counters: engine.counters, outOfSyncBits: engine.bitmap.setCount,
                                    resyncTotalBits: 0, uuids: engine.superblock.uuids, size: engine.size, lastCloseReason: nil, pendingRequests: 0))
         self.logger = logger ?? Logger(label: "replica.\(name)")
@@ -189,10 +195,14 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         for effect in effects {
             switch effect {
             case .send(let frame):
-                do {
-                    try link?.send(frame, volume: 0)
-                } catch {
-                    logger.warning("send failed: \(error)")
+                guard let link else { continue }
+                let logger = self.logger
+                (frame.type.channel == .data ? dataSendQueue : metaSendQueue).async {
+                    do {
+                        try link.send(frame, volume: 0)
+                    } catch {
+                        logger.warning("send failed: \(error)")
+                    }
                 }
             case .localIO(let id, let io):
                 let disk = self.disk

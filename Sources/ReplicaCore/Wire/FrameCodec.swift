@@ -126,6 +126,38 @@ public enum FrameCodec {
         return (FrameHeader(type: frame.type, volume: volume, length: UInt32(payload.count)).encoded(), payload)
     }
 
+    /// Decodes a frame whose fixed payload and data were read separately (the data straight
+    /// into its own buffer, so it is never copied). Same checks as ``decode(_:payload:)``.
+    public static func decode(_ header: FrameHeader, fixed: [UInt8], data: [UInt8]) throws(ProtocolError) -> Frame {
+        let type = header.type
+        guard fixed.count == type.fixedPayloadSize, fixed.count + data.count == Int(header.length) else {
+            throw ProtocolError("\(type) frame split into \(fixed.count) + \(data.count) bytes, header announced \(header.length)")
+        }
+        switch type {
+        case .data, .dataReply, .resyncReply:
+            // Decode the fixed part with an empty data area, then attach the data.
+            let shell = try decode(FrameHeader(type: type, volume: header.volume, length: UInt32(fixed.count)), payload: fixed)
+            let sector = FrameLimits.sectorSize
+            switch shell {
+            case .data(let h, _):
+                guard h.offset % UInt64(sector) == 0, data.count % sector == 0 else {
+                    throw ProtocolError("data at offset \(h.offset) of \(data.count) bytes is not 512-byte aligned")
+                }
+                return .data(h, data)
+            case .dataReply(let offset, let blockID, _):
+                guard data.count % sector == 0 else { throw ProtocolError("dataReply of \(data.count) bytes is not 512-byte aligned") }
+                return .dataReply(offset: offset, blockID: blockID, data)
+            case .resyncReply(let offset, let blockID, _):
+                guard data.count % sector == 0 else { throw ProtocolError("resyncReply of \(data.count) bytes is not 512-byte aligned") }
+                return .resyncReply(offset: offset, blockID: blockID, data)
+            default:
+                throw ProtocolError("unexpected \(type)")
+            }
+        default:
+            return try decode(header, payload: data.isEmpty ? fixed : fixed + data)
+        }
+    }
+
     /// Decodes a payload announced by `header`. Checks every length, alignment and value.
     public static func decode(_ header: FrameHeader, payload: [UInt8]) throws(ProtocolError) -> Frame {
         guard payload.count == Int(header.length) else {
