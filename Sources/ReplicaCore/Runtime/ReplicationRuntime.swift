@@ -62,7 +62,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         self.transport = transport
         self.metadataFlushes = metadataFlushes
         engineQueue = DispatchQueue(label: "replica.engine.\(name)")
-        ioQueue = DispatchQueue(label: "replica.io.\(name)", attributes: .concurrent)
+        ioQueue = DispatchQueue(label: "replica.io.\(name)")
         dataSendQueue = DispatchQueue(label: "replica.send.data.\(name)")
         metaSendQueue = DispatchQueue(label: "replica.send.meta.\(name)")
         published = Mutex(Snapshot(state: engine.state, counters: engine.counters, outOfSyncBits: engine.bitmap.setCount,
