@@ -123,14 +123,10 @@ extension VolumeEngine {
         setState(next, &effects)
     }
 
-    /// The engine's source of UUIDs: splitmix64 over a seed the runtime supplies, so a
-    /// simulation replays exactly.
+    /// The engine's source of UUIDs: a generator seeded by the runtime, so a simulation
+    /// replays exactly.
     mutating func nextRandomUUID() -> UInt64 {
-        entropy &+= 0x9E37_79B9_7F4A_7C15
-        var z = entropy
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return (z ^ (z >> 31)) & ~1
+        entropy.next() & ~1
     }
 
     func hex(_ value: UInt64) -> String {

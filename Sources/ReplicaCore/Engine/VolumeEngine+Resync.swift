@@ -55,19 +55,25 @@ extension VolumeEngine {
     mutating func resyncWriteAcknowledged(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
         bitmap.clear(fullyCoveredBits(ack))
         counters.resyncBytes += UInt64(ack.size)
-        if writes.pending[ack.blockID] != nil { acknowledged(ack, failed: false, inSync: false, &effects) }
+        if ack.blockID & ResyncProgress.resyncIDFlag == 0 { acknowledged(ack, failed: false, inSync: false, &effects) }
     }
 
     mutating func finishResyncAsSource(_ effects: inout [EngineEffect]) {
         superblock.uuids.clearBitmapUUID()
+        var next = state
+        next.peerDisk = .upToDate
+        completeResync(as: "SyncSource", next, &effects)
+    }
+
+    /// Persists UUIDs and bitmap, logs, and returns to Connected with `next`'s disks.
+    mutating func completeResync(as role: String, _ next: ResourceState, _ effects: inout [EngineEffect]) {
         persistSuperblock(&effects)
         counters.bitmapWrites += 1
         effects.append(.writeBitmap(bitmap))
-        effects.append(.log("Resync done as SyncSource (\(resync.total * 4) KB)"))
-        var next = state
-        next.connection = .connected
-        next.peerDisk = .upToDate
-        setState(next, &effects)
+        effects.append(.log("Resync done as \(role) (\(resync.total * 4) KB)"))
+        var connected = next
+        connected.connection = .connected
+        setState(connected, &effects)
     }
 
     // MARK: - Target
@@ -167,14 +173,9 @@ extension VolumeEngine {
                                                historyStart: source.historyStart, historyEnd: source.historyEnd)
             superblock.uuids.clearBitmapUUID()
         }
-        persistSuperblock(&effects)
-        counters.bitmapWrites += 1
-        effects.append(.writeBitmap(bitmap))
-        effects.append(.log("Resync done as SyncTarget (\(resync.total * 4) KB)"))
         var next = state
-        next.connection = .connected
         next.disk = .upToDate
-        setState(next, &effects)
+        completeResync(as: "SyncTarget", next, &effects)
         effects.append(.send(.uuids(uuidsPayload())))
     }
 }

@@ -26,14 +26,14 @@ public struct VolumeEngine: Sendable {
     var resync = ResyncProgress()
     var resolveConflicts = false
     var localSize: Int64
-    /// Seed of the engine's UUID generator (see ``nextRandomUUID()``).
-    var entropy: UInt64
+    /// The engine's UUID generator (see ``nextRandomUUID()``).
+    var entropy: SeededGenerator
 
     /// An engine for an attached disk: `superblock` and `bitmap` as read from the meta-data
     /// (after the activity log was applied), `dataSize` the usable bytes. `entropySeed` seeds the
     /// generator of new UUIDs (the runtime passes random bits; a simulation passes its seed).
     public init(configuration: EngineConfiguration, superblock: Superblock, bitmap: Bitmap, dataSize: Int64, entropySeed: UInt64) {
-        self.entropy = entropySeed
+        self.entropy = SeededGenerator(seed: entropySeed)
         self.configuration = configuration
         self.superblock = superblock
         self.bitmap = bitmap

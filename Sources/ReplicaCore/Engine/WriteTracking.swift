@@ -79,7 +79,10 @@ struct ResyncProgress: Sendable {
     /// Target: requests in flight by block id.
     var inFlight: [UInt64: Range<Int64>] = [:]
     var inFlightBytes = 0
-    var nextBlockID: UInt64 = 1
+    /// Resync request ids carry the top bit (DRBD's ID_SYNCER), so their acks are never taken
+    /// for the ack of an application write with the same number.
+    var nextBlockID: UInt64 = ResyncProgress.resyncIDFlag | 1
+    static let resyncIDFlag: UInt64 = 1 << 63
     var failedBlocks: Int64 = 0
     /// The peer's UUIDs as the source announced them (target side).
     var sourceUUIDs: GenerationUUIDs?

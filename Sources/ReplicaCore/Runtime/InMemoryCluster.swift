@@ -122,7 +122,7 @@ public struct InMemoryCluster {
         switch possible[Int(random.next() % UInt64(possible.count))] {
         case .completeIO(let node, let position):
             let (id, io) = nodes[node].pendingIO.remove(at: position)
-            try execute(node, nodes[node].engine.handle(.localIOCompleted(id, perform(io, on: nodes[node].disk))))
+            try execute(node, nodes[node].engine.handle(.localIOCompleted(id, io.perform(on: nodes[node].disk))))
         case .deliver(let from, let channel):
             let frame = links[from][channel]!.removeFirst()
             try execute(1 - from, nodes[1 - from].engine.handle(.frame(frame)))
@@ -143,20 +143,6 @@ public struct InMemoryCluster {
                 try execute(index, effects)
             }
             if !progressed || actions().isEmpty { return }
-        }
-    }
-
-    private func perform(_ io: LocalIO, on disk: MemoryBlockTarget) -> LocalIOResult {
-        do {
-            switch io {
-            case .read(let offset, let length): return .success(try disk.read(count: length, at: offset))
-            case .write(let offset, let data): try disk.write(data, at: offset)
-            case .flush: try disk.flush()
-            case .discard(let offset, let length): try disk.discard(at: offset, length: length)
-            }
-            return .success([])
-        } catch {
-            return .failure(error)
         }
     }
 

@@ -207,7 +207,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             case .localIO(let id, let io):
                 let disk = self.disk
                 ioQueue.async { [self] in
-                    let result = Self.perform(io, on: disk)
+                    let result = io.perform(on: disk)
                     engineQueue.async { [self] in execute(engine.handle(.localIOCompleted(id, result))) }
                 }
             case .complete(let id, let result):
@@ -261,19 +261,5 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         snapshot.epochs = inFlight.epochs
         snapshot.wireProtocol = engine.configuration.wireProtocol
         published.withLock { $0 = snapshot }
-    }
-
-    private static func perform(_ io: LocalIO, on disk: any BlockTarget) -> LocalIOResult {
-        do {
-            switch io {
-            case .read(let offset, let length): return .success(try disk.read(count: length, at: offset))
-            case .write(let offset, let data): try disk.write(data, at: offset)
-            case .flush: try disk.flush()
-            case .discard(let offset, let length): try disk.discard(at: offset, length: length)
-            }
-            return .success([])
-        } catch {
-            return .failure(error)
-        }
     }
 }
