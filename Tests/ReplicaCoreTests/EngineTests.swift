@@ -166,6 +166,33 @@ struct EngineTests {
         }
     }
 
+    @Test func resyncRequestIDsNeverCollideWithApplicationRequestIDs() throws {
+        // Regression: resync acks were matched against application writes by id alone, so a
+        // resync ack could complete a protocol C write whose own ack had not arrived.
+        var pair = try cluster()
+        try pair.preload(node: 0, offset: 0, bytes: pattern(4 << 20, seed: 3))
+        try pair.connect()
+        try pair.run()
+        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
+        var sawRequests = false
+        for _ in 0..<200 {
+            try pair.step()
+            let ids = Array(pair.nodes[1].engine.resync.inFlight.keys)
+            if !ids.isEmpty { sawRequests = true }
+            #expect(ids.allSatisfy { $0 & ResyncProgress.resyncIDFlag != 0 })
+        }
+        #expect(sawRequests)
+        // An application write with the smallest id during the resync completes only with its own ack.
+        pair.pausedChannels[0] = [.meta]
+        try pair.request(0, 1, .write(offset: 0, data: pattern(4096, seed: 9)))
+        try pair.run()
+        #expect(!pair.nodes[0].completions.contains { $0.0 == 1 })
+        pair.pausedChannels[0] = []
+        try pair.run()
+        #expect(pair.nodes[0].completions.contains { $0.0 == 1 })
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func secondaryRefusesApplicationIO() throws {
         var pair = try syncedPair(preload: false)
         try pair.request(1, 9, .write(offset: 0, data: pattern(512, seed: 1)))
