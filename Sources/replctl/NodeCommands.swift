@@ -53,6 +53,30 @@ extension ForwardedCommand {
     func run() throws { try DaemonClient.run(commandName, resource, flags: flags, options) }
 }
 
+/// `replctl attach RES`: attach the disk without connecting (StandAlone).
+struct Attach: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Attach a resource's disk without connecting (starts the daemon when needed).")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+
+    func run() throws {
+        try runReporting {
+            _ = try options.config.load()
+            if DaemonClient.send(ControlRequest(command: "ping"), runDirectory: options.runDirectory) == nil {
+                try DaemonClient.startDaemon(options)
+            }
+        }
+        try DaemonClient.run("attach", resource, options)
+    }
+}
+
+struct Detach: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Detach the disk of a StandAlone Secondary resource.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "detach" }
+}
+
 struct Down: ForwardedCommand {
     static let configuration = CommandConfiguration(abstract: "Disconnect and detach a resource.")
     @OptionGroup var options: DaemonOptions

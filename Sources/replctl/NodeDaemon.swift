@@ -80,7 +80,9 @@ final class NodeDaemon: @unchecked Sendable {
             stop()
             return ok()
         case "up":
-            return up(request)
+            return up(request, connect: true)
+        case "attach":
+            return up(request, connect: false)
         case "status":
             let instances = selected(request.resource)
             if flags.contains("json") { return ok(StatusFormatter.json(instances)) }
@@ -101,6 +103,14 @@ final class NodeDaemon: @unchecked Sendable {
         }
         switch request.command {
         case "down":
+            volume.down()
+            resources.withLock { $0[name] = nil }
+            return ok()
+        case "detach":
+            let state = volume.state
+            guard state.connection == .standAlone, state.role == .secondary else {
+                return fail("\(name) is \(state.connection) and \(state.role): detach works on a StandAlone Secondary only (diskless operation is not supported yet); use 'disconnect' and 'secondary' first, or 'down'", 10)
+            }
             volume.down()
             resources.withLock { $0[name] = nil }
             return ok()
@@ -207,7 +217,7 @@ final class NodeDaemon: @unchecked Sendable {
         return all.filter { $0.name == resource }
     }
 
-    private func up(_ request: ControlRequest) -> ControlResponse {
+    private func up(_ request: ControlRequest, connect: Bool) -> ControlResponse {
         guard let name = request.resource else { return fail("up needs a resource name") }
         let configuration: Configuration
         do {
@@ -229,7 +239,7 @@ final class NodeDaemon: @unchecked Sendable {
                 let instance = ResourceInstance(name: name, minor: volumes[0].device.minor, peerName: peer, volume: volume,
                                                 backingDevice: { if case .path(let p) = volumes[0].disk { p } else { "none" } }())
                 resources.withLock { $0[name] = instance }
-                try volume.up()
+                if connect { try volume.up() }
             } catch let error as ConfigError {
                 return fail(error.description, 10)
             } catch {
