@@ -50,7 +50,7 @@ setup() {  # protocol, size
     truncate -s "$2" "$work/alpha.img" "$work/beta.img"
     cat > "$work/r.conf" <<CONF
 resource r0 {
-  net { protocol $1; connect-int 1; }
+  net { protocol $1; connect-int 1; ping-int 1; ping-timeout 5; }
   device minor 0; meta-disk internal;
   on alpha { disk $work/alpha.img; address $ipA:7789; }
   on beta  { disk $work/beta.img;  address $ipB:7789; }
@@ -139,6 +139,29 @@ PY
     A write --offset 4194304 --input "$work/after.bin" r0 || fail "write after garbage"
     A down r0; B down r0
     same_data || fail "data differs after garbage"
+    ;;
+freeze)
+    setup C 64M
+    start
+    A primary --force r0 || fail "primary --force"
+    A wait-sync --timeout 60 r0 || fail "no sync"
+    beta=$(cat "$work/run-beta/replctl.pid")
+    kill -STOP "$beta"
+    started=$(date +%s%N)
+    lost=""
+    for _ in $(seq 100); do
+        if ! A status --proc | grep -q "cs:Connected"; then lost=$(( ($(date +%s%N) - started) / 1000000 )); break; fi
+        sleep 0.1
+    done
+    [ -n "$lost" ] || { kill -CONT "$beta"; fail "frozen peer not declared lost within 10 s"; }
+    echo "frozen peer declared lost after ${lost} ms (ping-int 1 s, ping-timeout 0.5 s)"
+    [ "$lost" -le 3000 ] || { kill -CONT "$beta"; fail "declared lost after ${lost} ms, more than ping-int + ping-timeout + 1.5 s"; }
+    head -c 2M /dev/urandom > "$work/during.bin"
+    A write --offset 2097152 --input "$work/during.bin" r0 || { kill -CONT "$beta"; fail "the Primary stopped serving writes"; }
+    kill -CONT "$beta"
+    A wait-sync --timeout 60 r0 || fail "no resync after the peer woke up: $(A status --proc)"
+    A down r0; B down r0
+    same_data || fail "data differs after the freeze"
     ;;
 *)
     echo "unknown test $TEST"; exit 2 ;;

@@ -23,4 +23,7 @@ struct NetnsIntegrationTests {
 
     @Test("garbage, truncated and oversized frames to the listeners leave the daemons serving")
     func garbageFrames() throws { try run("garbage") }
+
+    @Test("a frozen peer (SIGSTOP) is declared lost within ping-int + ping-timeout; the Primary keeps serving and resyncs after")
+    func frozenPeer() throws { try run("freeze") }
 }

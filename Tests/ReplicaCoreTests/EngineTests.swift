@@ -193,6 +193,34 @@ struct EngineTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 
+    @Test func aPeerThatStopsAnsweringIsDeclaredLostAndThePrimaryKeepsServing() throws {
+        var pair = try syncedPair(preload: false)
+        // An answering peer: pings and acks go back and forth, the connection stays.
+        try pair.fireTimers(0)
+        try pair.run()
+        try pair.fireTimers(0)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(pair.nodes[0].sentFrames[.ping, default: 0] >= 1 && pair.nodes[1].sentFrames[.pingAck, default: 0] >= 1)
+        // A frozen peer: nothing reaches it any more.
+        pair.pausedChannels[1] = [.meta, .data]
+        try pair.fireTimers(0)  // ping
+        try pair.run()
+        try pair.fireTimers(0)  // ping-timeout with the ping unanswered
+        #expect(pair.nodes[0].engine.state.connection == .wfConnection)
+        #expect(pair.nodes[0].log.contains("PingAck did not arrive in time."))
+        try pair.request(0, 50, .write(offset: 8192, data: pattern(4096, seed: 50)))
+        try pair.run()
+        #expect(pair.nodes[0].completions.contains { $0.0 == 50 && (try? $0.1.get()) != nil })
+        #expect(pair.nodes[0].engine.bitmap.setCount == 1)
+        // The peer wakes up and reconnects: only the marked block is resynced.
+        pair.pausedChannels[1] = []
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func secondaryRefusesApplicationIO() throws {
         var pair = try syncedPair(preload: false)
         try pair.request(1, 9, .write(offset: 0, data: pattern(512, seed: 1)))

@@ -79,6 +79,17 @@ public enum EngineEvent: Sendable, Equatable {
     case frame(Frame)
     /// The resync timer fired.
     case resyncTick
+    /// A timer armed with ``EngineEffect/armTimer(_:milliseconds:)`` fired.
+    case timer(EngineTimer)
+}
+
+/// Timers of the engine; each carries the connection generation it was armed for, so a timer
+/// of an earlier connection is ignored.
+public enum EngineTimer: Sendable, Equatable, Hashable {
+    /// Time to send a ping (`ping-int`).
+    case ping(generation: UInt64)
+    /// The ping's answer is due (`ping-timeout`).
+    case pingTimeout(generation: UInt64)
 }
 
 /// What the engine asks the runtime to do, in order. Meta-data writes (AL transaction,
@@ -98,6 +109,8 @@ public enum EngineEffect: Sendable, Equatable {
     case writeActivityLog(ActivityLogTransaction)
     /// Fire ``EngineEvent/resyncTick`` after this many milliseconds.
     case armResyncTimer(milliseconds: Int)
+    /// Fire ``EngineEvent/timer(_:)`` after this many milliseconds.
+    case armTimer(EngineTimer, milliseconds: Int)
     /// The state changed (for status, events and the demo).
     case stateChanged(ResourceState)
     /// Close the connection; `standAlone` if the engine gave up (no reconnect).
@@ -130,6 +143,10 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var resyncInFlightLimit = 8 << 20
     /// Interval of the resync timer.
     public var resyncTickMilliseconds = 100
+    /// `ping-int` in milliseconds: a ping goes out this often on an established connection.
+    public var pingIntervalMilliseconds = 10_000
+    /// `ping-timeout` in milliseconds: a peer that does not answer a ping within it is lost.
+    public var pingTimeoutMilliseconds = 500
 
     /// Creates the defaults of DRBD 8.4.
     public init() {}

@@ -31,7 +31,7 @@ extension VolumeEngine {
         case .syncUUID(let uuid): receivedSyncUUID(uuid, &effects)
         case .bitmap(let chunk): receivedBitmap(chunk, &effects)
         case .ping: effects.append(.send(.pingAck))
-        case .pingAck: break
+        case .pingAck: receivedPingAck()
         case .outOfSync(let offset, let size): bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size))
         case .disconnect:
             effects.append(.log("peer disconnected"))
@@ -66,6 +66,7 @@ extension VolumeEngine {
         effects.append(.send(.uuids(uuidsPayload())))
         effects.append(.send(.state(state.wireValue)))
         handshake.sentParameters = true
+        startPinging(&effects)
     }
 
     var protocolParameters: ProtocolParametersPayload {
@@ -107,6 +108,8 @@ extension VolumeEngine {
         receiver = ReceiveTracking()
         resync = ResyncProgress()
         handshake = HandshakeProgress()
+        connectionGeneration &+= 1
+        pingOutstanding = false
         var next = state
         next.connection = .wfConnection
         next.peerRole = .unknown

@@ -26,6 +26,10 @@ public struct VolumeEngine: Sendable {
     var resync = ResyncProgress()
     var resolveConflicts = false
     var localSize: Int64
+    /// Counts connections; timers carry it so that stale ones are ignored.
+    var connectionGeneration: UInt64 = 0
+    /// A ping was sent and its answer has not arrived.
+    var pingOutstanding = false
     /// The engine's UUID generator (see ``nextRandomUUID()``).
     var entropy: SeededGenerator
 
@@ -63,6 +67,8 @@ public struct VolumeEngine: Sendable {
             received(frame, &effects)
         case .resyncTick:
             resyncTick(&effects)
+        case .timer(let timer):
+            timerFired(timer, &effects)
         }
         return effects
     }

@@ -26,6 +26,8 @@ public struct InMemoryCluster {
         public var standAlone = false
         /// Frames this node sent, by type (for assertions).
         public var sentFrames: [FrameType: Int] = [:]
+        /// Timers the engine armed and that have not been fired (see ``InMemoryCluster/fireTimers(_:)``).
+        public var armedTimers: [EngineTimer] = []
     }
 
     /// The two nodes.
@@ -167,6 +169,8 @@ public struct InMemoryCluster {
                 try nodes[node].metadata.writeActivityLogTransaction(transaction, try nodes[node].metadata.readSuperblock())
             case .armResyncTimer:
                 break
+            case .armTimer(let timer, _):
+                nodes[node].armedTimers.append(timer)
             case .stateChanged(let state):
                 nodes[node].states.append(state)
             case .closeConnection(let reason, let standAlone):
@@ -182,6 +186,13 @@ public struct InMemoryCluster {
     /// The data area of a node's disk (what the application sees).
     public func data(_ node: Int) throws -> [UInt8] {
         try nodes[node].disk.read(count: Int(nodes[node].engine.size), at: 0)
+    }
+
+    /// Fires every armed timer of a node (virtual time jumps past them).
+    public mutating func fireTimers(_ node: Int) throws {
+        let timers = nodes[node].armedTimers
+        nodes[node].armedTimers.removeAll()
+        for timer in timers { try execute(node, nodes[node].engine.handle(.timer(timer))) }
     }
 
     /// Changes a node's engine directly (tests: configuration mismatches, fault setup).

@@ -218,6 +218,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 do { try metadata.writeBitmap(bitmap, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .writeActivityLog(let transaction):
                 do { try metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+            case .armTimer(let timer, let milliseconds):
+                engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in execute(engine.handle(.timer(timer))) }
             case .armResyncTimer(let milliseconds):
                 engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in execute(engine.handle(.resyncTick)) }
             case .stateChanged(let state):

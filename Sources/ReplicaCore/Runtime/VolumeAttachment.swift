@@ -55,6 +55,8 @@ extension EngineConfiguration {
         rrConflict = value("rr-conflict") ?? "disconnect"
         dataIntegrityAlgorithm = value("data-integrity-alg") ?? ""
         maxEpochSize = Int(value("max-epoch-size") ?? "2048") ?? 2048
+        pingIntervalMilliseconds = (Int(value("ping-int") ?? "10") ?? 10) * 1000
+        pingTimeoutMilliseconds = (Int(value("ping-timeout") ?? "5") ?? 5) * 100
         if let rate = volume.diskOption("resync-rate"), let amount = OptionValueParser.number(rate, unitBytes: 1024) {
             resyncRate = UInt32(clamping: amount)
         }
