@@ -125,6 +125,41 @@ struct NewCurrentUUID: ForwardedCommand {
     var flags: [String] { clearBitmap ? ["clear-bitmap"] : [] }
 }
 
+struct Invalidate: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Declare this node's data bad: a full sync from the peer.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "invalidate" }
+}
+
+struct InvalidateRemote: ForwardedCommand {
+    static let configuration = CommandConfiguration(commandName: "invalidate-remote", abstract: "Declare the peer's data bad: a full sync to it.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "invalidate-remote" }
+}
+
+struct Outdate: ForwardedCommand {
+    static let configuration = CommandConfiguration(abstract: "Mark this node's data Outdated (refused while connected).")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "outdate" }
+}
+
+struct PauseSync: ForwardedCommand {
+    static let configuration = CommandConfiguration(commandName: "pause-sync", abstract: "Pause a running resync.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "pause-sync" }
+}
+
+struct ResumeSync: ForwardedCommand {
+    static let configuration = CommandConfiguration(commandName: "resume-sync", abstract: "Resume a paused resync.")
+    @OptionGroup var options: DaemonOptions
+    @Argument var resource: String
+    var commandName: String { "resume-sync" }
+}
+
 struct RoleCommand: ForwardedCommand {
     static let configuration = CommandConfiguration(commandName: "role", abstract: "Print the roles, e.g. Primary/Secondary.")
     @OptionGroup var options: DaemonOptions

@@ -118,6 +118,16 @@ final class NodeDaemon: @unchecked Sendable {
             return stateChange(volume.runtime.admin { $0.promote(force: flags.contains("force")) })
         case "secondary":
             return stateChange(volume.runtime.admin { $0.demote() })
+        case "invalidate":
+            return stateChange(volume.runtime.admin { $0.invalidate() })
+        case "invalidate-remote":
+            return stateChange(volume.runtime.admin { $0.invalidateRemote() })
+        case "outdate":
+            return stateChange(volume.runtime.admin { $0.outdate() })
+        case "pause-sync":
+            return stateChange(volume.runtime.admin { $0.setUserSyncPause(true) })
+        case "resume-sync":
+            return stateChange(volume.runtime.admin { $0.setUserSyncPause(false) })
         case "new-current-uuid":
             return stateChange(volume.runtime.admin { $0.newCurrentUUID(clearBitmap: flags.contains("clear-bitmap")) })
         case "connect":

@@ -221,6 +221,53 @@ struct EngineTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 
+    @Test func invalidateAndInvalidateRemoteRunAFullSync() throws {
+        var pair = try syncedPair()
+        try pair.request(0, 1, .write(offset: 0, data: pattern(65536, seed: 77)))
+        try pair.run()
+        // Damage beta's copy behind the engine's back, then declare it bad.
+        try pair.nodes[1].disk.write(pattern(65536, seed: 78), at: 1 << 20)
+        #expect(try pair.data(0) != pair.data(1))
+        #expect(try pair.admin(1) { $0.invalidate() } == nil)
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.description == "cs:Connected ro:Secondary/Primary ds:UpToDate/UpToDate")
+        #expect(try pair.data(0) == pair.data(1))
+        try pair.nodes[1].disk.write(pattern(65536, seed: 79), at: 2 << 20)
+        #expect(try pair.admin(0) { $0.invalidateRemote() } == nil)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(try pair.data(0) == pair.data(1))
+        #expect(try pair.admin(0) { $0.invalidate() } == .primaryNop)
+    }
+
+    @Test func outdateIsRefusedWhileConnected() throws {
+        var pair = try syncedPair(preload: false)
+        #expect(try pair.admin(1) { $0.outdate() } == .connectedOutdates)
+        try pair.disconnect()
+        #expect(try pair.admin(1) { $0.outdate() } == nil)
+        #expect(pair.nodes[1].engine.state.disk == .outdated)
+        #expect(try pair.nodes[1].metadata.readSuperblock().flags.drbdmetaDiskState == .outdated)
+        #expect(try pair.admin(1) { $0.promote(force: false) } == .noUpToDateDisk)
+    }
+
+    @Test func pauseSyncAndResumeSync() throws {
+        var pair = try cluster()
+        try pair.preload(node: 0, offset: 0, bytes: pattern(4 << 20, seed: 4))
+        try pair.connect()
+        try pair.run()
+        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
+        while pair.nodes[1].engine.state.connection != .syncTarget { try pair.step() }
+        #expect(try pair.admin(1) { $0.setUserSyncPause(true) } == nil)
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.connection == .pausedSyncT)
+        #expect(pair.nodes[0].engine.state.connection == .pausedSyncS)
+        #expect(pair.nodes[1].engine.bitmap.setCount > 0)
+        #expect(try pair.admin(1) { $0.setUserSyncPause(false) } == nil)
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.connection == .connected)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func secondaryRefusesApplicationIO() throws {
         var pair = try syncedPair(preload: false)
         try pair.request(1, 9, .write(offset: 0, data: pattern(512, seed: 1)))

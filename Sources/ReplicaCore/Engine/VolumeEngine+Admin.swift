@@ -114,4 +114,63 @@ extension VolumeEngine {
         handshake.bitmapWordsReceived = 0
         sendBitmap(&effects)
     }
+
+    /// `invalidate`: this node's data is declared bad. Connected: a full sync from the peer.
+    /// Not connected: Inconsistent with every bit set, synced on the next connect.
+    public mutating func invalidate() -> Result<[EngineEffect], StateChangeError> {
+        guard state.disk > .diskless else { return .failure(.isDiskless) }
+        var effects: [EngineEffect] = []
+        if state.connection == .connected {
+            guard state.peerDisk == .upToDate else { return .failure(.noUpToDateDisk) }
+            guard state.role == .secondary else { return .failure(.primaryNop) }
+            bitmap.setAll()
+            handshake.bitmapWordsReceived = 0
+            var next = state
+            next.connection = .wfBitMapT
+            next.disk = .inconsistent
+            setState(next, &effects)  // the peer answers by starting a full sync as source
+            return .success(effects)
+        }
+        guard state.connection < .wfReportParams else { return .failure(.inTransientState) }
+        guard state.role == .secondary else { return .failure(.noUpToDateDisk) }
+        bitmap.setAll()
+        superblock.flags.insert(.fullSync)
+        effects.append(.writeBitmap(bitmap))
+        var next = state
+        next.disk = .inconsistent
+        setState(next, &effects)
+        return .success(effects)
+    }
+
+    /// `invalidate-remote`: the peer's data is declared bad; a full sync to it (connected only).
+    public mutating func invalidateRemote() -> Result<[EngineEffect], StateChangeError> {
+        guard state.connection == .connected else { return .failure(.needConnection) }
+        guard state.disk == .upToDate else { return .failure(.noUpToDateDisk) }
+        var effects: [EngineEffect] = []
+        startFullSyncAsSource(&effects)
+        return .success(effects)
+    }
+
+    /// `outdate`: mark the local data Outdated; refused while connected (DRBD's rule 7).
+    public mutating func outdate() -> Result<[EngineEffect], StateChangeError> {
+        guard state.connection < .wfReportParams else { return .failure(.connectedOutdates) }
+        guard state.disk >= .outdated else { return .failure(.lowerThanOutdated) }
+        guard state.role == .secondary else { return .failure(.noUpToDateDisk) }
+        var effects: [EngineEffect] = []
+        var next = state
+        next.disk = .outdated
+        setState(next, &effects)
+        return .success(effects)
+    }
+
+    /// `pause-sync` / `resume-sync`: the user's sync pause (PausedSyncS/T).
+    public mutating func setUserSyncPause(_ paused: Bool) -> Result<[EngineEffect], StateChangeError> {
+        guard state.connection.isResync || !paused else { return .failure(.needConnection) }
+        var effects: [EngineEffect] = []
+        var next = state
+        next.userSyncPause = paused
+        setState(next, &effects)
+        if !paused { requestResyncBlocks(&effects) }
+        return .success(effects)
+    }
 }

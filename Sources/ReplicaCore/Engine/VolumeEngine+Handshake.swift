@@ -84,6 +84,18 @@ extension VolumeEngine {
             setState(next, &effects)
             return
         }
+        // The peer invalidated its data: it waits for a full sync from us.
+        if state.connection == .connected, peer.connection == .wfBitMapT, state.disk == .upToDate {
+            startFullSyncAsSource(&effects)
+            return
+        }
+        // The peer paused or resumed the sync.
+        if state.connection.isResync, peer.userSyncPause != state.peerSyncPause {
+            next.peerSyncPause = peer.userSyncPause
+            setState(next, &effects)
+            if !peer.userSyncPause { requestResyncBlocks(&effects) }
+            return
+        }
         // The target reports the end of the resync.
         if state.connection == .syncSource || state.connection == .pausedSyncS, peer.connection == .connected, peer.disk == .upToDate {
             finishResyncAsSource(&effects)

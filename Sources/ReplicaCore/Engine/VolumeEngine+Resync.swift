@@ -101,7 +101,7 @@ extension VolumeEngine {
 
     /// Asks the source for out-of-sync runs (up to 1 MiB each) until the in-flight limit.
     mutating func requestResyncBlocks(_ effects: inout [EngineEffect]) {
-        guard state.connection == .syncTarget else { return }
+        guard state.connection == .syncTarget, !state.userSyncPause, !state.peerSyncPause else { return }
         let maxBits = Int64(FrameLimits.maximumRequestSize) / Bitmap.bytesPerBit
         var wrapped = false
         while resync.inFlightBytes < configuration.resyncInFlightLimit {

@@ -224,7 +224,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in execute(engine.handle(.resyncTick)) }
             case .stateChanged(let state):
                 logger.info("\(state)")
-                if state.connection == .syncTarget { scheduleResyncTicks() }
+                if state.connection == .syncTarget, !resyncTicking { scheduleResyncTicks() }
             case .closeConnection(let reason, let standAlone):
                 published.withLock { $0.lastCloseReason = reason }
                 let closing = link
@@ -243,9 +243,15 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         publish()
     }
 
+    private var resyncTicking = false
+
     private func scheduleResyncTicks() {
+        resyncTicking = true
         engineQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
-            guard engine.state.connection == .syncTarget else { return }
+            guard engine.state.connection == .syncTarget else {
+                resyncTicking = false
+                return
+            }
             execute(engine.handle(.resyncTick))
             scheduleResyncTicks()
         }
