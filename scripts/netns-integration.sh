@@ -140,6 +140,32 @@ PY
     A down r0; B down r0
     same_data || fail "data differs after garbage"
     ;;
+cut)
+    # The veth cut during writes; writes go on; on reconnect only what changed is resent.
+    setup C 128M
+    start
+    A primary --force r0 || fail "primary --force"
+    A wait-sync --timeout 60 r0 || fail "no sync"
+    json() { A status --json | python3 -c "import json,sys; d=json.load(sys.stdin)[0]; print(d['connections'][0]['peer_devices'][0]['$1'])"; }
+    before=$(json resync-bytes)
+    ip -n "$nsA" link set "vra$id" down
+    for i in $(seq 24); do
+        head -c $(( (RANDOM % 64 + 1) * 4096 )) /dev/urandom > "$work/chunk.bin"
+        A write --offset $(( (RANDOM % 28000) * 4096 )) --input "$work/chunk.bin" r0 || fail "write during the cut"
+    done
+    for _ in $(seq 100); do A status --proc | grep -q "cs:Connected" || break; sleep 0.1; done
+    A status --proc | grep -q "cs:Connected" && fail "the cut was not noticed"
+    dirtied=$(( $(json out-of-sync) * 1024 ))
+    [ "$dirtied" -gt 0 ] || fail "no block marked out of sync during the cut"
+    ip -n "$nsA" link set "vra$id" up
+    A wait-sync --timeout 60 r0 || fail "no resync after the link came back: $(A status --proc)"
+    resent=$(( $(json resync-bytes) - before ))
+    echo "dirtied ${dirtied} bytes during the cut, resent ${resent} bytes on reconnect"
+    [ "$resent" -le $(( dirtied * 105 / 100 )) ] || fail "resent $resent bytes for $dirtied dirtied (more than 1.05x)"
+    [ "$resent" -ge "$dirtied" ] || fail "resent $resent bytes, fewer than the $dirtied dirtied"
+    A down r0; B down r0
+    same_data || fail "data differs after the cut"
+    ;;
 freeze)
     setup C 64M
     start

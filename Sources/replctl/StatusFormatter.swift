@@ -110,6 +110,7 @@ enum StatusFormatter {
                                  "peer_devices": [["volume": 0, "replication-state": "\(s.state.connection)", "peer-disk-state": "\(s.state.peerDisk)",
                                                    "received": s.counters.networkReceived, "sent": s.counters.networkSent,
                                                    "out-of-sync": s.outOfSyncBits * 4, "pending": s.peer, "unacked": s.unacknowledged,
+                                                   "resync-bytes": s.counters.resyncBytes,
                                                    "percent-in-sync": s.size > 0 ? 100.0 - Double(s.outOfSyncBits * 4096) * 100 / Double(s.size) : 100.0]]]],
             ]
         }

@@ -24,6 +24,9 @@ struct NetnsIntegrationTests {
     @Test("garbage, truncated and oversized frames to the listeners leave the daemons serving")
     func garbageFrames() throws { try run("garbage") }
 
+    @Test("a veth cut during writes: writes go on, and the resync sends only what changed (≤ 1.05 × dirtied)")
+    func linkCut() throws { try run("cut") }
+
     @Test("a frozen peer (SIGSTOP) is declared lost within ping-int + ping-timeout; the Primary keeps serving and resyncs after")
     func frozenPeer() throws { try run("freeze") }
 }

@@ -45,6 +45,7 @@ extension VolumeEngine {
         case .success(let data):
             counters.diskRead += UInt64(data.count / 1024)
             counters.networkSent += UInt64(data.count / 1024)
+            counters.resyncBytes += UInt64(data.count)
             effects.append(.send(.resyncReply(offset: request.offset, blockID: request.blockID, data)))
         case .failure:
             effects.append(.send(.negativeResyncReply(BlockAck(offset: request.offset, blockID: request.blockID, size: request.size, sequence: 0))))
@@ -54,7 +55,6 @@ extension VolumeEngine {
     /// The target wrote a block (resync or an application write during resync): in sync now.
     mutating func resyncWriteAcknowledged(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
         bitmap.clear(fullyCoveredBits(ack))
-        counters.resyncBytes += UInt64(ack.size)
         if ack.blockID & ResyncProgress.resyncIDFlag == 0 { acknowledged(ack, failed: false, inSync: false, &effects) }
     }
 

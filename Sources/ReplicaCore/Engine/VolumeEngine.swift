@@ -157,7 +157,7 @@ public struct EngineCounters: Sendable, Equatable {
     public var activityLogWrites: UInt64 = 0
     /// Bitmap writes.
     public var bitmapWrites: UInt64 = 0
-    /// Resync bytes received or sent.
+    /// Resync data bytes sent (as SyncSource) or written (as SyncTarget), since attach.
     public var resyncBytes: UInt64 = 0
 }
 
