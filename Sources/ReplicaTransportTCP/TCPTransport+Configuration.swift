@@ -15,7 +15,7 @@ extension TCPTransport {
         }
         let net = resolver.netOptions(of: resource, in: configuration)
         func number(_ option: String, unitBytes: Int64) -> Int? {
-            net.last { $0.name == option }.flatMap { OptionValueParser.publicNumber($0.value, unitBytes: unitBytes) }.map { Int($0) }
+            net.last { $0.name == option }.flatMap { OptionValueParser.number($0.value, unitBytes: unitBytes) }.map { Int($0) }
         }
         var options = TCPTransportOptions()
         if let seconds = number("connect-int", unitBytes: 1) { options.connectIntervalMilliseconds = seconds * 1000 }

@@ -27,6 +27,16 @@ enum DaemonClient {
         return response
     }
 
+    /// Checks the configuration (errors with file:line:column) and starts the daemon when none answers.
+    static func ensureDaemon(_ options: DaemonOptions) throws {
+        try runReporting {
+            _ = try options.config.load()
+            if send(ControlRequest(command: "ping"), runDirectory: options.runDirectory) == nil {
+                try startDaemon(options)
+            }
+        }
+    }
+
     /// Starts `replctl daemon` in the background and waits until it answers.
     static func startDaemon(_ options: DaemonOptions) throws {
         try FileManager.default.createDirectory(atPath: options.runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -30,12 +30,7 @@ struct Up: ParsableCommand {
     @Argument(help: "RES or all.") var resource: String
 
     func run() throws {
-        try runReporting {
-            _ = try options.config.load()  // report configuration errors here, with file:line:column
-            if DaemonClient.send(ControlRequest(command: "ping"), runDirectory: options.runDirectory) == nil {
-                try DaemonClient.startDaemon(options)
-            }
-        }
+        try DaemonClient.ensureDaemon(options)
         try DaemonClient.run("up", resource, options)
     }
 }
@@ -49,6 +44,8 @@ protocol ForwardedCommand: ParsableCommand {
 }
 
 extension ForwardedCommand {
+    /// The daemon command is the command's own name (`replctl invalidate-remote` → "invalidate-remote").
+    var commandName: String { Self._commandName }
     var flags: [String] { [] }
     func run() throws { try DaemonClient.run(commandName, resource, flags: flags, options) }
 }
@@ -60,12 +57,7 @@ struct Attach: ParsableCommand {
     @Argument var resource: String
 
     func run() throws {
-        try runReporting {
-            _ = try options.config.load()
-            if DaemonClient.send(ControlRequest(command: "ping"), runDirectory: options.runDirectory) == nil {
-                try DaemonClient.startDaemon(options)
-            }
-        }
+        try DaemonClient.ensureDaemon(options)
         try DaemonClient.run("attach", resource, options)
     }
 }
@@ -74,14 +66,12 @@ struct Detach: ForwardedCommand {
     static let configuration = CommandConfiguration(abstract: "Detach the disk of a StandAlone Secondary resource.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "detach" }
 }
 
 struct Down: ForwardedCommand {
     static let configuration = CommandConfiguration(abstract: "Disconnect and detach a resource.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "down" }
 }
 
 struct Primary: ForwardedCommand {
@@ -89,7 +79,6 @@ struct Primary: ForwardedCommand {
     @OptionGroup var options: DaemonOptions
     @Flag var force = false
     @Argument var resource: String
-    var commandName: String { "primary" }
     var flags: [String] { force ? ["force"] : [] }
 }
 
@@ -97,7 +86,6 @@ struct Secondary: ForwardedCommand {
     static let configuration = CommandConfiguration(abstract: "Demote to Secondary.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "secondary" }
 }
 
 struct Connect: ForwardedCommand {
@@ -105,7 +93,6 @@ struct Connect: ForwardedCommand {
     @OptionGroup var options: DaemonOptions
     @Flag(name: .customLong("discard-my-data")) var discardMyData = false
     @Argument var resource: String
-    var commandName: String { "connect" }
     var flags: [String] { discardMyData ? ["discard-my-data"] : [] }
 }
 
@@ -113,7 +100,6 @@ struct Disconnect: ForwardedCommand {
     static let configuration = CommandConfiguration(abstract: "Disconnect from the peer and stay StandAlone.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "disconnect" }
 }
 
 struct NewCurrentUUID: ForwardedCommand {
@@ -121,7 +107,6 @@ struct NewCurrentUUID: ForwardedCommand {
     @OptionGroup var options: DaemonOptions
     @Flag(name: .customLong("clear-bitmap")) var clearBitmap = false
     @Argument var resource: String
-    var commandName: String { "new-current-uuid" }
     var flags: [String] { clearBitmap ? ["clear-bitmap"] : [] }
 }
 
@@ -129,49 +114,42 @@ struct Invalidate: ForwardedCommand {
     static let configuration = CommandConfiguration(abstract: "Declare this node's data bad: a full sync from the peer.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "invalidate" }
 }
 
 struct InvalidateRemote: ForwardedCommand {
     static let configuration = CommandConfiguration(commandName: "invalidate-remote", abstract: "Declare the peer's data bad: a full sync to it.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "invalidate-remote" }
 }
 
 struct Outdate: ForwardedCommand {
     static let configuration = CommandConfiguration(abstract: "Mark this node's data Outdated (refused while connected).")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "outdate" }
 }
 
 struct PauseSync: ForwardedCommand {
     static let configuration = CommandConfiguration(commandName: "pause-sync", abstract: "Pause a running resync.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "pause-sync" }
 }
 
 struct ResumeSync: ForwardedCommand {
     static let configuration = CommandConfiguration(commandName: "resume-sync", abstract: "Resume a paused resync.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "resume-sync" }
 }
 
 struct RoleCommand: ForwardedCommand {
     static let configuration = CommandConfiguration(commandName: "role", abstract: "Print the roles, e.g. Primary/Secondary.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "role" }
 }
 
 struct CStateCommand: ForwardedCommand {
     static let configuration = CommandConfiguration(commandName: "cstate", abstract: "Print the connection state.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
-    var commandName: String { "cstate" }
 }
 
 /// `replctl shutdown`: stop this node's daemon (after taking every resource down).
@@ -251,21 +229,47 @@ func waitFor(sync: Bool, options: DaemonOptions, resource: String, timeout: Doub
         let deadline = timeout > 0 ? Date().addingTimeInterval(timeout) : Date.distantFuture
         let terminal = isatty(1) == 1
         while Date() < deadline {
-            guard let response = DaemonClient.send(ControlRequest(command: "status", resource: resource, flags: ["proc"]), runDirectory: options.runDirectory) else {
+            guard let response = DaemonClient.send(ControlRequest(command: "status", resource: resource, flags: ["json"]), runDirectory: options.runDirectory) else {
                 throw CommandFailure(message: "no replctl daemon answers in \(options.runDirectory)", code: 1)
             }
-            let text = response.output
-            let connected = text.contains("cs:Connected")
-            let synced = connected && !text.contains("Inconsistent") && !text.contains("Outdated") && !text.contains("DUnknown")
-            if sync ? synced : (connected || text.contains("cs:Sync") || text.contains("cs:WFBitMap")) {
+            guard let status = StatusSummary(json: response.output, resource: resource) else {
+                throw CommandFailure(message: "'\(resource)' is not up on this node", code: 10)
+            }
+            if sync ? status.inSync : status.connection >= .connected {
                 if terminal, sync { FileOutput.standardOutput("\r\u{1B}[2K") }
                 return
             }
-            if terminal, sync, let bar = text.split(separator: "\n").first(where: { $0.contains("sync'ed") }) {
-                FileOutput.standardOutput("\r\u{1B}[2K\(resource): \(bar.trimmingCharacters(in: .whitespaces))")
+            if terminal, sync, status.connection.isResync {
+                FileOutput.standardOutput(String(format: "\r\u{1B}[2K%@: %@ %.1f%% in sync", resource, "\(status.connection)", status.percentInSync))
             }
             usleep(100_000)
         }
         throw CommandFailure(message: "timed out waiting for \(resource) to \(sync ? "sync" : "connect")", code: 5)
     }
+}
+
+/// The fields of `status --json` that `wait-connect` and `wait-sync` look at.
+struct StatusSummary {
+    var connection: ConnectionState
+    var disk: DiskState
+    var peerDisk: DiskState
+    var percentInSync: Double
+
+    init?(json: String, resource: String) {
+        guard let objects = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
+              let object = objects.first(where: { $0["name"] as? String == resource }),
+              let device = (object["devices"] as? [[String: Any]])?.first,
+              let connection = (object["connections"] as? [[String: Any]])?.first,
+              let peer = (connection["peer_devices"] as? [[String: Any]])?.first,
+              let cstate = (connection["connection-state"] as? String).flatMap(ConnectionState.init(name:)),
+              let disk = (device["disk-state"] as? String).flatMap(DiskState.init(name:)),
+              let peerDisk = (peer["peer-disk-state"] as? String).flatMap(DiskState.init(name:)) else { return nil }
+        self.connection = cstate
+        self.disk = disk
+        self.peerDisk = peerDisk
+        percentInSync = peer["percent-in-sync"] as? Double ?? 0
+    }
+
+    /// Connected, no resync, both disks UpToDate.
+    var inSync: Bool { connection == .connected && disk == .upToDate && peerDisk == .upToDate }
 }

@@ -94,6 +94,16 @@ struct BitmapTests {
         #expect(a.checkInvariants())
     }
 
+    @Test func unionWithAChunkOfWordsMasksTheTail() {
+        var bitmap = Bitmap(bitCount: 100)
+        bitmap.set(0..<4)
+        bitmap.formUnion(words: [0xF0, ~0], startingAtWord: 0)
+        #expect(bitmap.setCount == 8 + 36)
+        #expect(bitmap.isSet(99) && bitmap.checkInvariants())
+        bitmap.formUnion(words: [~0, ~0], startingAtWord: 1)  // past the end: ignored
+        #expect(bitmap.setCount == 44 && bitmap.checkInvariants())
+    }
+
     @Test func randomOperationsKeepInvariants() {
         var bitmap = Bitmap(bitCount: 3000)
         var model = [Bool](repeating: false, count: 3000)

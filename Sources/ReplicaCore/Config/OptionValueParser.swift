@@ -5,11 +5,9 @@ struct OptionValueError: Error {
 
 /// Checks one option value against its ``OptionDefinition`` and normalizes it for printing.
 public enum OptionValueParser {
-    /// Parses a number with an optional K/M/G/s suffix into units of `unitBytes` bytes.
-    public static func publicNumber(_ text: String, unitBytes: Int64) -> Int64? { number(text, unitBytes: unitBytes) }
 
-    /// Parses `1024`, `40M`, `512k`, `8s` into an amount in the option's unit.
-    static func number(_ text: String, unitBytes: Int64) -> Int64? {
+    /// Parses `1024`, `40M`, `512k`, `8s` into an amount in units of `unitBytes` bytes.
+    public static func number(_ text: String, unitBytes: Int64) -> Int64? {
         var digits = Substring(text)
         var multiplier: Int64 = 1
         var suffixed = false

@@ -77,7 +77,8 @@ public enum EngineEvent: Sendable, Equatable {
     case connectionLost
     /// A frame from the peer.
     case frame(Frame)
-    /// The resync timer fired.
+    /// Ask for more resync blocks now (as the resync timer does; the in-memory runtime sends
+    /// it when idle).
     case resyncTick
     /// A timer armed with ``EngineEffect/armTimer(_:milliseconds:)`` fired.
     case timer(EngineTimer)
@@ -90,6 +91,8 @@ public enum EngineTimer: Sendable, Equatable, Hashable {
     case ping(generation: UInt64)
     /// The ping's answer is due (`ping-timeout`).
     case pingTimeout(generation: UInt64)
+    /// A sync target asks for more blocks.
+    case resync(generation: UInt64)
 }
 
 /// What the engine asks the runtime to do, in order. Meta-data writes (AL transaction,
@@ -107,8 +110,6 @@ public enum EngineEffect: Sendable, Equatable {
     case writeBitmap(Bitmap)
     /// Persist an activity-log transaction.
     case writeActivityLog(ActivityLogTransaction)
-    /// Fire ``EngineEvent/resyncTick`` after this many milliseconds.
-    case armResyncTimer(milliseconds: Int)
     /// Fire ``EngineEvent/timer(_:)`` after this many milliseconds.
     case armTimer(EngineTimer, milliseconds: Int)
     /// The state changed (for status, events and the demo).

@@ -42,11 +42,6 @@ struct IOOrdering: Sendable {
         return started
     }
 
-    /// True when an I/O overlapping `range` is in flight or waiting.
-    func busy(_ range: Range<Int64>) -> Bool {
-        (inFlight + waiting).contains { $0.1.range.overlaps(range) }
-    }
-
     /// Number of I/Os in flight (the `lo` counter).
     var count: Int { inFlight.count }
 }

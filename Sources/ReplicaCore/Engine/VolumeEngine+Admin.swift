@@ -15,7 +15,7 @@ extension VolumeEngine {
             let connected = state.connection >= .connected
             if force || (!connected && superblock.uuids.bitmap == 0) {
                 superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
-                effects.append(.log(force ? "Forced to consider local data as UpToDate!" : "new current UUID \(hex(superblock.uuids.current))"))
+                effects.append(.log(force ? "Forced to consider local data as UpToDate!" : "new current UUID \(superblock.uuids.current.hex16)"))
             }
             superblock.uuids.setRoleBit(primary: true)
             persistSuperblock(&effects)

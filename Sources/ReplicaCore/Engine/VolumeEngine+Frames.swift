@@ -118,7 +118,7 @@ extension VolumeEngine {
         // A Primary that loses its peer starts a new data generation (reference 3.2).
         if wasConnected, peerHadDisk, state.role == .primary, state.disk == .upToDate, superblock.uuids.bitmap == 0 {
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
-            effects.append(.log("new current UUID \(hex(superblock.uuids.current)) after losing the peer"))
+            effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the peer"))
         }
         counters.bitmapWrites += 1
         effects.append(.writeBitmap(bitmap))
@@ -132,8 +132,4 @@ extension VolumeEngine {
         entropy.next() & ~1
     }
 
-    func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16, uppercase: true)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
 }

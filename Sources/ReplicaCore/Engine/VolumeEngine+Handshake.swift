@@ -175,7 +175,6 @@ extension VolumeEngine {
     // MARK: - Bitmap exchange
 
     mutating func sendBitmap(_ effects: inout [EngineEffect]) {
-        handshake.sentBitmap = true
         let wordsPerChunk = FrameLimits.bitmapChunkSize / 8
         var first = 0
         repeat {
@@ -196,17 +195,7 @@ extension VolumeEngine {
             return
         }
         // OR the peer's bits into ours (only within our size).
-        var peerBits = Bitmap(bitCount: bitmap.bitCount)
-        for (index, word) in chunk.words.enumerated() where word != 0 {
-            let base = Int64(firstWord + index) * 64
-            var w = word
-            while w != 0 {
-                let bit = base + Int64(w.trailingZeroBitCount)
-                if bit < bitmap.bitCount { peerBits.set(bit..<(bit + 1)) }
-                w &= w - 1
-            }
-        }
-        bitmap.formUnion(peerBits)
+        bitmap.formUnion(words: chunk.words, startingAtWord: firstWord)
         handshake.bitmapWordsReceived += chunk.words.count
         guard UInt64(handshake.bitmapWordsReceived) * 64 >= chunk.totalBits else { return }
         counters.bitmapWrites += 1

@@ -23,6 +23,10 @@ extension VolumeEngine {
             guard generation == connectionGeneration, pingOutstanding else { return }
             effects.append(.log("PingAck did not arrive in time."))
             effects.append(.closeConnection(reason: "PingAck did not arrive in time", standAlone: false))
+        case .resync(let generation):
+            guard generation == connectionGeneration, state.connection == .syncTarget || state.connection == .pausedSyncT else { return }
+            resyncTick(&effects)
+            effects.append(.armTimer(timer, milliseconds: configuration.resyncTickMilliseconds))
         }
     }
 

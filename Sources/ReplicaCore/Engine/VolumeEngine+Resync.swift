@@ -83,7 +83,7 @@ extension VolumeEngine {
             protocolViolation("sync UUID while \(state.connection)", &effects)
             return
         }
-        resync = ResyncProgress(total: bitmap.setCount, sourceUUIDs: handshake.peerUUIDs?.uuids)
+        resync = ResyncProgress(total: bitmap.setCount)
         superblock.uuids.current = uuid & ~1
         superblock.uuids.bitmap = 0
         persistSuperblock(&effects)
@@ -93,6 +93,7 @@ extension VolumeEngine {
         next.disk = .inconsistent
         setState(next, &effects)
         requestResyncBlocks(&effects)
+        effects.append(.armTimer(.resync(generation: connectionGeneration), milliseconds: configuration.resyncTickMilliseconds))
     }
 
     mutating func resyncTick(_ effects: inout [EngineEffect]) {

@@ -66,8 +66,6 @@ struct HandshakeProgress: Sendable {
     var discardMyData = false
     /// Bits of the peer's bitmap received during WFBitMapS/T.
     var bitmapWordsReceived = 0
-    /// Whether we sent our bitmap in this exchange.
-    var sentBitmap = false
 }
 
 /// A running resync.
@@ -84,8 +82,6 @@ struct ResyncProgress: Sendable {
     var nextBlockID: UInt64 = ResyncProgress.resyncIDFlag | 1
     static let resyncIDFlag: UInt64 = 1 << 63
     var failedBlocks: Int64 = 0
-    /// The peer's UUIDs as the source announced them (target side).
-    var sourceUUIDs: GenerationUUIDs?
     /// Source: resync reads in flight; `stale` when an application write to the range was
     /// sent to the peer after the read started (the read is then repeated, so the reply never
     /// carries data older than a write the target already has).

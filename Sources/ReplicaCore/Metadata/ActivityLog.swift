@@ -60,18 +60,23 @@ public struct ActivityLog: Sendable {
     /// The extents currently hot.
     public var activeExtents: [UInt32] { slotOfExtent.keys.sorted() }
 
-    /// True when no transaction is waiting to be written.
-    public var isClean: Bool { pendingUpdates.isEmpty }
-
     /// Makes `extents` hot for a write and counts the write as in flight in them.
     public mutating func activate(_ extents: ClosedRange<UInt32>) -> Activation {
         let cold = extents.filter { slotOfExtent[$0] == nil }
+        clock += 1
+        guard !cold.isEmpty else {
+            // The common case on every write: nothing to scan, no transaction.
+            for extent in extents {
+                inFlight[extent, default: 0] += 1
+                lastUse[slotOfExtent[extent]!] = clock
+            }
+            return .hot
+        }
         let freeSlots = slots.indices.filter { slots[$0] == ActivityLogTransaction.freeExtent }
         let evictable = slots.indices.filter { slots[$0] != ActivityLogTransaction.freeExtent && inFlight[slots[$0], default: 0] == 0 && !extents.contains(slots[$0]) }
         guard cold.count <= freeSlots.count + evictable.count, cold.count <= ActivityLogTransaction.updatesPerTransaction - pendingUpdates.count else {
             return .busy
         }
-        clock += 1
         var evicted: [UInt32] = []
         var free = freeSlots[...]
         var victims = evictable.sorted { lastUse[$0] < lastUse[$1] }[...]
@@ -93,7 +98,7 @@ public struct ActivityLog: Sendable {
             inFlight[extent, default: 0] += 1
             lastUse[slotOfExtent[extent]!] = clock
         }
-        return cold.isEmpty ? .hot : .needsTransaction(evicted: evicted)
+        return .needsTransaction(evicted: evicted)
     }
 
     /// Ends one in-flight write in `extents`.

@@ -159,6 +159,17 @@ public struct Bitmap: Sendable, Equatable {
         setCount = count
     }
 
+    /// ORs on-disk-order words into the bitmap from word `first` on (a chunk of the peer's
+    /// bitmap); words past the end are ignored.
+    public mutating func formUnion(words chunk: some Collection<UInt64>, startingAtWord first: Int) {
+        for (index, word) in zip(first..., chunk) where index < words.count && word != 0 {
+            let before = words[index]
+            words[index] |= word
+            if index == words.count - 1 { clearTail() }
+            setCount += Int64(words[index].nonzeroBitCount - before.nonzeroBitCount)
+        }
+    }
+
     /// Verifies the internal invariants (set count, clear tail). Used by tests and debug builds.
     public func checkInvariants() -> Bool {
         let counted = words.reduce(Int64(0)) { $0 + Int64($1.nonzeroBitCount) }

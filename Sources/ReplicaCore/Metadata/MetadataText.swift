@@ -2,11 +2,6 @@ import Foundation
 
 /// The text forms of `drbdmeta`: `dump-md`, `get-gi`, `show-gi`, and the `set-gi` argument.
 public enum MetadataText {
-    private static func hex16(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16, uppercase: true)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
-
     private static func hex8(_ value: UInt32) -> String {
         let digits = String(value, radix: 16, uppercase: true)
         return String(repeating: "0", count: 8 - digits.count) + digits
@@ -16,7 +11,7 @@ public enum MetadataText {
     public static func generationLine(_ superblock: Superblock) -> String {
         let u = superblock.uuids
         let flags = MetadataFlags.generationFlagOrder.map { superblock.flags.contains($0) ? "1" : "0" }
-        return ([u.current, u.bitmap, u.historyStart, u.historyEnd].map(hex16) + flags).joined(separator: ":")
+        return ([u.current, u.bitmap, u.historyStart, u.historyEnd].map(\.hex16) + flags).joined(separator: ":")
     }
 
     /// `show-gi`: the generation line with drbdmeta's legend and the derived states.
@@ -91,12 +86,12 @@ public enum MetadataText {
         out += "# al_offset \(layout.superblockOffset + Int64(superblock.activityLogOffsetSectors) * 512)\n"
         out += "# bm_offset \(layout.superblockOffset + Int64(superblock.bitmapOffsetSectors) * 512)\n\n"
         let u = superblock.uuids
-        out += "uuid {\n    " + [u.current, u.bitmap, u.historyStart, u.historyEnd].map { "0x\(hex16($0));" }.joined(separator: " ") + "\n"
+        out += "uuid {\n    " + [u.current, u.bitmap, u.historyStart, u.historyEnd].map { "0x\($0.hex16);" }.joined(separator: " ") + "\n"
         out += "    flags 0x\(hex8(superblock.flags.rawValue));\n}\n"
         out += "# al-extents \(superblock.activityLogExtents);\n"
         out += "la-size-sect \(superblock.lastAgreedSizeSectors);\n"
         out += "bm-byte-per-bit \(superblock.bitmapBytesPerBit);\n"
-        out += "device-uuid 0x\(hex16(superblock.deviceUUID));\n"
+        out += "device-uuid 0x\(superblock.deviceUUID.hex16);\n"
         out += "la-peer-max-bio-size \(superblock.lastAgreedPeerMaxBioSize);\n"
         out += "al-stripes \(superblock.activityLogStripes);\n"
         out += "al-stripe-size-4k \(superblock.activityLogStripeSize4k);\n"
@@ -120,13 +115,13 @@ public enum MetadataText {
                 let run = (end - index) / 4 * 4
                 if end - index >= 8 {
                     let count = end == words.count ? end - index : run
-                    out += "    \(count) times 0x\(hex16(word));\n"
+                    out += "    \(count) times 0x\(word.hex16);\n"
                     index += count
                     continue
                 }
             }
             let line = words[index..<min(index + 4, words.count)]
-            out += "    " + line.map { "0x\(hex16($0));" }.joined(separator: " ") + "\n"
+            out += "    " + line.map { "0x\($0.hex16);" }.joined(separator: " ") + "\n"
             index += 4
         }
         return out

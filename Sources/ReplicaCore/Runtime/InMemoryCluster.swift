@@ -167,8 +167,6 @@ public struct InMemoryCluster {
                 try nodes[node].metadata.writeBitmap(bitmap, try nodes[node].metadata.readSuperblock())
             case .writeActivityLog(let transaction):
                 try nodes[node].metadata.writeActivityLogTransaction(transaction, try nodes[node].metadata.readSuperblock())
-            case .armResyncTimer:
-                break
             case .armTimer(let timer, _):
                 nodes[node].armedTimers.append(timer)
             case .stateChanged(let state):

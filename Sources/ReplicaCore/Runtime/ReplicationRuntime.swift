@@ -220,11 +220,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 do { try metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .armTimer(let timer, let milliseconds):
                 engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in execute(engine.handle(.timer(timer))) }
-            case .armResyncTimer(let milliseconds):
-                engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in execute(engine.handle(.resyncTick)) }
             case .stateChanged(let state):
                 logger.info("\(state)")
-                if state.connection == .syncTarget, !resyncTicking { scheduleResyncTicks() }
             case .closeConnection(let reason, let standAlone):
                 published.withLock { $0.lastCloseReason = reason }
                 let closing = link
@@ -241,20 +238,6 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             }
         }
         publish()
-    }
-
-    private var resyncTicking = false
-
-    private func scheduleResyncTicks() {
-        resyncTicking = true
-        engineQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in
-            guard engine.state.connection == .syncTarget else {
-                resyncTicking = false
-                return
-            }
-            execute(engine.handle(.resyncTick))
-            scheduleResyncTicks()
-        }
     }
 
     private func publish() {
