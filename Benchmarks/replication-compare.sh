@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 command -v iperf3 >/dev/null || { echo "iperf3 missing: apt-get install iperf3" >&2; exit 1; }
 dir=${BENCH_DIR:-/dev/shm}
-swift build -c release --product replication-bench >/dev/null
+log=$(mktemp)
+swift build -c release --product replication-bench >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
+rm -f "$log"
 
 port=$((40000 + RANDOM % 10000))
 iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
