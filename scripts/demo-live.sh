@@ -34,6 +34,9 @@ truncate -s 128M "$work/alpha.img" "$work/beta.img"
 cat > "$work/replica.conf" <<CONF
 resource r0 {
   net { protocol C; connect-int 1; }
+  # A fixed resync rate (the dynamic controller is off with c-plan-ahead 0), slow enough
+  # for the progress bar to show.
+  disk { c-plan-ahead 0; resync-rate 48M; }
   device /dev/drbd0;
   meta-disk internal;
   on alpha { disk $work/alpha.img; address 127.0.0.1:$port; }

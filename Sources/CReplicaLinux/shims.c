@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
@@ -77,3 +78,11 @@ uint32_t CReplicaLinux_crc32c_hardware(uint32_t crc, const void *data, size_t le
     (void)data; (void)length; return crc;
 }
 #endif
+
+int CReplicaLinux_set_malloc_thresholds(int mmap_threshold, int trim_threshold) {
+    return mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1 && mallopt(M_TRIM_THRESHOLD, trim_threshold) == 1;
+}
+
+int CReplicaLinux_set_malloc_arena_max(int arenas) {
+    return mallopt(M_ARENA_MAX, arenas);
+}

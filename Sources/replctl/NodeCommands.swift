@@ -11,6 +11,7 @@ struct DaemonCommand: ParsableCommand {
     @OptionGroup var options: DaemonOptions
 
     func run() throws {
+        AllocatorTuning.useSingleArena()
         signal(SIGPIPE, SIG_IGN)
         let daemon = NodeDaemon(runDirectory: options.runDirectory, configPath: DaemonClient.absolute(options.config.config), nodeName: options.config.nodeName)
         try runReporting {

@@ -44,7 +44,10 @@ enum StatusFormatter {
                 let speed = instance.syncSpeed()
                 let seconds = speed.recent > 0 ? s.outOfSyncBits * 4 / speed.recent : 0
                 out += String(format: "\tfinish: %d:%02d:%02d speed: ", Int(seconds / 3600), Int(seconds / 60 % 60), Int(seconds % 60))
-                out += "\(thousands(speed.recent)) (\(thousands(speed.average))) K/sec\n"
+                out += "\(thousands(speed.recent)) (\(thousands(speed.average)))"
+                // The SyncTarget runs the rate controller: DRBD shows what it wants.
+                if state.connection == .syncTarget || state.connection == .pausedSyncT { out += " want: \(thousands(s.resyncWantKiB))" }
+                out += " K/sec\n"
             }
         }
         return out

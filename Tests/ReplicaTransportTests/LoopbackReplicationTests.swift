@@ -35,6 +35,7 @@ struct LoopbackReplicationTests {
         let text = """
             resource r0 {
               net { protocol \(protocolName); connect-int 1; }
+              disk { c-plan-ahead 0; resync-rate 1G; }
               device minor 0; meta-disk internal;
               on alpha { disk \(directory)/alpha.img; address 127.0.0.1:\(port); }
               on beta { disk \(directory)/beta.img; address 127.0.0.2:\(port); }

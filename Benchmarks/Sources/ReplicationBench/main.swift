@@ -1,6 +1,6 @@
 // Replicated-write and full-sync throughput through the library API over loopback TCP.
 //
-//   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 256]
+//   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 256] [--only sync|writes]
 //
 // Prints one line per measurement: "name value unit". `replication-compare.sh` runs iperf3
 // on loopback in the same run and prints ratios against it.
@@ -12,6 +12,10 @@ struct Options {
     var directory = "/dev/shm"
     var syncMiB = 1024
     var writeMiB = 256
+    /// Only this measurement: "sync" or "writes".
+    var only: String?
+    /// Extra `disk` options (resync pacing) for the measurement.
+    var diskOptions = "c-plan-ahead 0; resync-rate 4G;"
     init() {
         var iterator = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = iterator.next() {
@@ -19,12 +23,16 @@ struct Options {
             case "--dir": directory = iterator.next() ?? directory
             case "--sync-size-mib": syncMiB = Int(iterator.next() ?? "") ?? syncMiB
             case "--write-mib": writeMiB = Int(iterator.next() ?? "") ?? writeMiB
+            case "--only": only = iterator.next()
+            case "--disk-options": diskOptions = iterator.next() ?? diskOptions
             default: break
             }
         }
     }
 }
 
+// As the node daemon does (docs/PERFORMANCE.md): one malloc arena, set before threads exist.
+AllocatorTuning.useSingleArena()
 let options = Options()
 let base = 30_000 + Int.random(in: 0..<20_000)
 nonisolated(unsafe) var pairIndex = 0
@@ -41,19 +49,24 @@ func makePair(protocolName: String, diskMiB: Int, fill: Bool) throws -> (Replica
         try handle.close()
         try MetadataDevice.internalMetadata(try FileBlockTarget(path: path), name: path).create(force: true)
     }
-    if fill {
-        let disk = try FileBlockTarget(path: "\(directory)/a.img")
+    // Every block of both disks is written before the measurement, as a disk's blocks exist:
+    // a sparse tmpfs file would add page allocation to every first write. Node a gets a
+    // pattern when `fill` (the data the full sync copies), zeroes otherwise; node b zeroes.
+    for name in ["a", "b"] {
+        let disk = try FileBlockTarget(path: "\(directory)/\(name).img")
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         for index in 0..<diskMiB {
-            chunk.withUnsafeMutableBytes { raw in for i in stride(from: 0, to: raw.count, by: 8) { raw.storeBytes(of: UInt64(index &* 7919 &+ i), toByteOffset: i, as: UInt64.self) } }
+            if fill && name == "a" {
+                chunk.withUnsafeMutableBytes { raw in for i in stride(from: 0, to: raw.count, by: 8) { raw.storeBytes(of: UInt64(index &* 7919 &+ i), toByteOffset: i, as: UInt64.self) } }
+            }
             try disk.write(chunk, at: Int64(index) << 20)
         }
     }
     let port = base + pairIndex
     let text = """
         resource r0 {
-          net { protocol \(protocolName); connect-int 1; }
-          disk { md-flushes no; }
+          net { protocol \(protocolName); connect-int 1; max-buffers 20000; }
+          disk { md-flushes no; \(options.diskOptions) }
           device minor 0; meta-disk internal;
           on a { disk \(directory)/a.img; address 127.0.0.1:\(port); }
           on b { disk \(directory)/b.img; address 127.0.0.2:\(port); }
@@ -100,6 +113,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 
 
 do {
     // Full sync of existing data.
+    if options.only != "writes" {
     let (a, b, directory) = try makePair(protocolName: "C", diskMiB: options.syncMiB, fill: true)
     let start = DispatchTime.now()
     try a.promote(force: true)
@@ -108,9 +122,10 @@ do {
     print("full_sync_\(options.syncMiB)MiB \(String(format: "%.1f", syncRate)) MB/s")
     a.down(); b.down()
     try? FileManager.default.removeItem(atPath: directory)
+    }
 
     for (size, label) in [(1 << 20, "1MiB"), (4096, "4KiB")] {
-        for depth in [1, 8, 32] {
+        for depth in [1, 8, 32] where options.only != "sync" {
             let (primary, secondary, dir) = try makePair(protocolName: "C", diskMiB: 512, fill: false)
             try primary.runtime.admin { $0.newCurrentUUIDAfterConnect() }.get()
             _ = primary.waitForSync(timeout: 10)

@@ -1,5 +1,5 @@
 // Thin C helpers for what Swift cannot import directly: ioctl request macros,
-// O_DIRECT (needs _GNU_SOURCE), fallocate flags and the SSE4.2 CRC32C instruction.
+// O_DIRECT (needs _GNU_SOURCE), fallocate flags, malloc tuning and the SSE4.2 CRC32C instruction.
 #ifndef C_REPLICA_LINUX_H
 #define C_REPLICA_LINUX_H
 
@@ -25,5 +25,10 @@ int CReplicaLinux_crc32c_hardware_available(void);
 /// CRC-32C update with the hardware instruction (no pre/post inversion: raw register update).
 /// Only call when CReplicaLinux_crc32c_hardware_available() returned 1.
 uint32_t CReplicaLinux_crc32c_hardware(uint32_t crc, const void *data, size_t length);
+/// glibc mallopt(M_MMAP_THRESHOLD, mmap_threshold) and mallopt(M_TRIM_THRESHOLD, trim_threshold).
+/// Returns 1 when both were accepted.
+int CReplicaLinux_set_malloc_thresholds(int mmap_threshold, int trim_threshold);
+/// glibc mallopt(M_ARENA_MAX, arenas). Returns 1 when accepted.
+int CReplicaLinux_set_malloc_arena_max(int arenas);
 
 #endif

@@ -75,4 +75,11 @@ public struct NodeResolver: Sendable {
     public func netOptions(of resource: ResourceSpec, in configuration: Configuration) -> [OptionSetting] {
         (configuration.common?.net ?? []) + resource.sections.net
     }
+
+    /// The `handlers { }` commands of `resource` by handler name (the resource's override common's).
+    public func handlerCommands(of resource: ResourceSpec, in configuration: Configuration) -> [String: String] {
+        var commands: [String: String] = [:]
+        for setting in (configuration.common?.handlers ?? []) + resource.sections.handlers { commands[setting.name] = setting.value }
+        return commands
+    }
 }

@@ -118,6 +118,9 @@ public enum EngineEffect: Sendable, Equatable {
     case closeConnection(reason: String, standAlone: Bool)
     /// A line for the log.
     case log(String)
+    /// Run the resource's handler of this name (`split-brain`, `pri-lost-after-sb`, ...), if
+    /// the resource file defines one. The engine does not wait for it.
+    case callHandler(String)
 }
 
 /// The settings a volume engine runs with (from the resource file).
@@ -138,12 +141,11 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var maxEpochSize = 2048
     /// `al-extents`.
     public var activityLogExtents = 1237
-    /// `resync-rate` in KiB/s.
-    public var resyncRate: UInt32 = 250
-    /// Most resync data in flight, bytes.
-    public var resyncInFlightLimit = 8 << 20
-    /// Interval of the resync timer.
-    public var resyncTickMilliseconds = 100
+    /// `resync-rate`, `c-plan-ahead`, `c-fill-target`, `c-delay-target`, `c-max-rate`,
+    /// `c-min-rate` and `max-buffers`: how fast a SyncTarget requests data.
+    public var resyncPacing = ResyncRateController.Settings()
+    /// Interval of the resync timer (DRBD's 100 ms step).
+    public var resyncTickMilliseconds = ResyncRateController.stepMilliseconds
     /// `ping-int` in milliseconds: a ping goes out this often on an established connection.
     public var pingIntervalMilliseconds = 10_000
     /// `ping-timeout` in milliseconds: a peer that does not answer a ping within it is lost.

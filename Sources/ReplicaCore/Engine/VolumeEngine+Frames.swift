@@ -59,9 +59,11 @@ extension VolumeEngine {
         setState(next, &effects)
         effects.append(.send(.features(FeaturesPayload(protocolMin: 1, protocolMax: 1, featureFlags: 0, nodeID: 0))))
         effects.append(.send(.protocolParameters(protocolParameters)))
+        let pacing = configuration.resyncPacing
         effects.append(.send(.syncParameters(SyncParametersPayload(
-            resyncRate: configuration.resyncRate, planAhead: 0, delayTarget: 0, fillTarget: 0, maxRate: 0,
-            verifyAlgorithm: "", checksumAlgorithm: ""))))
+            resyncRate: UInt32(clamping: pacing.resyncRateKiB), planAhead: UInt32(clamping: pacing.planAheadSteps),
+            delayTarget: UInt32(clamping: pacing.delayTargetSteps), fillTarget: UInt32(clamping: pacing.fillTargetSectors),
+            maxRate: UInt32(clamping: pacing.maxRateKiB), verifyAlgorithm: "", checksumAlgorithm: ""))))
         effects.append(.send(.sizes(SizesPayload(backingSize: UInt64(localSize), userSize: 0, currentSize: UInt64(size), maxRequestSize: UInt32(FrameLimits.maximumRequestSize)))))
         effects.append(.send(.uuids(uuidsPayload())))
         effects.append(.send(.state(state.wireValue)))

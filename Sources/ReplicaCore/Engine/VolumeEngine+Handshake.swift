@@ -145,13 +145,32 @@ extension VolumeEngine {
         }
         effects.append(.log("uuid_compare()=\(result.comparison.handshake) by rule \(result.comparison.rule)"))
         if result.splitBrainDetected {
+            // DRBD calls initial-split-brain on detection, split-brain when no policy resolved it.
+            effects.append(.callHandler("initial-split-brain"))
             effects.append(.log(result.automaticallyResolved ? "Split-Brain detected, automatically solved" : "Split-Brain detected!"))
         }
         var next = state
         next.peerRole = peerState.role
         next.peerDisk = peerDisk
+        if result.demoteLocalPrimary {
+            // call-pri-lost-after-sb chose this Primary as the victim: it gives up its role
+            // (its data is overwritten) and the pri-lost-after-sb handler runs.
+            next.role = .secondary
+            effects.append(.log("Split-Brain: this Primary is the victim; demoted, its changes are discarded"))
+            effects.append(.callHandler("pri-lost-after-sb"))
+        }
         switch result.decision {
         case .disconnect(let reason):
+            switch reason {
+            case .splitBrain: effects.append(.callHandler("split-brain"))
+            case .primaryWouldBecomeTarget where configuration.rrConflict == "call-pri-lost": effects.append(.callHandler("pri-lost"))
+            case .primaryWouldBecomeTarget where configuration.rrConflict == "retry-connect":
+                // DRBD 9's retry-connect: drop this attempt and try again, not StandAlone.
+                effects.append(.log(reason.description + " (rr-conflict retry-connect: reconnecting)"))
+                effects.append(.closeConnection(reason: reason.description, standAlone: false))
+                return
+            default: break
+            }
             giveUp(reason.description, &effects)
             return
         case .noSync:

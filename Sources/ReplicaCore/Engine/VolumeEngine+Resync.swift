@@ -92,27 +92,41 @@ extension VolumeEngine {
         next.connection = .syncTarget
         next.disk = .inconsistent
         setState(next, &effects)
-        requestResyncBlocks(&effects)
+        resync.controller = ResyncRateController(settings: configuration.resyncPacing)
+        resyncTick(&effects)
         effects.append(.armTimer(.resync(generation: connectionGeneration), milliseconds: configuration.resyncTickMilliseconds))
     }
 
+    /// The 100 ms step of the SyncTarget: the controller sets this step's budget from what
+    /// arrived in the last one, then requests go out.
     mutating func resyncTick(_ effects: inout [EngineEffect]) {
-        if state.connection == .syncTarget { requestResyncBlocks(&effects) }
+        guard state.connection == .syncTarget else { return }
+        let paused = state.userSyncPause || state.peerSyncPause
+        // Application I/O competes when more than 64 sectors went to the disk besides the resync.
+        let applicationBusy = resync.applicationBytesSinceStep > 64 * 512
+        let budget = resync.controller.step(receivedBytes: resync.receivedSinceStep, applicationBusy: applicationBusy)
+        resync.stepBudget = paused ? 0 : budget
+        resync.receivedSinceStep = 0
+        resync.applicationBytesSinceStep = 0
+        requestResyncBlocks(&effects)
     }
 
-    /// Asks the source for out-of-sync runs (up to 1 MiB each) until the in-flight limit.
+    /// Asks the source for out-of-sync runs (up to 1 MiB each) within this step's budget and
+    /// half of `max-buffers` in flight.
     mutating func requestResyncBlocks(_ effects: inout [EngineEffect]) {
         guard state.connection == .syncTarget, !state.userSyncPause, !state.peerSyncPause else { return }
         let maxBits = Int64(FrameLimits.maximumRequestSize) / Bitmap.bytesPerBit
+        let inFlightLimit = resync.controller.inFlightLimitBytes
         var wrapped = false
-        while resync.inFlightBytes < configuration.resyncInFlightLimit {
+        while resync.stepBudget > 0, Int64(resync.inFlightBytes) < inFlightLimit {
             guard let first = bitmap.nextSetBit(from: resync.cursor) else {
                 if wrapped || resync.cursor == 0 { break }
                 resync.cursor = 0
                 wrapped = true
                 continue
             }
-            let end = min(bitmap.nextClearBit(from: first), first + maxBits)
+            let budgetBits = max(1, resync.stepBudget / Bitmap.bytesPerBit)
+            let end = min(bitmap.nextClearBit(from: first), first + min(maxBits, budgetBits))
             // Skip bits already requested.
             if resync.inFlight.values.contains(where: { $0.overlaps(first * 4096..<end * 4096) }) {
                 resync.cursor = end
@@ -125,6 +139,8 @@ extension VolumeEngine {
             resync.nextBlockID += 1
             resync.inFlight[id] = offset..<(offset + length)
             resync.inFlightBytes += Int(length)
+            resync.stepBudget -= length
+            resync.controller.requested(bytes: length)
             resync.cursor = end
             effects.append(.send(.resyncRequest(BlockRequest(offset: UInt64(offset), blockID: id, size: UInt32(length)))))
         }
@@ -139,6 +155,8 @@ extension VolumeEngine {
             return
         }
         counters.networkReceived += UInt64(data.count / 1024)
+        resync.receivedSinceStep += Int64(data.count)
+        resync.controller.answered(bytes: Int64(data.count))
         submit(.write(offset: Int64(offset), data: data), purpose: .resyncWrite(ResyncReply(offset: offset, blockID: blockID, size: UInt32(data.count))), &effects)
     }
 
@@ -162,6 +180,7 @@ extension VolumeEngine {
     mutating func resyncRequestFailed(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
         guard let range = resync.inFlight.removeValue(forKey: ack.blockID) else { return }
         resync.inFlightBytes -= range.count
+        resync.controller.answered(bytes: Int64(range.count))
         resync.failedBlocks += Int64(range.count / 4096)
         effects.append(.log("resync read failed on the source at \(range.lowerBound)+\(range.count)"))
     }

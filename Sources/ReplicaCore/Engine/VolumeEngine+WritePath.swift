@@ -207,6 +207,8 @@ extension VolumeEngine {
             return
         }
         counters.networkReceived += UInt64(data.count / 1024)
+        // Application writes compete with a resync this node pulls (c-min-rate).
+        resync.applicationBytesSinceStep += Int64(data.count)
         if header.flags & DataFlags.sendReceiveAck != 0 {
             effects.append(.send(.receiveAck(BlockAck(offset: header.offset, blockID: header.blockID, size: UInt32(data.count), sequence: header.sequence))))
         }

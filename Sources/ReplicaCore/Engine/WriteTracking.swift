@@ -86,4 +86,10 @@ struct ResyncProgress: Sendable {
     /// sent to the peer after the read started (the read is then repeated, so the reply never
     /// carries data older than a write the target already has).
     var sourceReads: [UInt64: (range: Range<Int64>, stale: Bool)] = [:]
+    /// Target: the pacing controller, the bytes it still allows in this step, and what
+    /// happened since the last step (resync data received, application I/O competing).
+    var controller = ResyncRateController(settings: .init())
+    var stepBudget: Int64 = 0
+    var receivedSinceStep: Int64 = 0
+    var applicationBytesSinceStep: Int64 = 0
 }

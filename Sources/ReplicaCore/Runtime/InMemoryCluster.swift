@@ -177,6 +177,8 @@ public struct InMemoryCluster {
                 try disconnect()
             case .log(let line):
                 nodes[node].log.append(line)
+            case .callHandler(let name):
+                nodes[node].log.append("handler: \(name)")
             }
         }
     }

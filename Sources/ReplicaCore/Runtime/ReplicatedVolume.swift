@@ -29,8 +29,11 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
         let volume = try resolver.volumes(of: resource, in: configuration)[0]
         let attachment = try VolumeAttachment.attach(volume, net: resolver.netOptions(of: resource, in: configuration),
                                                      entropySeed: UInt64.random(in: 0...UInt64.max))
+        let handlers = HandlerRunner(commands: resolver.handlerCommands(of: resource, in: configuration), resource: name,
+                                     minor: volume.device.minor, volume: volume.number, configurationFile: configuration.file)
         runtime = ReplicationRuntime(engine: attachment.engine, disk: attachment.disk, metadata: attachment.metadata,
-                                     transport: transport, name: "\(name)-\(node)", metadataFlushes: attachment.metadataFlushes)
+                                     transport: transport, name: "\(name)-\(node)", metadataFlushes: attachment.metadataFlushes,
+                                     handlers: handlers)
         label = volume.label
         logicalBlockSize = attachment.disk.logicalBlockSize
     }

@@ -28,6 +28,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     private let logger: Logger
     /// `md-flushes`: flush after meta-data writes.
     public let metadataFlushes: Bool
+    /// The resource's `handlers { }`.
+    public let handlers: HandlerRunner
 
     /// What status commands read without waiting for the engine.
     public struct Snapshot: Sendable {
@@ -51,16 +53,19 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         public var local = 0, peer = 0, unacknowledged = 0, application = 0, epochs = 1
         /// The replication protocol letter.
         public var wireProtocol = "C"
+        /// What the resync-rate controller of a SyncTarget wants, KiB/s (`want:` in /proc/drbd).
+        public var resyncWantKiB: Int64 = 0
     }
 
     /// A runtime for an attached volume.
     public init(engine: VolumeEngine, disk: any BlockTarget, metadata: MetadataDevice, transport: any Transport,
-                name: String, metadataFlushes: Bool = true, logger: Logger? = nil) {
+                name: String, metadataFlushes: Bool = true, handlers: HandlerRunner = .none, logger: Logger? = nil) {
         self.engine = engine
         self.disk = disk
         self.metadata = metadata
         self.transport = transport
         self.metadataFlushes = metadataFlushes
+        self.handlers = handlers
         engineQueue = DispatchQueue(label: "replica.engine.\(name)")
         ioQueue = DispatchQueue(label: "replica.io.\(name)")
         dataSendQueue = DispatchQueue(label: "replica.send.data.\(name)")
@@ -68,6 +73,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         published = Mutex(Snapshot(state: engine.state, counters: engine.counters, outOfSyncBits: engine.bitmap.setCount,
                                    resyncTotalBits: 0, uuids: engine.superblock.uuids, size: engine.size, lastCloseReason: nil, pendingRequests: 0))
         self.logger = logger ?? Logger(label: "replica.\(name)")
+        AllocatorTuning.keepDataBuffersInHeap()
     }
 
     /// The latest published status.
@@ -235,6 +241,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 }
             case .log(let line):
                 logger.info("\(line)")
+            case .callHandler(let name):
+                handlers.call(name, logger: logger)
             }
         }
         publish()
@@ -251,6 +259,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         snapshot.application = inFlight.application
         snapshot.epochs = inFlight.epochs
         snapshot.wireProtocol = engine.configuration.wireProtocol
+        snapshot.resyncWantKiB = engine.resync.controller.wantKiBPerSecond
         published.withLock { $0 = snapshot }
     }
 }

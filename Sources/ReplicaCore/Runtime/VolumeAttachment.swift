@@ -57,8 +57,24 @@ extension EngineConfiguration {
         maxEpochSize = Int(value("max-epoch-size") ?? "2048") ?? 2048
         pingIntervalMilliseconds = (Int(value("ping-int") ?? "10") ?? 10) * 1000
         pingTimeoutMilliseconds = (Int(value("ping-timeout") ?? "5") ?? 5) * 100
-        if let rate = volume.diskOption("resync-rate"), let amount = OptionValueParser.number(rate, unitBytes: 1024) {
-            resyncRate = UInt32(clamping: amount)
+        resyncPacing = ResyncRateController.Settings(volume: volume, maxBuffers: value("max-buffers"))
+    }
+}
+
+extension ResyncRateController.Settings {
+    /// The pacing options of a volume's `disk` section (defaults where not set) and the
+    /// resource's `max-buffers`.
+    public init(volume: ResolvedVolume, maxBuffers: String?) {
+        self.init()
+        func amount(_ name: String, unitBytes: Int64) -> Int64? {
+            volume.diskOption(name).flatMap { OptionValueParser.number($0, unitBytes: unitBytes) }
         }
+        resyncRateKiB = amount("resync-rate", unitBytes: 1024) ?? resyncRateKiB
+        planAheadSteps = Int(amount("c-plan-ahead", unitBytes: 1) ?? Int64(planAheadSteps))
+        fillTargetSectors = amount("c-fill-target", unitBytes: 512) ?? fillTargetSectors
+        delayTargetSteps = amount("c-delay-target", unitBytes: 1) ?? delayTargetSteps
+        maxRateKiB = amount("c-max-rate", unitBytes: 1024) ?? maxRateKiB
+        minRateKiB = amount("c-min-rate", unitBytes: 1024) ?? minRateKiB
+        maxBuffersPages = maxBuffers.flatMap { OptionValueParser.number($0, unitBytes: 1) } ?? maxBuffersPages
     }
 }

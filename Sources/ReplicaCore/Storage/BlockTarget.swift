@@ -25,9 +25,18 @@ public protocol BlockTarget: Sendable {
 extension BlockTarget {
     /// Reads `count` bytes at `offset` into a new array.
     public func read(count: Int, at offset: Int64) throws(BlockIOError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let result = bytes.withUnsafeMutableBytes { buffer in Result { () throws(BlockIOError) in try read(into: buffer, at: offset) } }
-        try result.get()
+        // Uninitialised capacity: the read fills every byte, so no zeroing pass first.
+        var failure: BlockIOError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            do throws(BlockIOError) {
+                try read(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
+                initialized = count
+            } catch {
+                failure = error
+                initialized = 0
+            }
+        }
+        if let failure { throw failure }
         return bytes
     }
 
