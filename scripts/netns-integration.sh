@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration tests with two real daemons, each in its own network namespace, joined by a veth
 # pair (10.99.N.1 / 10.99.N.2, addresses that exist only inside the namespaces). Needs root.
-# Usage: netns-integration.sh REPLCTL TEST   (TEST: seed | protocols | garbage)
+# Usage: netns-integration.sh REPLCTL TEST
+#   (TEST: seed | protocols | garbage | cut | freeze | splitbrain | sbpolicies | unrelated | crashprimary | crashsecondary)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Cleans up its
 # namespaces and kills only the daemons it started, by PID.
 set -euo pipefail
@@ -46,11 +47,16 @@ ip -n "$nsB" link set lo up
 A() { ip netns exec "$nsA" "$REPLCTL" "$1" -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" "${@:2}"; }
 B() { ip netns exec "$nsB" "$REPLCTL" "$1" -c "$work/r.conf" --node beta --run-dir "$work/run-beta" "${@:2}"; }
 
-setup() {  # protocol, size
+setup() {  # protocol, size, [handlers], [extra net options]
     truncate -s "$2" "$work/alpha.img" "$work/beta.img"
+    local handlers=""
+    if [ "${3:-}" = handlers ]; then
+        handlers="handlers { split-brain \"echo split-brain \$DRBD_RESOURCE >> $work/handlers.log\"; pri-lost-after-sb \"echo pri-lost-after-sb \$DRBD_RESOURCE >> $work/handlers.log\"; }"
+    fi
     cat > "$work/r.conf" <<CONF
 resource r0 {
-  net { protocol $1; connect-int 1; ping-int 1; ping-timeout 5; max-buffers 8000; }
+  $handlers
+  net { protocol $1; connect-int 1; ping-int 1; ping-timeout 5; max-buffers 8000; ${4:-} }
   # The dynamic resync controller, tuned for a fast link (DRBD's defaults cap at 100 MiB/s
   # and keep only 50 KiB in flight).
   disk { resync-rate 100M; c-fill-target 16M; c-max-rate 1G; }
@@ -72,6 +78,62 @@ start() {
 same_data() {  # compare the data areas (all but the last MiB, which holds the meta-data)
     local bytes=$(( $(stat -c %s "$work/alpha.img") - 1048576 ))
     cmp -s <(head -c "$bytes" "$work/alpha.img") <(head -c "$bytes" "$work/beta.img")
+}
+
+synced_pair() {
+    start
+    A primary --force r0 || fail "primary --force"
+    A wait-sync --timeout 60 r0 || fail "no sync"
+}
+
+connected() { "$1" status --proc | grep -q "cs:Connected\|cs:Sync\|cs:WFBitMap\|cs:WFSyncUUID"; }
+
+write_chunk() {  # node (A|B), offset in MiB: 1 MiB of random data, kept as chunk-NODE-MIB
+    head -c 1M /dev/urandom > "$work/chunk-$1-$2"
+    "$1" write --offset $(( $2 << 20 )) --input "$work/chunk-$1-$2" r0 || fail "write on $1 at $2 MiB"
+}
+
+split_apart() {  # A's writes, B's writes, A's role and B's role when the link comes back
+    ip -n "$nsA" link set "vra$id" down
+    for _ in $(seq 100); do connected A || connected B || break; sleep 0.1; done
+    connected A && fail "the cut was not noticed"
+    for i in $(seq "$1"); do write_chunk A $(( i * 4 )); done
+    if [ "$(B role r0 | cut -d/ -f1)" != Primary ]; then B primary r0 || fail "primary on beta while apart: $(B status --proc)"; fi
+    for i in $(seq "$2"); do write_chunk B $(( i * 4 + 2 )); done
+    [ "$3" = Secondary ] && { A secondary r0 || fail "secondary on alpha"; }
+    [ "$4" = Secondary ] && { B secondary r0 || fail "secondary on beta"; }
+    ip -n "$nsA" link set "vra$id" up
+}
+
+wait_both() {  # both nodes in this connection state within 20 s
+    for _ in $(seq 200); do
+        A status --proc | grep -q "cs:$1" && B status --proc | grep -q "cs:$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+wait_synced_after_split() {
+    for _ in $(seq 200); do
+        A status --proc | grep -q "cs:Connected .* ds:UpToDate/UpToDate" && B status --proc | grep -q "cs:Connected .* ds:UpToDate/UpToDate" && return 0
+        A status --proc | grep -q "cs:StandAlone" && return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+survivor_won() {  # survivor, victim: the survivor's chunks are on disk, the victim's are gone
+    local survivor=$1 victim=$2 img="$work/alpha.img" s v
+    s=$([ "$survivor" = alpha ] && echo A || echo B); v=$([ "$victim" = alpha ] && echo A || echo B)
+    for f in "$work"/chunk-$s-*; do
+        [ -e "$f" ] || continue
+        cmp -s "$f" <(dd if="$img" bs=1M skip="${f##*-}" count=1 status=none) || fail "$survivor's write at ${f##*-} MiB lost"
+    done
+    for f in "$work"/chunk-$v-*; do
+        [ -e "$f" ] || continue
+        cmp -s "$f" <(dd if="$img" bs=1M skip="${f##*-}" count=1 status=none) && fail "$victim's write at ${f##*-} MiB survived; it should be discarded"
+    done
+    return 0
 }
 
 case "$TEST" in
@@ -191,6 +253,115 @@ freeze)
     A wait-sync --timeout 60 r0 || fail "no resync after the peer woke up: $(A status --proc)"
     A down r0; B down r0
     same_data || fail "data differs after the freeze"
+    ;;
+splitbrain)
+    # The seed's split brain: the link cut, both nodes Primary and writing, the link back:
+    # both StandAlone with the split-brain handler run; then the seed's manual recovery.
+    setup C 64M handlers
+    synced_pair
+    split_apart 2 3 Primary Primary
+    wait_both StandAlone || fail "split brain not detected: $(A status --proc) / $(B status --proc)"
+    for n in alpha beta; do
+        grep -q "Split-Brain detected but unresolved, dropping connection!" "$work/run-$n/replctl.log" || fail "no split-brain log line on $n"
+    done
+    [ "$(grep -c "^split-brain r0" "$work/handlers.log" 2>/dev/null)" = 2 ] || fail "split-brain handler not run on both nodes: $(cat "$work/handlers.log" 2>/dev/null)"
+    echo "both StandAlone: $(A status --proc | grep cs:) / $(B status --proc | grep cs:)"
+    # Recovery as the seed shows it: the victim (beta) Secondary and connect --discard-my-data,
+    # then connect on the survivor.
+    B secondary r0 || fail "secondary on the victim"
+    B connect --discard-my-data r0 || fail "connect --discard-my-data"
+    A connect r0 || fail "connect on the survivor"
+    A wait-sync --timeout 60 r0 || fail "no resync after the recovery: $(A status --proc)"
+    A status --proc | grep -q "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" || fail "$(A status --proc)"
+    A down r0; B down r0
+    same_data || fail "data differs after the recovery"
+    survivor_won alpha beta
+    ;;
+sbpolicies)
+    # Each automatic policy on a produced split brain: who is discarded, data equal after.
+    run_policy() {  # name, net options, A's writes, B's writes, A's role, B's role, victim, [handler expected]
+        setup C 64M handlers "$2"
+        synced_pair
+        split_apart "$3" "$4" "$5" "$6"
+        wait_synced_after_split || fail "$1: not resolved: $(A status --proc) / $(B status --proc)"
+        if [ -n "${8:-}" ]; then grep -q "^$8 r0" "$work/handlers.log" 2>/dev/null || fail "$1: handler $8 not run"; fi
+        A status --proc | grep -q "ro:Secondary/Secondary\|ro:Primary/Secondary\|ro:Secondary/Primary" || fail "$1: two Primaries after the resolution: $(A status --proc)"
+        A down r0; B down r0
+        same_data || fail "$1: data differs"
+        if [ "$7" = beta ]; then survivor_won alpha beta; else survivor_won beta alpha; fi
+        echo "policy $1: $7 discarded as expected"
+        A shutdown >/dev/null 2>&1 || true; B shutdown >/dev/null 2>&1 || true
+        sleep 0.3
+        rm -rf "$work"/*.img "$work"/chunk-* "$work/handlers.log" "$work/run-alpha" "$work/run-beta"
+    }
+    run_policy "after-sb-0pri discard-least-changes" "after-sb-0pri discard-least-changes;" 1 3 Secondary Secondary alpha
+    run_policy "after-sb-0pri discard-younger-primary" "after-sb-0pri discard-younger-primary;" 2 2 Secondary Secondary beta
+    run_policy "after-sb-0pri discard-older-primary" "after-sb-0pri discard-older-primary;" 2 2 Secondary Secondary alpha
+    run_policy "after-sb-1pri discard-secondary" "after-sb-1pri discard-secondary;" 2 2 Primary Secondary beta
+    run_policy "after-sb-1pri consensus" "after-sb-0pri discard-younger-primary; after-sb-1pri consensus;" 2 2 Primary Secondary beta
+    run_policy "after-sb-1pri call-pri-lost-after-sb" "after-sb-0pri discard-younger-primary; after-sb-1pri call-pri-lost-after-sb;" \
+        2 2 Secondary Primary beta pri-lost-after-sb
+    run_policy "after-sb-2pri call-pri-lost-after-sb" "after-sb-0pri discard-least-changes; after-sb-2pri call-pri-lost-after-sb;" \
+        3 1 Primary Primary beta pri-lost-after-sb
+    ;;
+crashprimary|crashsecondary)
+    # kill -9 of a daemon during protocol C writes, restart, reconnect: every acknowledged
+    # write is on both disks; a crashed Primary resyncs only its activity log's extents.
+    setup C 128M
+    synced_pair
+    json() { "$1" status --json | python3 -c "import json,sys; d=json.load(sys.stdin)[0]; print(d['connections'][0]['peer_devices'][0]['$2'])"; }
+    writer() {  # 64 KiB writes at distinct offsets in the first 24 MiB (6 AL extents)
+        for i in $(seq 0 383); do
+            head -c 65536 /dev/urandom > "$work/w-$i"
+            if A write --offset $(( i * 65536 )) --input "$work/w-$i" r0 2>/dev/null; then echo "$i" >> "$work/acked"; fi
+        done
+    }
+    writer &
+    writer_pid=$!
+    sleep 2
+    if [ "$TEST" = crashprimary ]; then victim=alpha; else victim=beta; fi
+    kill -9 "$(cat "$work/run-$victim/replctl.pid")"
+    if [ "$TEST" = crashsecondary ]; then sleep 1.5; fi   # the Primary goes on writing alone
+    kill "$writer_pid" 2>/dev/null || true
+    wait "$writer_pid" 2>/dev/null || true
+    acked=$(wc -l < "$work/acked" 2>/dev/null || echo 0)
+    [ "$acked" -gt 0 ] || fail "no write was acknowledged before the crash"
+    if [ "$TEST" = crashprimary ]; then
+        A up r0 || fail "restart of the crashed Primary"
+        A wait-connect --timeout 30 r0 || fail "no reconnect after the restart"
+        A wait-sync --timeout 60 r0 || fail "no resync after the restart: $(A status --proc)"
+        resent=$(json A resync-bytes)
+        echo "acknowledged writes before the crash: $acked; resynced after restart: $resent bytes"
+        [ "$resent" -gt 0 ] || fail "the crashed Primary's activity-log extents were not resynced"
+        # The writes (and the one in flight at the crash) cover this many 4 MiB extents.
+        extents=$(( ((acked + 1) * 65536 + (4 << 20) - 1) / (4 << 20) ))
+        [ "$resent" -le $(( extents * (4 << 20) )) ] || fail "resynced $resent bytes: more than the $extents activity-log extents written"
+    else
+        dirtied=$(( $(json A out-of-sync) * 1024 ))
+        B up r0 || fail "restart of the crashed Secondary"
+        A wait-sync --timeout 60 r0 || fail "no resync after the restart: $(A status --proc)"
+        echo "acknowledged writes: $acked; dirtied while the Secondary was down: $dirtied bytes"
+        [ "$dirtied" -gt 0 ] || fail "nothing marked out of sync while the Secondary was down"
+    fi
+    A status --proc | grep -q "ds:UpToDate/UpToDate" || fail "$(A status --proc)"
+    A down r0; B down r0
+    same_data || fail "data differs after the crash and resync"
+    while read -r i; do
+        for img in alpha beta; do
+            cmp -s "$work/w-$i" <(dd if="$work/$img.img" bs=64K skip="$i" count=1 status=none) || fail "acknowledged write $i missing on $img"
+        done
+    done < "$work/acked"
+    ;;
+unrelated)
+    # Two disks that were initialised apart (each UpToDate with its own generation, no shared
+    # history, as after each was synced in another cluster): unrelated data is refused.
+    setup C 64M
+    A set-gi r0 1A2B3C4D5E6F7080:0:0:0:1:1:0:0:0:0:0 >/dev/null || fail "set-gi on alpha"
+    B set-gi r0 2B3C4D5E6F708190:0:0:0:1:1:0:0:0:0:0 >/dev/null || fail "set-gi on beta"
+    A up r0 || fail "up"; B up r0 || fail "up"
+    wait_both StandAlone || fail "unrelated data not refused: $(A status --proc) / $(B status --proc)"
+    grep -q "Unrelated data, aborting!" "$work/run-alpha/replctl.log" || fail "no 'Unrelated data' log line"
+    A down r0; B down r0
     ;;
 *)
     echo "unknown test $TEST"; exit 2 ;;

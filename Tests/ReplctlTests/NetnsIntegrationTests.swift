@@ -29,4 +29,19 @@ struct NetnsIntegrationTests {
 
     @Test("a frozen peer (SIGSTOP) is declared lost within ping-int + ping-timeout; the Primary keeps serving and resyncs after")
     func frozenPeer() throws { try run("freeze") }
+
+    @Test("kill -9 of the Primary during protocol C writes: every acknowledged write on both disks, only activity-log extents resynced")
+    func primaryCrash() throws { try run("crashprimary") }
+
+    @Test("kill -9 of the Secondary during writes: it catches up from the Primary's bitmap")
+    func secondaryCrash() throws { try run("crashsecondary") }
+
+    @Test("the seed's split brain: both StandAlone, split-brain handler run, manual recovery with --discard-my-data")
+    func splitBrainManualRecovery() throws { try run("splitbrain") }
+
+    @Test("after-sb-0pri/1pri/2pri policies on produced split brains: the expected victim's changes are overwritten")
+    func splitBrainPolicies() throws { try run("sbpolicies") }
+
+    @Test("unrelated data (disks initialised apart) is refused: both StandAlone")
+    func unrelatedData() throws { try run("unrelated") }
 }

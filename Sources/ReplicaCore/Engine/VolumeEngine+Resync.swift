@@ -67,6 +67,8 @@ extension VolumeEngine {
 
     /// Persists UUIDs and bitmap, logs, and returns to Connected with `next`'s disks.
     mutating func completeResync(as role: String, _ next: ResourceState, _ effects: inout [EngineEffect]) {
+        // The peer now has every block this node may have written before a crash.
+        superblock.flags.remove(.crashedPrimary)
         persistSuperblock(&effects)
         counters.bitmapWrites += 1
         effects.append(.writeBitmap(bitmap))

@@ -26,8 +26,16 @@ public struct VolumeAttachment: Sendable {
                 ?? MetadataLayout.externalLayout(dataBytes: disk.size, metadataDeviceBytes: meta.size)
             metadata = MetadataDevice(target: meta, layout: layout, name: metaPath)
         }
-        try metadata.applyActivityLog()
+        // Meta-data left unclean (the node crashed while attached): the activity log's hot
+        // extents may differ from the peer, so their bits are set (apply-al). After a clean
+        // `down` the bitmap already says everything.
+        let found = try metadata.readSuperblock()
+        let crashed = found.magic == Superblock.magicV08Unclean || !found.flags.contains(.activityLogClean)
+        if crashed { try metadata.applyActivityLog() }
         var superblock = try metadata.readCheckedSuperblock()
+        // Primary when it went down uncleanly: a crashed Primary (reference 2.4, uuid rule 40),
+        // kept until a resync has brought the peer the extents it may have missed.
+        if crashed && superblock.flags.contains(.primaryIndicator) { superblock.flags.insert(.crashedPrimary) }
         let dataBytes = metadata.dataBytes(superblock)
         let bitmap = try metadata.readBitmap(superblock, dataBytes: dataBytes)
         var configuration = EngineConfiguration(volume: volume, net: net)
