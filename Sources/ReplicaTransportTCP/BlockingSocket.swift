@@ -132,6 +132,14 @@ final class BlockingSocket: @unchecked Sendable {
         }
     }
 
+    /// Sends FIN after the data already written; reading goes on until the peer ends too.
+    func shutdownWrite() {
+        closeLock.withLock {
+            guard descriptor >= 0 else { return }
+            shutdown(descriptor, Int32(SHUT_WR))
+        }
+    }
+
     /// Shuts the socket down (waking a blocked reader) and closes it once.
     func close() {
         closeLock.withLock {

@@ -111,6 +111,18 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
 
     public func close() { close(reason: "closed") }
 
+    /// FIN on both connections (after what was sent), then waits for the receive threads to
+    /// see the peer's end — so no unread data is left to turn our close into a reset that
+    /// could destroy frames the peer has not read yet — or for `timeout`, then closes.
+    public func closeGracefully(timeout: Double) {
+        guard !isClosed else { return }
+        dataLock.withLock { data.shutdownWrite() }
+        metaLock.withLock { meta.shutdownWrite() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while !isClosed && Date() < deadline { usleep(10_000) }
+        close(reason: "closed")
+    }
+
     func close(reason: String) {
         let first = closed.withLock { wasClosed -> Bool in
             defer { wasClosed = true }

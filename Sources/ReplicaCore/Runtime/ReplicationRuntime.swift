@@ -232,7 +232,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 published.withLock { $0.lastCloseReason = reason }
                 let closing = link
                 link = nil
-                closing?.close()
+                if let closing { closeAfterQueuedFrames(closing) }
                 if standAlone {
                     transport.stop()
                     transportRunning = false
@@ -246,6 +246,19 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             }
         }
         publish()
+    }
+
+    /// Closes `link` once the frames already queued for it are sent, in order (the peer then
+    /// sees why: after a refused handshake it gets our UUIDs and reaches the same verdict), or
+    /// after a second if a send is stuck behind a peer that does not read (closing unblocks it).
+    private func closeAfterQueuedFrames(_ link: any PeerLink) {
+        let drained = DispatchGroup()
+        dataSendQueue.async(group: drained) {}
+        metaSendQueue.async(group: drained) {}
+        DispatchQueue.global().async {
+            guard drained.wait(timeout: .now() + 1) == .success else { return link.close() }
+            link.closeGracefully(timeout: 1)
+        }
     }
 
     private func publish() {

@@ -7,6 +7,11 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
     public init(_ description: String) { self.description = description }
 }
 
+extension PeerLink {
+    /// Transports without an orderly shutdown simply close.
+    public func closeGracefully(timeout: Double) { close() }
+}
+
 /// An established link to a peer: two ordered channels (data and meta) that carry frames.
 ///
 /// Over TCP a link is two connections; over InfiniBand verbs it is two reliable-connected
@@ -17,6 +22,9 @@ public protocol PeerLink: AnyObject, Sendable {
     func send(_ frame: Frame, volume: UInt16) throws(TransportError)
     /// Closes both channels; the handler then sees ``PeerLinkHandler/linkLost(_:reason:)`` once.
     func close()
+    /// Ends both channels in order: what was sent is delivered, the peer sees the end after
+    /// it; waits up to `timeout` seconds for the peer to end its side, then closes.
+    func closeGracefully(timeout: Double)
     /// True for the side that accepted the meta channel (it holds RESOLVE_CONFLICTS).
     var resolveConflicts: Bool { get }
     /// A description of the endpoints, for status and logs.
