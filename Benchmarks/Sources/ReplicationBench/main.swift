@@ -1,6 +1,6 @@
 // Replicated-write and full-sync throughput through the library API over loopback TCP.
 //
-//   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 256] [--only sync|writes]
+//   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 256] [--only sync|outage|writes]
 //
 // Prints one line per measurement: "name value unit". `replication-compare.sh` runs iperf3
 // on loopback in the same run and prints ratios against it.
@@ -113,7 +113,7 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted.isEmpty ? 0 
 
 do {
     // Full sync of existing data.
-    if options.only != "writes" {
+    if options.only == nil || options.only == "sync" {
     let (a, b, directory) = try makePair(protocolName: "C", diskMiB: options.syncMiB, fill: true)
     let start = DispatchTime.now()
     try a.promote(force: true)
@@ -124,8 +124,39 @@ do {
     try? FileManager.default.removeItem(atPath: directory)
     }
 
+    // Resync after an outage: the Secondary disconnected, half the disk written in 1 MiB
+    // blocks at random distinct offsets, the Secondary reconnected. Throughput is timed from
+    // the start of the resync (SyncSource) to its end; connection setup is not part of it.
+    if options.only == nil || options.only == "outage" {
+        let (primary, secondary, dir) = try makePair(protocolName: "C", diskMiB: options.syncMiB, fill: false)
+        try primary.runtime.admin { $0.newCurrentUUIDAfterConnect() }.get()
+        _ = primary.waitForSync(timeout: 10)
+        try primary.promote()
+        secondary.runtime.disconnect()
+        _ = primary.runtime.wait(timeout: 10) { $0.state.connection < .connected }
+        var slots = Array(0..<(Int(primary.size) >> 20))
+        var generator = SystemRandomNumberGenerator()
+        slots.shuffle(using: &generator)
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        for slot in slots.prefix(slots.count / 2) {
+            block.withUnsafeMutableBytes { raw in for i in stride(from: 0, to: raw.count, by: 8) { raw.storeBytes(of: UInt64(slot &* 31 &+ i), toByteOffset: i, as: UInt64.self) } }
+            try primary.write(block, at: Int64(slot) << 20)
+        }
+        let dirtied = primary.runtime.snapshot.outOfSyncBits * 4096
+        let before = primary.runtime.snapshot.counters.resyncBytes
+        try secondary.runtime.connect()
+        guard primary.runtime.wait(timeout: 30, pollMicroseconds: 200, until: { $0.state.connection == .syncSource }) else { throw TransportError("no resync after reconnect") }
+        let start = DispatchTime.now()
+        guard primary.runtime.wait(timeout: 600, pollMicroseconds: 200, until: { $0.state.connection == .connected && $0.state.peerDisk == .upToDate }) else { throw TransportError("resync did not finish") }
+        let elapsed = seconds(start)
+        let resent = primary.runtime.snapshot.counters.resyncBytes - before
+        print("resync_after_outage \(String(format: "%.1f", Double(resent) / elapsed / 1e6)) MB/s dirtied \(dirtied) bytes resent \(resent) bytes ratio \(String(format: "%.3f", Double(resent) / Double(dirtied)))")
+        primary.down(); secondary.down()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
     for (size, label) in [(1 << 20, "1MiB"), (4096, "4KiB")] {
-        for depth in [1, 8, 32] where options.only != "sync" {
+        for depth in [1, 8, 32] where options.only == nil || options.only == "writes" {
             let (primary, secondary, dir) = try makePair(protocolName: "C", diskMiB: 512, fill: false)
             try primary.runtime.admin { $0.newCurrentUUIDAfterConnect() }.get()
             _ = primary.waitForSync(timeout: 10)

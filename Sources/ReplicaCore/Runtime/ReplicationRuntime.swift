@@ -159,12 +159,13 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         }
     }
 
-    /// Waits until `predicate` holds for the state (checked every 20 ms), or `timeout` seconds pass.
-    public func wait(timeout: Double, until predicate: (Snapshot) -> Bool) -> Bool {
+    /// Waits until `predicate` holds for the state (checked every `pollMicroseconds`, 20 ms
+    /// unless given), or `timeout` seconds pass.
+    public func wait(timeout: Double, pollMicroseconds: UInt32 = 20_000, until predicate: (Snapshot) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if predicate(snapshot) { return true }
-            usleep(20_000)
+            usleep(pollMicroseconds)
         }
         return predicate(snapshot)
     }
