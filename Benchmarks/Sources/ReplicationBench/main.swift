@@ -130,7 +130,8 @@ do {
     if options.only == nil || options.only == "outage" {
         let (primary, secondary, dir) = try makePair(protocolName: "C", diskMiB: options.syncMiB, fill: false)
         try primary.runtime.admin { $0.newCurrentUUIDAfterConnect() }.get()
-        _ = primary.waitForSync(timeout: 10)
+        // The peer adopts the new generation when its UUIDs arrive: wait for it there.
+        guard secondary.waitForSync(timeout: 10) else { throw TransportError("skip of the initial sync not taken by the peer") }
         try primary.promote()
         secondary.runtime.disconnect()
         _ = primary.runtime.wait(timeout: 10) { $0.state.connection < .connected }
