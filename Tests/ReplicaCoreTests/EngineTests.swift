@@ -349,11 +349,15 @@ struct EngineTests {
         #expect(pair.nodes[0].engine.bitmap.setCount == 2)
         // A Primary that lost its peer started a new generation.
         #expect(pair.nodes[0].engine.superblock.uuids.bitmap != 0)
+        let framesBefore = pair.nodes[0].sentFrames
         try pair.connect()
         try pair.run()
         #expect(pair.nodes[0].engine.state.connection == .connected)
         #expect(pair.nodes[0].engine.bitmap.setCount == 0)
         #expect(try pair.data(0) == pair.data(1))
+        // A 16 MiB disk's bitmap (64 words) with 2 bits set goes out as one compact frame.
+        #expect(pair.nodes[0].sentFrames[.compressedBitmap, default: 0] - framesBefore[.compressedBitmap, default: 0] == 1)
+        #expect(pair.nodes[0].sentFrames[.bitmap, default: 0] == framesBefore[.bitmap, default: 0])
     }
 }
 

@@ -28,6 +28,7 @@ struct FrameCodecTests {
         .resyncReply(offset: 1 << 20, blockID: 4, [UInt8](repeating: 2, count: 1 << 20)),
         .syncUUID(0xDEAD_BEEF_0000_0000),
         .bitmap(BitmapChunk(firstBit: 128, totalBits: 4096, words: [1, 0, ~0])),
+        .compressedBitmap(BitmapChunk(firstBit: 64, totalBits: 1 << 20, words: [0xF0, 0, 0, ~0, ~0, 1 << 63, 0])),
         .ping, .pingAck, .outOfSync(offset: 4096, size: 8192), .initialData, .initialMeta, .disconnect,
     ]
 

@@ -29,7 +29,7 @@ extension VolumeEngine {
         case .resyncReply(let offset, let blockID, let data): receivedResyncReply(offset, blockID, data, &effects)
         case .negativeResyncReply(let ack): resyncRequestFailed(ack, &effects)
         case .syncUUID(let uuid): receivedSyncUUID(uuid, &effects)
-        case .bitmap(let chunk): receivedBitmap(chunk, &effects)
+        case .bitmap(let chunk), .compressedBitmap(let chunk): receivedBitmap(chunk, &effects)
         case .ping: effects.append(.send(.pingAck))
         case .pingAck: receivedPingAck()
         case .outOfSync(let offset, let size): bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size))

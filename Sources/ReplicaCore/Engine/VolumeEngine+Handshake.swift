@@ -193,14 +193,27 @@ extension VolumeEngine {
 
     // MARK: - Bitmap exchange
 
+    /// Sends the bitmap in order, each chunk as runs when that covers more words than the
+    /// plain form would in one frame, or the same words in fewer bytes (the usual, mostly
+    /// clear or mostly set bitmap), else as plain words.
     mutating func sendBitmap(_ effects: inout [EngineEffect]) {
-        let wordsPerChunk = FrameLimits.bitmapChunkSize / 8
+        let plainWordsPerChunk = FrameLimits.bitmapChunkSize / 8
+        let words = bitmap.words
+        let totalBits = UInt64(bitmap.bitCount)
         var first = 0
         repeat {
-            let end = min(first + wordsPerChunk, bitmap.words.count)
-            effects.append(.send(.bitmap(BitmapChunk(firstBit: UInt64(first * 64), totalBits: UInt64(bitmap.bitCount), words: Array(bitmap.words[first..<end])))))
-            first = end
-        } while first < bitmap.words.count
+            let compressed = BitmapRunLength.encode(words[first...], maximumBytes: FrameLimits.bitmapChunkSize)
+            let plainEnd = min(first + plainWordsPerChunk, words.count)
+            let plainWords = plainEnd - first
+            if compressed.wordCount > plainWords || (compressed.wordCount == plainWords && compressed.runs.count < plainWords * 8) {
+                let end = first + compressed.wordCount
+                effects.append(.send(.compressedBitmap(BitmapChunk(firstBit: UInt64(first * 64), totalBits: totalBits, words: Array(words[first..<end])))))
+                first = end
+            } else {
+                effects.append(.send(.bitmap(BitmapChunk(firstBit: UInt64(first * 64), totalBits: totalBits, words: Array(words[first..<plainEnd])))))
+                first = plainEnd
+            }
+        } while first < words.count
     }
 
     mutating func receivedBitmap(_ chunk: BitmapChunk, _ effects: inout [EngineEffect]) {

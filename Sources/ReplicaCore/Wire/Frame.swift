@@ -23,6 +23,8 @@ public enum Frame: Sendable, Equatable {
     case resyncReply(offset: UInt64, blockID: UInt64, [UInt8])
     case syncUUID(UInt64)
     case bitmap(BitmapChunk)
+    /// The same content as ``bitmap(_:)``, sent as runs (``BitmapRunLength``).
+    case compressedBitmap(BitmapChunk)
     case ping
     case pingAck
     case outOfSync(offset: UInt64, size: UInt32)
@@ -56,6 +58,7 @@ public enum Frame: Sendable, Equatable {
         case .resyncReply: .resyncReply
         case .syncUUID: .syncUUID
         case .bitmap: .bitmap
+        case .compressedBitmap: .compressedBitmap
         case .ping: .ping
         case .pingAck: .pingAck
         case .outOfSync: .outOfSync

@@ -102,6 +102,9 @@ public enum FrameCodec {
             w.put(uuid)
         case .bitmap(let chunk):
             w.put(chunk.firstBit); w.put(chunk.totalBits); w.put(UInt32(chunk.words.count))
+        case .compressedBitmap(let chunk):
+            w.put(chunk.firstBit); w.put(chunk.totalBits); w.put(UInt32(chunk.words.count))
+            w.put(UInt8(chunk.words.first.map { $0 & 1 } ?? 0))
         case .outOfSync(let offset, let size):
             w.put(offset); w.put(size)
         case .ping, .pingAck, .initialData, .initialMeta, .disconnect:
@@ -116,6 +119,8 @@ public enum FrameCodec {
         case .data(_, let bytes), .dataReply(_, _, let bytes), .resyncReply(_, _, let bytes): bytes
         case .bitmap(let chunk):
             chunk.words.flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } }
+        case .compressedBitmap(let chunk):
+            BitmapRunLength.encode(chunk.words[...], maximumBytes: Int.max).runs
         default: []
         }
     }
@@ -248,6 +253,15 @@ public enum FrameCodec {
             }
             let words = (0..<count).map { i in (0..<8).reduce(UInt64(0)) { $0 | UInt64(payload[fixed + i * 8 + $1]) << (8 * $1) } }
             return .bitmap(BitmapChunk(firstBit: first, totalBits: total, words: words))
+        case .compressedBitmap:
+            let first = r.get(UInt64.self), total = r.get(UInt64.self), count = Int(r.get(UInt32.self))
+            let firstValue = r.get(UInt8.self)
+            guard firstValue <= 1 else { throw ProtocolError("compressed bitmap chunk with first value \(firstValue) (0 or 1)") }
+            guard first % 64 == 0, first <= total, count > 0, UInt64(count) * 64 <= total - first + 63 else {
+                throw ProtocolError("compressed bitmap chunk at bit \(first) with \(count) words does not fit a bitmap of \(total) bits")
+            }
+            let words = try BitmapRunLength.decode(firstValue: firstValue == 1, runs: r.remaining, wordCount: count)
+            return .compressedBitmap(BitmapChunk(firstBit: first, totalBits: total, words: words))
         case .outOfSync:
             let offset = r.get(UInt64.self), size = r.get(UInt32.self)
             try aligned(offset, Int(size), "out-of-sync range")

@@ -58,6 +58,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case initialMeta = 28
     /// Graceful disconnect.
     case disconnect = 29
+    /// A chunk of the out-of-sync bitmap as runs (``BitmapRunLength``).
+    case compressedBitmap = 30
 
     /// The channel the frame travels on.
     public var channel: Channel {
@@ -89,6 +91,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
         case .dataReply, .resyncReply: 16
         case .syncUUID: 8
         case .bitmap: 20
+        case .compressedBitmap: 21
         case .ping, .pingAck, .initialData, .initialMeta, .disconnect: 0
         case .outOfSync: 12
         }
@@ -98,7 +101,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     public var maximumDataSize: Int {
         switch self {
         case .data, .dataReply, .resyncReply: FrameLimits.maximumRequestSize
-        case .bitmap: FrameLimits.bitmapChunkSize
+        case .bitmap, .compressedBitmap: FrameLimits.bitmapChunkSize
         default: 0
         }
     }
