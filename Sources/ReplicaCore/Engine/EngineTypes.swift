@@ -93,6 +93,8 @@ public enum EngineTimer: Sendable, Equatable, Hashable {
     case pingTimeout(generation: UInt64)
     /// A sync target asks for more blocks.
     case resync(generation: UInt64)
+    /// Every `timeout`: requests the peer has not answered for `ko-count` of these are overdue.
+    case requestTimeout(generation: UInt64)
 }
 
 /// What the engine asks the runtime to do, in order. Meta-data writes (AL transaction,
@@ -150,6 +152,11 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var pingIntervalMilliseconds = 10_000
     /// `ping-timeout` in milliseconds: a peer that does not answer a ping within it is lost.
     public var pingTimeoutMilliseconds = 500
+    /// `timeout` in milliseconds: the period of the request-timeout check.
+    public var timeoutMilliseconds = 6_000
+    /// `ko-count`: a request unanswered for this many `timeout` periods drops the connection
+    /// (0: never).
+    public var koCount = 7
 
     /// Creates the defaults of DRBD 8.4.
     public init() {}

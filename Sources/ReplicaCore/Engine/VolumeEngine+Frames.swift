@@ -104,6 +104,7 @@ extension VolumeEngine {
             for range in ranges { bitmap.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
         }
         writes.transferLog.removeAll()
+        writes.barrierSentTick.removeAll()
         for id in Array(writes.pending.keys) { finishWriteIfDone(id, &effects) }
         for index in writes.flushes.indices { writes.flushes[index].awaitedEpochs.removeAll() }
         finishFlushes(&effects)

@@ -61,7 +61,7 @@ extension VolumeEngine {
         }
         let replicate = replicating
         var write = PendingWrite(offset: offset, length: data.count, epoch: writes.currentEpoch, extents: extents,
-                                 networkPending: replicate && configuration.wireProtocol != "A")
+                                 networkPending: replicate && configuration.wireProtocol != "A", sentTick: writes.requestTick)
         if state.connection == .wfBitMapS {
             // The bitmap already went to the peer: tell it about this block (DRBD's P_OUT_OF_SYNC).
             bitmap.markOutOfSync(offset: offset, length: Int64(data.count))
@@ -91,6 +91,7 @@ extension VolumeEngine {
     mutating func closeEpoch(_ effects: inout [EngineEffect]) {
         if writes.sentInCurrentEpoch > 0, replicating {
             effects.append(.send(.barrier(epoch: writes.currentEpoch)))
+            writes.barrierSentTick[writes.currentEpoch] = writes.requestTick
         }
         writes.currentEpoch &+= 1
         writes.sentInCurrentEpoch = 0
@@ -187,6 +188,7 @@ extension VolumeEngine {
             return
         }
         writes.transferLog[epoch] = nil
+        writes.barrierSentTick[epoch] = nil
         for index in writes.flushes.indices { writes.flushes[index].awaitedEpochs.remove(epoch) }
         finishFlushes(&effects)
     }

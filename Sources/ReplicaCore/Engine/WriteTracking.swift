@@ -8,6 +8,8 @@ struct PendingWrite: Sendable, Equatable {
     var localError: BlockIOError?
     /// Waiting for the peer's receive- or write-ack (protocol B or C).
     var networkPending: Bool
+    /// The request-timeout period in which it was sent.
+    var sentTick: UInt64 = 0
 }
 
 /// A flush of the application: done when the local flush finished and every epoch before it
@@ -34,6 +36,10 @@ struct WriteTracking: Sendable {
     var flushes: [PendingFlush] = []
     /// Writes waiting for a free activity-log slot.
     var waitingForActivityLog: [(RequestID, Int64, [UInt8])] = []
+    /// The request-timeout period in which each epoch's barrier was sent.
+    var barrierSentTick: [UInt32: UInt64] = [:]
+    /// Request-timeout periods elapsed on this connection.
+    var requestTick: UInt64 = 0
 }
 
 /// One write epoch received by the Secondary.

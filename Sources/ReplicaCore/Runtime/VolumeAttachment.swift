@@ -65,6 +65,8 @@ extension EngineConfiguration {
         maxEpochSize = Int(value("max-epoch-size") ?? "2048") ?? 2048
         pingIntervalMilliseconds = (Int(value("ping-int") ?? "10") ?? 10) * 1000
         pingTimeoutMilliseconds = (Int(value("ping-timeout") ?? "5") ?? 5) * 100
+        timeoutMilliseconds = (Int(value("timeout") ?? "60") ?? 60) * 100
+        koCount = Int(value("ko-count") ?? "7") ?? 7
         resyncPacing = ResyncRateController.Settings(volume: volume, maxBuffers: value("max-buffers"))
     }
 }

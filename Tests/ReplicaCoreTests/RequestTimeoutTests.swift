@@ -1,0 +1,62 @@
+import Testing
+@testable import ReplicaCore
+
+@Suite("Request timeout (timeout × ko-count)")
+struct RequestTimeoutTests {
+    func pair(koCount: Int) throws -> InMemoryCluster {
+        var configuration = EngineConfiguration()
+        configuration.koCount = koCount
+        var pair = try InMemoryCluster(diskSize: 8 << 20, configuration: configuration, seed: 7)
+        try pair.connect()
+        try pair.run()
+        #expect(try pair.admin(0) { $0.newCurrentUUID(clearBitmap: true) } == nil)
+        try pair.run()
+        #expect(try pair.admin(0) { $0.promote(force: false) } == nil)
+        try pair.run()
+        return pair
+    }
+
+    @Test func aPeerThatAnswersPingsButNeverWritesIsDroppedAfterKoCountTimeouts() throws {
+        var pair = try pair(koCount: 7)
+        pair.setHoldIO(1, true)  // the peer's disk hangs; its network stack still answers pings
+        try pair.request(0, 1, .write(offset: 4096, data: [UInt8](repeating: 7, count: 4096)))
+        try pair.run()
+        for round in 1...6 {
+            try pair.fireTimers(0)
+            try pair.run()
+            #expect(pair.nodes[0].engine.state.connection == .connected, "dropped early, after \(round) timeouts")
+        }
+        #expect(pair.nodes[1].sentFrames[.pingAck, default: 0] >= 5, "pings were answered")
+        try pair.fireTimers(0)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection < .connected)
+        #expect(pair.nodes[0].log.contains { $0.hasPrefix("Remote failed to finish a request within ko-count * timeout") })
+        // The write completes locally and is marked for the resync.
+        #expect(pair.nodes[0].completions.contains { $0.0 == 1 && (try? $0.1.get()) != nil })
+        #expect(pair.nodes[0].engine.bitmap.setCount == 1)
+    }
+
+    @Test func koCountZeroNeverDrops() throws {
+        var pair = try pair(koCount: 0)
+        pair.setHoldIO(1, true)
+        try pair.request(0, 1, .write(offset: 4096, data: [UInt8](repeating: 7, count: 4096)))
+        try pair.run()
+        for _ in 1...20 {
+            try pair.fireTimers(0)
+            try pair.run()
+        }
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+    }
+
+    @Test func answeredRequestsNeverTimeOut() throws {
+        var pair = try pair(koCount: 2)
+        for round in 1...10 {
+            try pair.request(0, RequestID(round), .write(offset: Int64(round) * 4096, data: [UInt8](repeating: UInt8(round), count: 4096)))
+            try pair.run()
+            try pair.fireTimers(0)
+            try pair.run()
+        }
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+}
