@@ -209,6 +209,7 @@ struct EngineTests {
         try pair.fireTimers(0)  // ping-timeout with the ping unanswered
         #expect(pair.nodes[0].engine.state.connection == .wfConnection)
         #expect(pair.nodes[0].log.contains("PingAck did not arrive in time."))
+        #expect(Array(pair.nodes[0].states.map(\.connection).suffix(2)) == [.networkFailure, .wfConnection])
         try pair.request(0, 50, .write(offset: 8192, data: pattern(4096, seed: 50)))
         try pair.run()
         #expect(pair.nodes[0].completions.contains { $0.0 == 50 && (try? $0.1.get()) != nil })

@@ -29,8 +29,11 @@ struct RequestTimeoutTests {
         #expect(pair.nodes[1].sentFrames[.pingAck, default: 0] >= 5, "pings were answered")
         try pair.fireTimers(0)
         try pair.run()
-        #expect(pair.nodes[0].engine.state.connection < .connected)
+        #expect(pair.nodes[0].engine.state.connection == .wfConnection)
         #expect(pair.nodes[0].log.contains { $0.hasPrefix("Remote failed to finish a request within ko-count * timeout") })
+        // As /proc/drbd shows it: Timeout, then WFConnection.
+        let connections = pair.nodes[0].states.map(\.connection)
+        #expect(Array(connections.suffix(2)) == [.timeout, .wfConnection])
         // The write completes locally and is marked for the resync.
         #expect(pair.nodes[0].completions.contains { $0.0 == 1 && (try? $0.1.get()) != nil })
         #expect(pair.nodes[0].engine.bitmap.setCount == 1)

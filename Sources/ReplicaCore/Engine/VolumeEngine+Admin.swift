@@ -95,6 +95,7 @@ extension VolumeEngine {
         var effects: [EngineEffect] = []
         if state.connection >= .wfReportParams {
             effects.append(.send(.disconnect))
+            lossCause = .disconnecting
             connectionLost(&effects)
         }
         effects.append(.closeConnection(reason: "disconnect requested", standAlone: true))

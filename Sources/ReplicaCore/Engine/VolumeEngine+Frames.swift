@@ -35,6 +35,7 @@ extension VolumeEngine {
         case .outOfSync(let offset, let size): bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size))
         case .disconnect:
             effects.append(.log("peer disconnected"))
+            lossCause = .disconnecting
             effects.append(.closeConnection(reason: "peer disconnected", standAlone: false))
         case .stateChangeRequest, .stateChangeReply, .dataRequest, .dataReply, .negativeDataReply, .initialData, .initialMeta:
             protocolViolation("unexpected \(frame.type) frame", &effects)
@@ -44,6 +45,7 @@ extension VolumeEngine {
     /// A peer broke the protocol: the connection ends (ProtocolError, then reconnect).
     mutating func protocolViolation(_ message: String, _ effects: inout [EngineEffect]) {
         effects.append(.log("protocol error: \(message)"))
+        lossCause = .protocolError
         effects.append(.closeConnection(reason: "protocol error: \(message)", standAlone: false))
     }
 
@@ -91,10 +93,20 @@ extension VolumeEngine {
         return UUIDsPayload(uuids: superblock.uuids, dirtyBits: UInt64(bitmap.setCount), flags: flags)
     }
 
+    /// The link is gone: the transient state of its cause is shown first (DRBD's
+    /// NetworkFailure, Timeout, ProtocolError, ...), then WFConnection and a reconnect.
     mutating func connectionLost(_ effects: inout [EngineEffect]) {
-        guard state.connection >= .wfReportParams || state.connection == .wfConnection else { return }
+        let cause = lossCause ?? .networkFailure
+        lossCause = nil
+        guard state.connection != .standAlone else { return }
+        let previous = state
         let wasConnected = state.connection >= .connected
         let peerHadDisk = state.peerDisk >= .inconsistent
+        if state.connection >= .wfReportParams {
+            var failed = state
+            failed.connection = cause
+            setState(failed, &effects)
+        }
         // Every write the peer did not confirm is out of sync.
         for (id, write) in writes.pending where write.networkPending {
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
@@ -117,9 +129,9 @@ extension VolumeEngine {
         next.connection = .wfConnection
         next.peerRole = .unknown
         if !(DiskState.inconsistent ... DiskState.outdated).contains(next.peerDisk) { next.peerDisk = .dUnknown }
-        if state.connection == .syncTarget || state.connection == .pausedSyncT || state.connection == .wfSyncUUID { next.disk = .inconsistent }
+        if previous.connection == .syncTarget || previous.connection == .pausedSyncT || previous.connection == .wfSyncUUID { next.disk = .inconsistent }
         // A Primary that loses its peer starts a new data generation (reference 3.2).
-        if wasConnected, peerHadDisk, state.role == .primary, state.disk == .upToDate, superblock.uuids.bitmap == 0 {
+        if wasConnected, peerHadDisk, previous.role == .primary, previous.disk == .upToDate, superblock.uuids.bitmap == 0 {
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the peer"))
         }

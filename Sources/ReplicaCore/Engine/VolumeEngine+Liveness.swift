@@ -26,6 +26,7 @@ extension VolumeEngine {
         case .pingTimeout(let generation):
             guard generation == connectionGeneration, pingOutstanding else { return }
             effects.append(.log("PingAck did not arrive in time."))
+            lossCause = .networkFailure
             effects.append(.closeConnection(reason: "PingAck did not arrive in time", standAlone: false))
         case .requestTimeout(let generation):
             guard generation == connectionGeneration else { return }
@@ -38,6 +39,7 @@ extension VolumeEngine {
             if overdueWrite || overdueBarrier {
                 let seconds = Double(configuration.timeoutMilliseconds * configuration.koCount) / 1000
                 effects.append(.log("Remote failed to finish a request within ko-count * timeout (\(seconds) s)"))
+                lossCause = .timeout
                 effects.append(.closeConnection(reason: "Remote failed to finish a request within ko-count * timeout", standAlone: false))
                 return
             }

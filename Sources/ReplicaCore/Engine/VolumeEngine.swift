@@ -30,6 +30,9 @@ public struct VolumeEngine: Sendable {
     var connectionGeneration: UInt64 = 0
     /// A ping was sent and its answer has not arrived.
     var pingOutstanding = false
+    /// Why the engine is closing the connection (shown as the transient connection state
+    /// when the loss is processed); NetworkFailure when the transport reports it.
+    var lossCause: ConnectionState?
     /// The engine's UUID generator (see ``nextRandomUUID()``).
     var entropy: SeededGenerator
 
