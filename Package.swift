@@ -56,7 +56,7 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .target(name: "ReplicaNBD", dependencies: ["ReplicaCore"], swiftSettings: strict),
+        .target(name: "ReplicaNBD", dependencies: ["ReplicaCore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
 
         .executableTarget(
             name: "replctl",

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import ReplicaCore
+import ReplicaNBD
 import ReplicaTransportTCP
 import Synchronization
 
@@ -58,7 +59,10 @@ final class NodeDaemon: @unchecked Sendable {
             }
             thread.start()
         }
-        for instance in resources.withLock({ Array($0.values) }) { instance.volume.down() }
+        for instance in resources.withLock({ Array($0.values) }) {
+            instance.export.stop()
+            instance.volume.down()
+        }
     }
 
     func stop() { running.withLock { $0 = false } }
@@ -103,6 +107,7 @@ final class NodeDaemon: @unchecked Sendable {
         }
         switch request.command {
         case "down":
+            instance.export.stop()
             volume.down()
             resources.withLock { $0[name] = nil }
             return ok()
@@ -111,12 +116,18 @@ final class NodeDaemon: @unchecked Sendable {
             guard state.connection == .standAlone, state.role == .secondary else {
                 return fail("\(name) is \(state.connection) and \(state.role): detach works on a StandAlone Secondary only (diskless operation is not supported yet); use 'disconnect' and 'secondary' first, or 'down'", 10)
             }
+            instance.export.stop()
             volume.down()
             resources.withLock { $0[name] = nil }
             return ok()
         case "primary":
             return stateChange(volume.runtime.admin { $0.promote(force: flags.contains("force")) })
         case "secondary":
+            // As DRBD refuses to demote while /dev/drbdN is open.
+            let clients = instance.export.openClients
+            guard clients == 0 else {
+                return fail("\(name): State change failed: (-12) Device is held open by someone (\(clients) NBD client\(clients == 1 ? "" : "s") on \(instance.export.address))", ExitCodes.stateRefused)
+            }
             return stateChange(volume.runtime.admin { $0.demote() })
         case "invalidate":
             return stateChange(volume.runtime.admin { $0.invalidate() })
@@ -246,8 +257,12 @@ final class NodeDaemon: @unchecked Sendable {
                 let transport = try TCPTransport.forResource(configuration, name, node: nodeName)
                 let volume = try ReplicatedVolume(configuration: configuration, resource: name, node: nodeName, transport: transport)
                 let peer = resource.hosts.first { !$0.names.contains(nodeName) }?.names.first ?? "peer"
-                let instance = ResourceInstance(name: name, minor: volumes[0].device.minor, peerName: peer, volume: volume,
-                                                backingDevice: { if case .path(let p) = volumes[0].disk { p } else { "none" } }())
+                let minor = volumes[0].device.minor
+                let export = try NBDServer(source: VolumeExport(resource: name, minor: minor, runtime: volume.runtime),
+                                           unixSocket: "\(runDirectory)/replica\(minor)")
+                export.start()
+                let instance = ResourceInstance(name: name, minor: minor, peerName: peer, volume: volume,
+                                                backingDevice: { if case .path(let p) = volumes[0].disk { p } else { "none" } }(), export: export)
                 resources.withLock { $0[name] = instance }
                 if connect { try volume.up() }
             } catch let error as ConfigError {
@@ -267,11 +282,14 @@ final class ResourceInstance: @unchecked Sendable {
     let peerName: String
     let volume: ReplicatedVolume
     let backingDevice: String
+    /// The NBD export of the volume (RUN_DIR/replicaMINOR).
+    let export: NBDServer
     let started = Date()
     /// (time, out-of-sync bits) samples for the resync speed.
     private let marks = Mutex<[(Date, Int64)]>([])
 
-    init(name: String, minor: Int, peerName: String, volume: ReplicatedVolume, backingDevice: String) {
+    init(name: String, minor: Int, peerName: String, volume: ReplicatedVolume, backingDevice: String, export: NBDServer) {
+        self.export = export
         self.name = name
         self.minor = minor
         self.peerName = peerName

@@ -1,5 +1,6 @@
 import Foundation
 import ReplicaCore
+import ReplicaNBD
 
 /// The status forms: `/proc/drbd` (8.4), `drbdadm status` (9), and JSON.
 enum StatusFormatter {
@@ -64,7 +65,11 @@ enum StatusFormatter {
             out += "\n"
             if verbose { out += "    write-ordering:flush\n" }
             out += "  " + (verbose ? "volume:0 minor:\(instance.minor) " : "") + "disk:\(state.disk)"
-            if verbose { out += " backing_dev:\(instance.backingDevice) open:no" }
+            if verbose { out += " backing_dev:\(instance.backingDevice)" }
+            // As newer drbd-utils print open:yes while /dev/drbdN is open: here, NBD clients.
+            let clients = instance.export.openClients
+            if verbose || clients > 0 { out += " open:\(clients > 0 ? "yes" : "no")" }
+            if verbose { out += " nbd:\(instance.export.address) nbd-clients:\(clients)" }
             out += "\n"
             if statistics {
                 out += "      size:\(s.size / 1024) read:\(s.counters.diskRead) written:\(s.counters.diskWritten) al-writes:\(s.counters.activityLogWrites)"
@@ -108,7 +113,9 @@ enum StatusFormatter {
                 "name": instance.name, "role": "\(s.state.role)",
                 "devices": [["volume": 0, "minor": instance.minor, "disk-state": "\(s.state.disk)", "size": s.size / 1024,
                              "read": s.counters.diskRead, "written": s.counters.diskWritten, "al-writes": s.counters.activityLogWrites,
-                             "bm-writes": s.counters.bitmapWrites, "upper-pending": s.application, "lower-pending": s.local]],
+                             "bm-writes": s.counters.bitmapWrites, "upper-pending": s.application, "lower-pending": s.local,
+                             "open": instance.export.openClients > 0, "nbd-socket": instance.export.address,
+                             "nbd-clients": instance.export.openClients]],
                 "connections": [["name": instance.peerName, "connection-state": "\(s.state.connection)", "peer-role": "\(s.state.peerRole)",
                                  "peer_devices": [["volume": 0, "replication-state": "\(s.state.connection)", "peer-disk-state": "\(s.state.peerDisk)",
                                                    "received": s.counters.networkReceived, "sent": s.counters.networkSent,

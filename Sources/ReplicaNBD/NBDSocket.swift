@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// A blocking stream socket of the NBD server, used from its dedicated threads only.
+final class NBDSocket: @unchecked Sendable {
+    private let lock = NSLock()
+    private var descriptor: Int32
+
+    /// Why reading or writing stopped.
+    struct Closed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    init(descriptor: Int32) { self.descriptor = descriptor }
+
+    deinit { close() }
+
+    private var fd: Int32 { lock.withLock { descriptor } }
+
+    /// Reads exactly `count` bytes.
+    func read(_ count: Int) throws(Closed) -> [UInt8] {
+        var failure: Closed?
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var done = 0
+            while done < count {
+                let n = recv(fd, buffer.baseAddress! + done, count - done, 0)
+                if n < 0, errno == EINTR { continue }
+                if n <= 0 {
+                    failure = Closed(description: n == 0 ? "client closed the connection" : "recv: \(String(cString: strerror(errno)))")
+                    break
+                }
+                done += n
+            }
+            initialized = failure == nil ? count : 0
+        }
+        if let failure { throw failure }
+        return bytes
+    }
+
+    /// Writes all of `buffers` in one gather write (repeated until done). Callers serialize.
+    func write(_ buffers: [[UInt8]]) throws(Closed) {
+        var pending = buffers.filter { !$0.isEmpty }
+        while !pending.isEmpty {
+            let sent: Int = pending.withUnsafeBufferPointers { vectors in
+                sendmsgVectors(fd, vectors)
+            }
+            if sent < 0 {
+                if errno == EINTR { continue }
+                throw Closed(description: "send: \(String(cString: strerror(errno)))")
+            }
+            var left = sent
+            while left > 0, let first = pending.first {
+                if left >= first.count {
+                    left -= first.count
+                    pending.removeFirst()
+                } else {
+                    pending[0] = Array(first[left...])
+                    left = 0
+                }
+            }
+        }
+    }
+
+    /// Shuts both directions down (a blocked reader wakes) and closes, once.
+    func close() {
+        lock.withLock {
+            guard descriptor >= 0 else { return }
+            shutdown(descriptor, Int32(SHUT_RDWR))
+            Glibc.close(descriptor)
+            descriptor = -1
+        }
+    }
+}
+
+private func sendmsgVectors(_ fd: Int32, _ buffers: [UnsafeBufferPointer<UInt8>]) -> Int {
+    var vectors = buffers.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+    return vectors.withUnsafeMutableBufferPointer { pointer in
+        var message = msghdr()
+        message.msg_iov = pointer.baseAddress
+        message.msg_iovlen = pointer.count
+        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+    }
+}
+
+extension Array where Element == [UInt8] {
+    /// Calls `body` with pointers to every element's bytes.
+    func withUnsafeBufferPointers<R>(_ body: ([UnsafeBufferPointer<UInt8>]) -> R) -> R {
+        func nest(_ index: Int, _ collected: [UnsafeBufferPointer<UInt8>]) -> R {
+            guard index < count else { return body(collected) }
+            return self[index].withUnsafeBufferPointer { nest(index + 1, collected + [$0]) }
+        }
+        return nest(0, [])
+    }
+}
+
+/// A listening socket: a Unix path (mode 0600; a stale file is replaced only when nothing
+/// answers on it) or a TCP address.
+final class NBDListener: @unchecked Sendable {
+    let descriptor: Int32
+    let description: String
+    private let unixPath: String?
+
+    private init(descriptor: Int32, description: String, unixPath: String?) {
+        self.descriptor = descriptor
+        self.description = description
+        self.unixPath = unixPath
+    }
+
+    static func unix(_ path: String) throws -> NBDListener {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw NBDSocket.Closed(description: "socket path too long: \(path)") }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        if FileManager.default.fileExists(atPath: path) {
+            let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let answered = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+            }
+            Glibc.close(probe)
+            if answered { throw NBDSocket.Closed(description: "something already serves \(path)") }
+            unlink(path)
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw NBDSocket.Closed(description: "socket: \(String(cString: strerror(errno)))") }
+        let previous = umask(0o177)
+        defer { umask(previous) }
+        let rc = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0, listen(fd, 16) == 0 else {
+            let message = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw NBDSocket.Closed(description: "listen on \(path): \(message)")
+        }
+        return NBDListener(descriptor: fd, description: path, unixPath: path)
+    }
+
+    /// Waits up to `milliseconds` for a client; nil on timeout or when closed.
+    func accept(timeoutMilliseconds: Int32) -> NBDSocket? {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        guard poll(&poller, 1, timeoutMilliseconds) > 0 else { return nil }
+        let fd = Glibc.accept(descriptor, nil, nil)
+        guard fd >= 0 else { return nil }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return NBDSocket(descriptor: fd)
+    }
+
+    func close() {
+        Glibc.close(descriptor)
+        if let unixPath { unlink(unixPath) }
+    }
+}

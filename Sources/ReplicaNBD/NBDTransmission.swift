@@ -1,0 +1,163 @@
+import Foundation
+
+/// The transmission phase of one client: requests read in order on the connection's thread,
+/// each passed to the backend at once, each answered as soon as it completes (out of order).
+/// A malformed or oversized request ends this connection only.
+final class NBDTransmission: @unchecked Sendable {
+    private let socket: NBDSocket
+    private let backend: any NBDBackend
+    private let structuredReplies: Bool
+    private let sendLock = NSLock()
+    private let inFlight = NSCondition()
+    private var pending = 0
+
+    init(socket: NBDSocket, backend: any NBDBackend, structuredReplies: Bool) {
+        self.socket = socket
+        self.backend = backend
+        self.structuredReplies = structuredReplies
+    }
+
+    /// Serves requests until the client disconnects (DISC or EOF) or breaks the protocol;
+    /// returns why, after every request in flight was answered.
+    func run() -> String {
+        let reason = serve()
+        inFlight.lock()
+        while pending > 0 { inFlight.wait() }
+        inFlight.unlock()
+        return reason
+    }
+
+    private func serve() -> String {
+        while true {
+            let header: NBDRequestHeader
+            do {
+                header = try NBDRequestHeader(bytes: socket.read(NBDRequestHeader.size))
+            } catch let closed as NBDSocket.Closed {
+                return closed.description
+            } catch {
+                return "protocol error: \(error)"
+            }
+            let length = Int(header.length)
+            if header.command == .write {
+                guard length <= NBDProtocol.maximumPayload else {
+                    return "protocol error: WRITE of \(length) bytes (at most \(NBDProtocol.maximumPayload))"
+                }
+            }
+            if header.command == .read, length > NBDProtocol.maximumPayload {
+                return "protocol error: READ of \(length) bytes (at most \(NBDProtocol.maximumPayload))"
+            }
+            var payload: [UInt8] = []
+            if header.command == .write {
+                do { payload = try socket.read(length) } catch { return error.description }
+            }
+            if header.command == .disconnect { return "client disconnected" }
+            switch validate(header, payload: payload) {
+            case .failure(let error):
+                answer(header, .failure(error))
+            case .success(let request):
+                begin()
+                backend.perform(request) { [self] result in
+                    answer(header, result)
+                    end()
+                }
+            }
+        }
+    }
+
+    /// The request for the backend, or the error the spec requires.
+    private func validate(_ header: NBDRequestHeader, payload: [UInt8]) -> Result<NBDBackendRequest, NBDError> {
+        typealias E = NBDProtocol.Errno
+        typealias F = NBDProtocol.CommandFlag
+        guard let command = header.command else { return .failure(NBDError(E.einval, "unknown command \(header.type)")) }
+        let allowed: UInt16
+        switch command {
+        case .write: allowed = F.fua
+        case .writeZeroes: allowed = F.fua | F.noHole | F.fastZero
+        case .trim: allowed = F.fua
+        default: allowed = 0
+        }
+        guard header.flags & ~allowed == 0 else {
+            return .failure(NBDError(E.einval, "flags 0x\(String(header.flags, radix: 16)) not valid for \(command)"))
+        }
+        let offset = Int64(clamping: header.offset), length = Int64(header.length)
+        let size = backend.size
+        let writing = [.write, .trim, .writeZeroes].contains(command)
+        if writing, backend.readOnly { return .failure(NBDError(E.eperm, "the export is read-only")) }
+        switch command {
+        case .read, .write, .trim, .writeZeroes:
+            guard header.offset <= UInt64(Int64.max), offset <= size, length <= size - offset else {
+                let code = command == .write ? E.enospc : E.einval
+                return .failure(NBDError(code, "\(command) at \(header.offset)+\(length) is past the end of the \(size)-byte export"))
+            }
+            guard offset % Int64(NBDProtocol.minimumBlockSize) == 0, length % Int64(NBDProtocol.minimumBlockSize) == 0 else {
+                return .failure(NBDError(E.einval, "\(command) at \(offset)+\(length) is not aligned to \(NBDProtocol.minimumBlockSize) bytes"))
+            }
+        default: break
+        }
+        switch command {
+        case .read: return .success(.read(offset: offset, length: Int(length)))
+        case .flush: return .success(.flush)
+        case .trim: return .success(.trim(offset: offset, length: length))
+        case .writeZeroes:
+            if header.flags & F.fastZero != 0 {
+                return .failure(NBDError(E.enotsup, "zeroes are written as data here: no fast zero"))
+            }
+            return .success(.writeZeroes(offset: offset, length: length, fua: header.flags & F.fua != 0))
+        case .write: return .success(.write(offset: offset, data: payload, fua: header.flags & F.fua != 0))
+        case .disconnect, .cache, .blockStatus:
+            return .failure(NBDError(E.einval, "\(command) is not supported (not advertised)"))
+        }
+    }
+
+    private func begin() {
+        inFlight.lock()
+        pending += 1
+        inFlight.unlock()
+    }
+
+    private func end() {
+        inFlight.lock()
+        pending -= 1
+        inFlight.broadcast()
+        inFlight.unlock()
+    }
+
+    /// Sends the reply for `header`: simple, or structured chunks for READ when negotiated.
+    private func answer(_ header: NBDRequestHeader, _ result: Result<[UInt8], NBDError>) {
+        var w = BigEndianWriter()
+        var data: [UInt8] = []
+        if structuredReplies, header.command == .read {
+            w.put(NBDProtocol.structuredReplyMagic)
+            w.put(NBDProtocol.ChunkType.done)
+            switch result {
+            case .success(let bytes):
+                w.put(NBDProtocol.ChunkType.offsetData)
+                w.put(header.cookie)
+                w.put(UInt32(8 + bytes.count))
+                w.put(header.offset)
+                data = bytes
+            case .failure(let error):
+                let message = Array(error.message.utf8.prefix(4096))
+                w.put(NBDProtocol.ChunkType.error)
+                w.put(header.cookie)
+                w.put(UInt32(6 + message.count))
+                w.put(error.code)
+                w.put(UInt16(message.count))
+                data = message
+            }
+        } else {
+            w.put(NBDProtocol.simpleReplyMagic)
+            switch result {
+            case .success(let bytes):
+                w.put(UInt32(0))
+                if header.command == .read { data = bytes }
+            case .failure(let error):
+                w.put(error.code)
+            }
+            w.put(header.cookie)
+        }
+        sendLock.lock()
+        defer { sendLock.unlock() }
+        try? socket.write([w.bytes, data])
+    }
+}
