@@ -3,7 +3,8 @@
 # when everything is present. Needs root (apt-get) only when something is missing.
 set -euo pipefail
 
-packages=(pkg-config libssl-dev libibverbs-dev drbd-utils iproute2 python3)
+packages=(pkg-config libssl-dev libibverbs-dev drbd-utils iproute2 python3
+          libnbd-bin nbdfuse qemu-utils fio fuse3 nbdkit e2fsprogs util-linux)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+
+/// Real NBD clients (nbdinfo, nbdcopy, qemu-io, fio, nbdfuse + losetup + mkfs.ext4 + mount)
+/// against the exports of two real daemons, driven by `scripts/nbd-integration.sh`.
+@Suite("NBD exports with real clients", .serialized,
+       .enabled(if: Tools.replctl != nil && ["nbdinfo", "nbdcopy", "qemu-io", "fio", "python3"].allSatisfy { Tools.which($0) != nil },
+                "needs libnbd-bin, qemu-utils, fio (scripts/install-deps.sh) and a built replctl"))
+struct NBDIntegrationTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/nbd-integration.sh").path
+
+    func run(_ test: String) throws {
+        let result = try Tools.run("/bin/bash", [Self.script, Tools.replctl!, test])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("PASS \(test)"), "\(result.stdout)\n\(result.stderr)")
+    }
+
+    @Test("nbdinfo (size, flags, Secondary refused with ERR_POLICY), nbdcopy 256 MiB in and out, qemu-io patterns, fio verify=crc32c; both disks equal")
+    func clients() throws { try run("clients") }
+
+    @Test("bad requests over a raw socket get the spec's errors, malformed ones end that connection only, the daemon keeps serving")
+    func badRequests() throws { try run("badrequests") }
+
+    @Test("down closes a connected client cleanly and removes the export socket")
+    func downClosesClients() throws { try run("down") }
+
+    @Test("the seed's workflow: ext4 made and mounted on alpha through nbdfuse + loop, secondary refused while open, the same files mounted on beta",
+          .enabled(if: getuid() == 0 && Tools.which("nbdfuse") != nil && Tools.which("losetup") != nil && FileManager.default.fileExists(atPath: "/dev/fuse"),
+                   "needs root, nbdfuse, losetup and /dev/fuse"))
+    func filesystem() throws { try run("filesystem") }
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Real NBD clients against the exports of two real daemons (alpha on 127.0.0.1, beta on
+# 127.0.0.2, protocol C, file-backed disks in a temporary folder). Needs root for the
+# filesystem test (FUSE, loop devices, mount).
+# Usage: nbd-integration.sh REPLCTL TEST   (TEST: clients | filesystem | badrequests | down)
+# Prints "PASS name" or "FAIL name: why"; kills only the daemons it started, by PID.
+set -euo pipefail
+REPLCTL="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+TEST="$2"
+work=$(mktemp -d /tmp/replica-nbd.XXXXXX)
+port=$((21000 + RANDOM % 20000))
+loopdev=""
+
+cleanup() {
+    mountpoint -q "$work/mnt" 2>/dev/null && umount "$work/mnt" || true
+    [ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null || true
+    mountpoint -q "$work/fuse" 2>/dev/null && fusermount3 -u "$work/fuse" 2>/dev/null || true
+    for node in alpha beta; do
+        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
+        if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
+    done
+    sleep 0.3
+    for node in alpha beta; do
+        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
+        if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL $TEST: $*"; for n in alpha beta; do echo "--- $n log"; tail -15 "$work/run-$n/replctl.log" 2>/dev/null || true; done; exit 1; }
+
+A() { "$REPLCTL" "$1" -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" "${@:2}"; }
+B() { "$REPLCTL" "$1" -c "$work/r.conf" --node beta --run-dir "$work/run-beta" "${@:2}"; }
+uriA="nbd+unix:///?socket=$work/run-alpha/replica0"
+uriB="nbd+unix:///?socket=$work/run-beta/replica0"
+
+# Two nodes, 300 MiB disks, connected, initial sync skipped (blank disks), alpha Primary.
+truncate -s 300M "$work/alpha.img" "$work/beta.img"
+cat > "$work/r.conf" <<CONF
+resource r0 {
+  net { protocol C; connect-int 1; max-buffers 8000; }
+  disk { c-plan-ahead 0; resync-rate 1G; }
+  device minor 0; meta-disk internal;
+  on alpha { disk $work/alpha.img; address 127.0.0.1:$port; }
+  on beta  { disk $work/beta.img;  address 127.0.0.2:$port; }
+}
+CONF
+A create-md r0 >/dev/null; B create-md r0 >/dev/null
+A up r0 || fail "up alpha"; B up r0 || fail "up beta"
+A wait-connect --timeout 30 r0 || fail "no connection"
+A new-current-uuid --clear-bitmap r0 || fail "new-current-uuid --clear-bitmap"
+B wait-sync --timeout 30 r0 || fail "beta did not take the skipped sync"
+A primary r0 || fail "primary"
+size=$(( $(A status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['devices'][0]['size'])") * 1024 ))
+
+same_disks() {  # both backing files' data areas equal (the last MiB holds the meta-data)
+    local bytes=$(( 299 << 20 ))
+    cmp -s <(head -c "$bytes" "$work/alpha.img") <(head -c "$bytes" "$work/beta.img")
+}
+
+case "$TEST" in
+clients)
+    # nbdinfo: size and flags.
+    info=$(nbdinfo "$uriA") || fail "nbdinfo on the Primary"
+    echo "$info" | grep -q "export-size: $size" || fail "nbdinfo size: $info"
+    for flag in can_flush can_fua can_trim can_zero can_multi_conn; do
+        echo "$info" | grep -q "$flag: true" || fail "nbdinfo: $flag not true"
+    done
+    echo "$info" | grep -q "is_read_only: false" || fail "nbdinfo: read-only"
+    echo "$info" | grep -q "block_size_minimum: 512" || fail "nbdinfo: minimum block size"
+    # The Secondary refuses, with the reason in NBD_REP_ERR_POLICY.
+    if nbdinfo "$uriB" >/dev/null 2>&1; then fail "the Secondary exported its volume"; fi
+    python3 - "$work/run-beta/replica0" <<'PY' || fail "no ERR_POLICY naming the Secondary role"
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+def rx(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b)); assert c, "closed"; b += c
+    return b
+rx(18); s.sendall(struct.pack(">I", 3))
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 6) + struct.pack(">IH", 0, 0))
+m, o, t, l = struct.unpack(">QIII", rx(20)); msg = rx(l)
+assert t == 0x80000002 and b"Secondary" in msg, (hex(t), msg)
+PY
+    # nbdcopy: 256 MiB in and out, compared; and on both disks.
+    head -c 256M /dev/urandom > "$work/in.bin"
+    nbdcopy "$work/in.bin" "$uriA" || fail "nbdcopy in"
+    nbdcopy "$uriA" "$work/out.bin" || fail "nbdcopy out"
+    cmp -s "$work/in.bin" <(head -c 256M "$work/out.bin") || fail "nbdcopy: data read back differs"
+    cmp -s "$work/in.bin" <(head -c 256M "$work/beta.img") || fail "nbdcopy: the Secondary's disk differs"
+    rm -f "$work/in.bin" "$work/out.bin"
+    # qemu-io: pattern writes and reads, zeroes.
+    out=$(qemu-io -f raw -c "write -P 0xab 0 1M" -c "read -P 0xab 0 1M" -c "write -P 0x5c 3M 64k" -c "read -P 0x5c 3M 64k" \
+        -c "write -z 8M 2M" -c "read -P 0 8M 2M" -c "flush" "$uriA" 2>&1) || fail "qemu-io: $out"
+    echo "$out" | grep -qi "fail\|error\|mismatch" && fail "qemu-io: $out"
+    # fio's nbd engine with verification.
+    cat > "$work/v.fio" <<FIO
+[global]
+ioengine=nbd
+uri=$uriA
+rw=randwrite
+bs=4k
+iodepth=16
+size=32m
+verify=crc32c
+verify_fatal=1
+do_verify=1
+[verify]
+FIO
+    fio --output="$work/fio.out" "$work/v.fio" >/dev/null 2>&1 || fail "fio verify: $(tail -5 "$work/fio.out")"
+    grep -q "err= 0" "$work/fio.out" || fail "fio: $(cat "$work/fio.out")"
+    A down r0; B down r0
+    same_disks || fail "the two disks differ after the clients' writes"
+    ;;
+filesystem)
+    # The seed's workflow: mkfs.ext4 and mount on alpha, files written; alpha demoted (refused
+    # while the device is open), beta promoted, beta's export mounted: the same files.
+    mkdir -p "$work/fuse" "$work/mnt"
+    nbdfuse "$work/fuse" "$uriA" &
+    for _ in $(seq 50); do [ -e "$work/fuse/nbd" ] && break; sleep 0.1; done
+    [ -e "$work/fuse/nbd" ] || fail "nbdfuse did not come up"
+    loopdev=$(losetup -f --show "$work/fuse/nbd") || fail "losetup"
+    mkfs.ext4 -q "$loopdev" || fail "mkfs.ext4"
+    mount "$loopdev" "$work/mnt" || fail "mount on alpha"
+    echo "written on alpha" > "$work/mnt/hello.txt"
+    head -c 20M /dev/urandom > "$work/mnt/data.bin"
+    mkdir "$work/mnt/dir" && seq 100000 > "$work/mnt/dir/numbers.txt"
+    (cd "$work/mnt" && find . -type f -exec md5sum {} + | sort -k 2) > "$work/sums.alpha"
+    if A secondary r0 2>"$work/err"; then fail "secondary allowed while the filesystem is mounted"; fi
+    grep -q "held open" "$work/err" || fail "secondary refusal: $(cat "$work/err")"
+    A status r0 | grep -q "open:yes" || fail "status does not show the device open: $(A status r0)"
+    umount "$work/mnt"; losetup -d "$loopdev"; loopdev=""
+    fusermount3 -u "$work/fuse"
+    for _ in $(seq 50); do A status --json | grep -q '"nbd-clients":0' && break; sleep 0.1; done
+    A secondary r0 || fail "secondary after unmount"
+    B primary r0 || fail "primary on beta"
+    nbdfuse "$work/fuse" "$uriB" &
+    for _ in $(seq 50); do [ -e "$work/fuse/nbd" ] && break; sleep 0.1; done
+    loopdev=$(losetup -f --show "$work/fuse/nbd") || fail "losetup on beta"
+    mount "$loopdev" "$work/mnt" || fail "mount on beta"
+    (cd "$work/mnt" && find . -type f -exec md5sum {} + | sort -k 2) > "$work/sums.beta"
+    cmp -s "$work/sums.alpha" "$work/sums.beta" || fail "files differ on beta: $(diff "$work/sums.alpha" "$work/sums.beta")"
+    umount "$work/mnt"; losetup -d "$loopdev"; loopdev=""
+    fusermount3 -u "$work/fuse"
+    sleep 0.3
+    B down r0; A down r0
+    same_disks || fail "the two disks differ"
+    ;;
+badrequests)
+    # Bad requests over a raw socket get the spec's errors; malformed ones end that connection
+    # only; the daemon keeps serving.
+    python3 - "$work/run-alpha/replica0" "$size" <<'PY' || fail "raw-socket checks"
+import socket, struct, sys
+path, size = sys.argv[1], int(sys.argv[2])
+def connect(client_flags=3):
+    s = socket.socket(socket.AF_UNIX); s.connect(path); s.settimeout(5)
+    return s
+def rx(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise EOFError
+        b += c
+    return b
+def opt(s, o, data=b""):
+    s.sendall(struct.pack(">QII", 0x49484156454F5054, o, len(data)) + data)
+def reply(s):
+    m, o, t, l = struct.unpack(">QIII", rx(s, 20)); return t, rx(s, l)
+def go(s):
+    rx(s, 18); s.sendall(struct.pack(">I", 3))
+    opt(s, 7, struct.pack(">IH", 0, 0))
+    while True:
+        t, d = reply(s)
+        if t == 1: return
+        assert t == 3, hex(t)
+def req(s, cmd, off, length, flags=0, data=b"", cookie=7):
+    s.sendall(struct.pack(">IHHQQI", 0x25609513, flags, cmd, cookie, off, length) + data)
+def simple(s):
+    m, err, cookie = struct.unpack(">IIQ", rx(s, 16)); assert m == 0x67446698, hex(m); return err
+def closed(s):
+    try:
+        return s.recv(1) == b""
+    except (ConnectionResetError, socket.timeout):
+        return True
+EINVAL, ENOSPC, EPERM, ENOTSUP = 22, 28, 1, 95
+s = connect(); go(s)
+req(s, 0, 100, 512); assert simple(s) == EINVAL, "misaligned read"
+req(s, 0, size, 4096); assert simple(s) == EINVAL, "read past the end"
+req(s, 1, size - 4096, 8192, data=b"x" * 8192); assert simple(s) == ENOSPC, "write past the end"
+req(s, 4, size, 4096); assert simple(s) == EINVAL, "trim past the end"
+req(s, 9, 0, 0); assert simple(s) == EINVAL, "unknown command"
+req(s, 0, 0, 4096, flags=0x40); assert simple(s) == EINVAL, "unknown flag"
+req(s, 6, 0, 4096, flags=0x10); assert simple(s) == ENOTSUP, "write zeroes with FAST_ZERO"
+req(s, 1, 4096, 4096, data=b"\xab" * 4096, cookie=11); assert simple(s) == 0, "good write"
+req(s, 0, 4096, 4096, cookie=12); assert simple(s) == 0 and rx(s, 4096) == b"\xab" * 4096, "good read"
+req(s, 1, 0, 64 << 20); assert closed(s), "oversized write must end the connection"
+s = connect(); go(s)
+s.sendall(b"\xde\xad\xbe\xef" + b"\0" * 24); assert closed(s), "bad request magic must end the connection"
+s = connect(); rx(s, 18); s.sendall(struct.pack(">I", 0x80)); assert closed(s), "unknown client flags must end the connection"
+s = connect(); rx(s, 18); s.sendall(struct.pack(">I", 3))
+opt(s, 42, b"abc"); t, _ = reply(s); assert t == 0x80000001, "unknown option: ERR_UNSUP"
+opt(s, 6, struct.pack(">I", 4) + b"nope" + struct.pack(">H", 0)); t, _ = reply(s); assert t == 0x80000006, "unknown export: ERR_UNKNOWN"
+opt(s, 6, b"\x00\x00"); t, _ = reply(s); assert t == 0x80000003, "malformed INFO: ERR_INVALID"
+opt(s, 3); t, d = reply(s); assert t == 2 and b"r0" in d, "LIST"; t, _ = reply(s); assert t == 1
+opt(s, 2); t, _ = reply(s); assert t == 1, "ABORT acked"
+s = connect(); rx(s, 18); s.sendall(struct.pack(">I", 3))
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 1 << 30)); assert closed(s), "huge option must end the connection"
+print("raw-socket checks passed")
+PY
+    nbdinfo "$uriA" | grep -q "export-size: $size" || fail "the daemon stopped serving after bad requests"
+    A status --proc | grep -q "cs:Connected ro:Primary/Secondary" || fail "replication disturbed: $(A status --proc)"
+    ;;
+down)
+    # down closes clients cleanly and removes the socket.
+    python3 - "$work/run-alpha/replica0" <<'PY' &
+import socket, struct, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(20)
+def rx(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c: raise EOFError
+        b += c
+    return b
+rx(18); s.sendall(struct.pack(">I", 3))
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 6) + struct.pack(">IH", 0, 0))
+while True:
+    m, o, t, l = struct.unpack(">QIII", rx(20)); rx(l)
+    if t == 1: break
+try:
+    print("eof" if s.recv(1) == b"" else "data")
+except ConnectionResetError:
+    print("reset")
+PY
+    client=$!
+    for _ in $(seq 50); do A status --json | grep -q '"nbd-clients":1' && break; sleep 0.1; done
+    A status --json | grep -q '"nbd-clients":1' || fail "the client is not counted"
+    A down r0 || fail "down with a client connected"
+    wait "$client" || fail "the client did not see the connection end"
+    [ -e "$work/run-alpha/replica0" ] && fail "the export socket is left behind"
+    B down r0
+    ;;
+*)
+    echo "unknown test $TEST"; exit 2 ;;
+esac
+echo "PASS $TEST"
