@@ -13,6 +13,9 @@ A=(-c "$work/replica.conf" --node alpha --run-dir "$work/run-alpha")
 B=(-c "$work/replica.conf" --node beta --run-dir "$work/run-beta")
 
 cleanup() {
+    mountpoint -q "$work/mnt" 2>/dev/null && umount "$work/mnt" || true
+    [ -n "${loopdev:-}" ] && losetup -d "$loopdev" 2>/dev/null || true
+    mountpoint -q "$work/fuse" 2>/dev/null && fusermount3 -u "$work/fuse" 2>/dev/null || true
     for node in alpha beta; do
         pidfile="$work/run-$node/replctl.pid"
         if [ -f "$pidfile" ]; then
@@ -133,7 +136,46 @@ say "alpha's write made during the split brain is gone (overwritten from beta);"
 run read "${B[@]}" --offset $((50 << 20)) --length 1048576 --output "$work/sb-check2.bin" r0
 if cmp -s "$work/sb-check2.bin" "$work/sb-beta.bin"; then say "beta's write is kept."; else say "MISMATCH: the survivor's write is lost"; exit 1; fi
 
-step "9. down on both nodes"
+if [ "$(id -u)" -eq 0 ] && command -v nbdfuse >/dev/null && command -v losetup >/dev/null && [ -e /dev/fuse ]; then
+    step "9. A filesystem on the replicated volume (the seed's mkfs.ext4 and mount), on beta and then on alpha"
+    say "Each volume of a Primary is an NBD export on RUN_DIR/replica<minor>, the counterpart of /dev/drbd0."
+    say "nbdfuse turns it into a file, losetup into a block device:"
+    mkdir -p "$work/fuse" "$work/mnt"
+    mount_export() {  # node's run directory
+        nbdfuse "$work/fuse" "nbd+unix:///?socket=$1/replica0" &
+        for _ in $(seq 50); do [ -e "$work/fuse/nbd" ] && break; sleep 0.1; done
+        loopdev=$(losetup -f --show "$work/fuse/nbd")
+        printf '\033[2m$ nbdfuse $WORK/fuse nbd+unix:///?socket=%s/replica0; losetup %s $WORK/fuse/nbd\033[0m\n' "$(echo "$1" | sed "s|$work|\$WORK|")" "$loopdev"
+    }
+    unmount_export() {
+        umount "$work/mnt"; losetup -d "$loopdev"; sleep 0.2; fusermount3 -u "$work/fuse"
+        for _ in $(seq 50); do  # until the daemons see nbdfuse's connections end
+            "$REPLCTL" status "${A[@]}" --json | grep -q '"nbd-clients":0' && "$REPLCTL" status "${B[@]}" --json | grep -q '"nbd-clients":0' && break
+            sleep 0.1
+        done
+    }
+    mount_export "$work/run-beta"
+    printf '\033[2m$ mkfs.ext4 %s; mount %s $WORK/mnt\033[0m\n' "$loopdev" "$loopdev"
+    mkfs.ext4 -q "$loopdev"; mount "$loopdev" "$work/mnt"
+    echo "written on beta at $(date +%T)" > "$work/mnt/hello.txt"
+    seq 200000 > "$work/mnt/numbers.txt"
+    (cd "$work/mnt" && md5sum hello.txt numbers.txt) > "$work/sums.beta"
+    sed 's/^/   /' "$work/sums.beta"
+    run secondary "${B[@]}" r0 || say "(refused while the filesystem is mounted, as DRBD refuses while /dev/drbd0 is open)"
+    unmount_export
+    run secondary "${B[@]}" r0
+    run primary "${A[@]}" r0
+    mount_export "$work/run-alpha"
+    mount "$loopdev" "$work/mnt"
+    (cd "$work/mnt" && md5sum hello.txt numbers.txt) > "$work/sums.alpha"
+    say "alpha mounts the same filesystem: $(cat "$work/mnt/hello.txt")"
+    if cmp -s "$work/sums.beta" "$work/sums.alpha"; then say "Both files have the same checksums on alpha."; else say "MISMATCH"; exit 1; fi
+    unmount_export
+else
+    step "9. (The filesystem step needs root, nbdfuse, losetup and /dev/fuse: skipped here.)"
+fi
+
+step "10. down on both nodes"
 run down "${B[@]}" r0
 run down "${A[@]}" r0
 size=$(( (128 << 20) - 4 * 1048576 ))
