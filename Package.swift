@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ReplicaTransportTCP", targets: ["ReplicaTransportTCP"]),
         .library(name: "ReplicaTransportRDMA", targets: ["ReplicaTransportRDMA"]),
         .library(name: "ReplicaNBD", targets: ["ReplicaNBD"]),
+        .library(name: "ReplicaSimulation", targets: ["ReplicaSimulation"]),
         .executable(name: "replctl", targets: ["replctl"]),
     ],
     traits: [
@@ -56,12 +57,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .target(name: "ReplicaSimulation", dependencies: ["ReplicaCore"], swiftSettings: strict),
         .target(name: "ReplicaNBD", dependencies: ["ReplicaCore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
 
         .executableTarget(
             name: "replctl",
             dependencies: [
-                "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD",
+                "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD", "ReplicaSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -148,7 +148,8 @@ if [ "$(id -u)" -eq 0 ] && command -v nbdfuse >/dev/null && command -v losetup >
         printf '\033[2m$ nbdfuse $WORK/fuse nbd+unix:///?socket=%s/replica0; losetup %s $WORK/fuse/nbd\033[0m\n' "$(echo "$1" | sed "s|$work|\$WORK|")" "$loopdev"
     }
     unmount_export() {
-        umount "$work/mnt"; losetup -d "$loopdev"; sleep 0.2; fusermount3 -u "$work/fuse"
+        umount "$work/mnt"; losetup -d "$loopdev"
+        for _ in $(seq 100); do fusermount3 -u "$work/fuse" 2>/dev/null && break; sleep 0.1; done
         for _ in $(seq 50); do  # until the daemons see nbdfuse's connections end
             "$REPLCTL" status "${A[@]}" --json | grep -q '"nbd-clients":0' && "$REPLCTL" status "${B[@]}" --json | grep -q '"nbd-clients":0' && break
             sleep 0.1

@@ -59,6 +59,13 @@ same_disks() {  # both backing files' data areas equal (the last MiB holds the m
     cmp -s <(head -c "$bytes" "$work/alpha.img") <(head -c "$bytes" "$work/beta.img")
 }
 
+release_fuse() {  # unmount, detach the loop device, and unmount nbdfuse once the loop lets go
+    umount "$work/mnt" 2>/dev/null || true
+    if [ -n "$loopdev" ]; then losetup -d "$loopdev" 2>/dev/null || true; loopdev=""; fi
+    for _ in $(seq 100); do fusermount3 -u "$work/fuse" 2>/dev/null && return 0; sleep 0.1; done
+    fail "nbdfuse could not be unmounted (the loop device still holds it)"
+}
+
 case "$TEST" in
 clients)
     # nbdinfo: size and flags.
@@ -131,8 +138,7 @@ filesystem)
     if A secondary r0 2>"$work/err"; then fail "secondary allowed while the filesystem is mounted"; fi
     grep -q "held open" "$work/err" || fail "secondary refusal: $(cat "$work/err")"
     A status r0 | grep -q "open:yes" || fail "status does not show the device open: $(A status r0)"
-    umount "$work/mnt"; losetup -d "$loopdev"; loopdev=""
-    fusermount3 -u "$work/fuse"
+    release_fuse
     for _ in $(seq 50); do A status --json | grep -q '"nbd-clients":0' && break; sleep 0.1; done
     A secondary r0 || fail "secondary after unmount"
     B primary r0 || fail "primary on beta"
@@ -142,8 +148,7 @@ filesystem)
     mount "$loopdev" "$work/mnt" || fail "mount on beta"
     (cd "$work/mnt" && find . -type f -exec md5sum {} + | sort -k 2) > "$work/sums.beta"
     cmp -s "$work/sums.alpha" "$work/sums.beta" || fail "files differ on beta: $(diff "$work/sums.alpha" "$work/sums.beta")"
-    umount "$work/mnt"; losetup -d "$loopdev"; loopdev=""
-    fusermount3 -u "$work/fuse"
+    release_fuse
     sleep 0.3
     B down r0; A down r0
     same_disks || fail "the two disks differ"

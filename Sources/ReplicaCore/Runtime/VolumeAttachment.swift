@@ -26,6 +26,18 @@ public struct VolumeAttachment: Sendable {
                 ?? MetadataLayout.externalLayout(dataBytes: disk.size, metadataDeviceBytes: meta.size)
             metadata = MetadataDevice(target: meta, layout: layout, name: metaPath)
         }
+        var configuration = EngineConfiguration(volume: volume, net: net)
+        configuration.activityLogExtents = Int(volume.diskOption("al-extents") ?? "1237") ?? 1237
+        return try attach(disk: disk, metadata: metadata, configuration: configuration,
+                          metadataFlushes: volume.diskOption("md-flushes") != "no", entropySeed: entropySeed)
+    }
+
+    /// Attaches `disk` whose meta-data is `metadata` (any ``BlockTarget``: files, devices, the
+    /// simulator's disks): replays the activity log when the meta-data was left unclean,
+    /// recognises a crashed Primary, reads superblock and bitmap, and marks the meta-data
+    /// unclean while attached.
+    public static func attach(disk: any BlockTarget, metadata: MetadataDevice, configuration: EngineConfiguration,
+                              metadataFlushes: Bool, entropySeed: UInt64) throws -> VolumeAttachment {
         // Meta-data left unclean (the node crashed while attached): the activity log's hot
         // extents may differ from the peer, so their bits are set (apply-al). After a clean
         // `down` the bitmap already says everything.
@@ -38,15 +50,13 @@ public struct VolumeAttachment: Sendable {
         if crashed && superblock.flags.contains(.primaryIndicator) { superblock.flags.insert(.crashedPrimary) }
         let dataBytes = metadata.dataBytes(superblock)
         let bitmap = try metadata.readBitmap(superblock, dataBytes: dataBytes)
-        var configuration = EngineConfiguration(volume: volume, net: net)
-        configuration.activityLogExtents = Int(volume.diskOption("al-extents") ?? "1237") ?? 1237
         // While attached the superblock carries the "unclean" magic, so a crash demands apply-al.
         superblock.magic = Superblock.magicV08Unclean
         superblock.flags.remove(.activityLogClean)
         superblock.activityLogExtents = UInt32(configuration.activityLogExtents)
-        try metadata.writeSuperblock(superblock)
+        try metadata.writeSuperblock(superblock, flush: true)
         let engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: bitmap, dataSize: dataBytes, entropySeed: entropySeed)
-        return VolumeAttachment(disk: disk, metadata: metadata, engine: engine, metadataFlushes: volume.diskOption("md-flushes") != "no")
+        return VolumeAttachment(disk: disk, metadata: metadata, engine: engine, metadataFlushes: metadataFlushes)
     }
 }
 

@@ -1,0 +1,468 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ReplicaCore
+
+/// Two nodes of the real ``VolumeEngine`` under one seeded scheduler: disks with volatile
+/// caches, a two-channel network with latency that can be cut, a virtual clock, application
+/// writes, reads, flushes and discards on the Primary, and faults — link cuts, crashes and
+/// restarts of either node, failover to the survivor, split-brain recovery — with the
+/// invariants checked as it runs and at the end. The same seed replays the same run.
+public final class Simulation {
+    final class Node {
+        let disk: SimulatedDisk
+        let metadata: MetadataDevice
+        var engine: VolumeEngine?
+        var incarnation = 0
+        var standAloneSince: UInt64?
+        init(disk: SimulatedDisk, metadata: MetadataDevice) {
+            self.disk = disk
+            self.metadata = metadata
+        }
+    }
+
+    enum Event {
+        case deliver(to: Int, Frame, link: UInt64)
+        case ioDone(node: Int, incarnation: Int, LocalIOID, LocalIO)
+        case timer(node: Int, incarnation: Int, EngineTimer)
+        case peerNoticesLoss(node: Int, incarnation: Int, link: UInt64)
+        case tryConnect
+        case workload
+        case fault
+        case heal
+        case restart(node: Int)
+        case admin
+    }
+
+    /// An application request in flight on the Primary.
+    struct Pending {
+        var node: Int
+        var incarnation: Int
+        var range: Range<Int64>
+        var write: [UInt8]?
+        var isFlush = false
+    }
+
+    let options: SimulationOptions
+    let wireProtocol: String
+    private var random: SeededGenerator
+    private var queue = EventQueue<Event>()
+    private var now: UInt64 = 0
+    private var nodes: [Node] = []
+    private let configuration: EngineConfiguration
+    private var dataSize: Int64 = 0
+    // Network.
+    private var link: UInt64 = 0
+    private var connected = false
+    private var linkHealthy = true
+    private var lastDelivery: [[Channel: UInt64]] = [[:], [:]]
+    private var connectScheduled = false
+    // Application and the model of what it may read.
+    private var primary = 0
+    private var model: [UInt8]
+    private var uncertain: [Range<Int64>] = []
+    private var unflushed: [Range<Int64>] = []
+    private var pending: [RequestID: Pending] = [:]
+    private var completedIDs: Set<RequestID> = []
+    private var nextRequest: RequestID = 1
+    private var operationsLeft: Int
+    private var healing = false
+    // Report.
+    private var trace: [String] = []
+    private var faultLog: [String] = []
+    private var violation: String?
+    private var events = 0
+    private var acknowledgedWrites = 0
+
+    /// A run with `options`.
+    public init(_ options: SimulationOptions) throws {
+        self.options = options
+        var generator = SeededGenerator(seed: options.seed &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+        let chosen = options.wireProtocol ?? ["A", "B", "C"][Int(generator.next() % 3)]
+        random = generator
+        wireProtocol = chosen
+        var configuration = EngineConfiguration()
+        configuration.wireProtocol = chosen
+        configuration.pingIntervalMilliseconds = 1000
+        configuration.pingTimeoutMilliseconds = 500
+        configuration.resyncPacing.planAheadSteps = 0
+        configuration.resyncPacing.resyncRateKiB = 100 << 10
+        configuration.afterSB0 = .discardLeastChanges
+        configuration.afterSB1 = .discardSecondary
+        self.configuration = configuration
+        operationsLeft = options.operations
+        model = []
+        for index in 0..<2 {
+            let disk = SimulatedDisk(size: options.diskBytes + (1 << 20))
+            let metadata = try MetadataDevice.internalMetadata(disk, name: "node\(index)")
+            try metadata.create(force: true)
+            nodes.append(Node(disk: disk, metadata: metadata))
+        }
+    }
+
+    /// Runs to the end, or to the first violated invariant.
+    public func run() -> SimulationOutcome {
+        do {
+            for index in 0..<2 { try start(index) }
+            dataSize = nodes[0].engine!.size
+            model = [UInt8](repeating: 0, count: Int(dataSize))
+            schedule(.tryConnect, after: 1_000)
+            schedule(.workload, after: 50_000)
+            if options.faults { schedule(.fault, after: 100_000 + random.next() % 200_000) }
+            schedule(.admin, after: 500_000)
+            while violation == nil, let (time, event) = queue.pop() {
+                now = time
+                events += 1
+                try handle(event)
+                if healing && settled() { break }
+                if now > 120_000_000 { fail("the run did not settle within 120 s of virtual time") }
+            }
+            if violation == nil { try finalChecks() }
+        } catch {
+            fail("error: \(error)")
+        }
+        return SimulationOutcome(seed: options.seed, wireProtocol: wireProtocol, violation: violation, faults: faultLog,
+                                 trace: trace, events: events, acknowledgedWrites: acknowledgedWrites, virtualMilliseconds: now / 1000)
+    }
+
+    // MARK: - Nodes
+
+    private func start(_ index: Int) throws {
+        let node = nodes[index]
+        let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
+                                                     metadataFlushes: true, entropySeed: random.next())
+        node.engine = attachment.engine
+        node.incarnation += 1
+        node.standAloneSince = nil
+        try apply(index, node.engine!.connect(discardMyData: false))
+    }
+
+    private func crash(_ index: Int) {
+        let node = nodes[index]
+        guard node.engine != nil else { return }
+        let damaged = node.disk.crash(&random)
+        node.engine = nil
+        node.incarnation += 1
+        note("node\(index) crashes (\(damaged) unflushed writes lost or torn)", fault: true)
+        if connected { cutLink(noticedBy: [1 - index]) }
+        if index == primary {
+            // The application dies with the node: its requests in flight are gone, their
+            // ranges hold old or new data; writes not yet flushed may be lost or torn.
+            for (id, request) in pending where request.node == index {
+                if request.write != nil { uncertain.append(request.range) }
+                pending[id] = nil
+            }
+            uncertain += unflushed
+            unflushed.removeAll()
+        }
+    }
+
+    private func apply(_ index: Int, _ result: Result<[EngineEffect], StateChangeError>) throws {
+        if case .success(let effects) = result { try execute(index, effects) }
+    }
+
+    // MARK: - Events
+
+    private func schedule(_ event: Event, after microseconds: UInt64) {
+        queue.push(event, at: now + microseconds)
+    }
+
+    private func handle(_ event: Event) throws {
+        switch event {
+        case .deliver(let to, let frame, let generation):
+            guard generation == link, connected, let engine = nodes[to].engine else { return }
+            _ = engine
+            note("node\(to) <- \(frame.type)")
+            try execute(to, nodes[to].engine!.handle(.frame(frame)))
+        case .ioDone(let index, let incarnation, let id, let io):
+            guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
+            let result = io.perform(on: nodes[index].disk)
+            try execute(index, nodes[index].engine!.handle(.localIOCompleted(id, result)))
+        case .timer(let index, let incarnation, let timer):
+            guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
+            try execute(index, nodes[index].engine!.handle(.timer(timer)))
+        case .peerNoticesLoss(let index, let incarnation, let generation):
+            guard nodes[index].incarnation == incarnation, nodes[index].engine != nil, generation == link else { return }
+            try execute(index, nodes[index].engine!.handle(.connectionLost))
+        case .tryConnect:
+            connectScheduled = false
+            try tryConnect()
+        case .workload:
+            try workload()
+        case .fault:
+            try fault()
+        case .heal:
+            linkHealthy = true
+            note("the link is back", fault: true)
+            try tryConnect()
+        case .restart(let index):
+            guard nodes[index].engine == nil else { return }
+            note("node\(index) restarts", fault: true)
+            try start(index)
+            try tryConnect()
+        case .admin:
+            try admin()
+            if !healing || !settled() { schedule(.admin, after: 200_000) }
+        }
+    }
+
+    private func tryConnect() throws {
+        guard !connected, linkHealthy, nodes.allSatisfy({ $0.engine?.state.connection == .wfConnection }) else {
+            if !connected, !connectScheduled { connectScheduled = true; schedule(.tryConnect, after: 100_000 + random.next() % 200_000) }
+            return
+        }
+        connected = true
+        link += 1
+        lastDelivery = [[:], [:]]
+        note("connection established")
+        for index in 0..<2 { try execute(index, nodes[index].engine!.handle(.connectionEstablished(resolveConflicts: index == 0))) }
+    }
+
+    /// The link breaks: frames in flight are lost; each node in `noticedBy` sees it soon.
+    private func cutLink(noticedBy: [Int]) {
+        guard connected else { return }
+        connected = false
+        link += 1
+        for index in noticedBy where nodes[index].engine != nil {
+            schedule(.peerNoticesLoss(node: index, incarnation: nodes[index].incarnation, link: link), after: 1_000 + random.next() % 500_000)
+        }
+    }
+
+    // MARK: - Effects
+
+    private func execute(_ index: Int, _ effects: [EngineEffect]) throws {
+        let node = nodes[index]
+        for effect in effects {
+            guard let engine = node.engine else { return }
+            switch effect {
+            case .send(let frame):
+                guard connected else { continue }
+                let (header, payload) = FrameCodec.encode(frame)
+                let decoded = try FrameCodec.decode(try FrameHeader(bytes: header), payload: payload)
+                let channel = frame.type.channel
+                let at = max(lastDelivery[index][channel] ?? 0, now + 20 + random.next() % 400)
+                lastDelivery[index][channel] = at
+                queue.push(.deliver(to: 1 - index, decoded, link: link), at: at)
+            case .localIO(let id, let io):
+                schedule(.ioDone(node: index, incarnation: node.incarnation, id, io), after: 5 + random.next() % 1_500)
+            case .complete(let id, let result):
+                try completed(id, result)
+            case .writeSuperblock(let superblock):
+                try node.metadata.writeSuperblock(superblock, flush: true)
+            case .writeBitmap(let bitmap):
+                try node.metadata.writeBitmap(bitmap, engine.superblock, flush: true)
+            case .writeActivityLog(let transaction):
+                try node.metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: true)
+            case .armTimer(let timer, let milliseconds):
+                schedule(.timer(node: index, incarnation: node.incarnation, timer), after: UInt64(milliseconds) * 1000)
+            case .stateChanged(let state):
+                note("node\(index) \(state)")
+                if let error = StateRules.validate(state, StateRuleContext()) {
+                    fail("node\(index) announced an invalid state \(state): \(error)")
+                }
+                if state.connection == .standAlone { node.standAloneSince = node.standAloneSince ?? now } else { node.standAloneSince = nil }
+            case .closeConnection(let reason, let standAlone):
+                note("node\(index) closes the connection: \(reason)")
+                let wasConnected = connected
+                cutLink(noticedBy: [1 - index])
+                if !standAlone, wasConnected { try execute(index, node.engine!.handle(.connectionLost)) }
+            case .log(let line):
+                note("node\(index): \(line)")
+            case .callHandler(let name):
+                note("node\(index) handler \(name)")
+            }
+        }
+    }
+
+    // MARK: - Application
+
+    private func workload() throws {
+        defer { if operationsLeft > 0 { schedule(.workload, after: 200 + random.next() % 3_000) } }
+        guard operationsLeft > 0, pending.count < 8, let engine = nodes[primary].engine, engine.state.role == .primary else { return }
+        operationsLeft -= 1
+        let id = nextRequest
+        nextRequest += 1
+        let choice = random.next() % 10
+        if choice == 0 {
+            pending[id] = Pending(node: primary, incarnation: nodes[primary].incarnation, range: 0..<0, isFlush: true)
+            // Writes acknowledged before a flush is submitted are durable once it completes.
+            let covered = unflushed
+            flushCoverage[id] = covered
+            try execute(primary, nodes[primary].engine!.handle(.request(id, .flush)))
+            return
+        }
+        let sectors = dataSize / 512
+        let length = choice < 8 ? Int64(1 + random.next() % (random.next() % 4 == 0 ? 2048 : 16)) * 512 : Int64(1 + random.next() % 64) * 512
+        let offset = Int64(random.next() % UInt64(sectors - length / 512)) * 512
+        let range = offset..<(offset + length)
+        guard !pending.values.contains(where: { $0.write != nil && $0.range.overlaps(range) || $0.write == nil && !$0.isFlush && choice < 8 && $0.range.overlaps(range) }) else { return }
+        let request: ApplicationRequest
+        switch choice {
+        case 1...6:
+            var bytes = [UInt8](repeating: 0, count: Int(length))
+            bytes.withUnsafeMutableBytes { raw in
+                let words = raw.bindMemory(to: UInt64.self)
+                for index in words.indices { words[index] = random.next() }
+            }
+            pending[id] = Pending(node: primary, incarnation: nodes[primary].incarnation, range: range, write: bytes)
+            request = .write(offset: offset, data: bytes)
+        case 7:
+            pending[id] = Pending(node: primary, incarnation: nodes[primary].incarnation, range: range, write: [UInt8](repeating: 0, count: Int(length)))
+            request = .discard(offset: offset, length: length)
+        default:
+            pending[id] = Pending(node: primary, incarnation: nodes[primary].incarnation, range: range, write: nil)
+            request = .read(offset: offset, length: Int(length))
+        }
+        try execute(primary, nodes[primary].engine!.handle(.request(id, request)))
+    }
+
+    private var flushCoverage: [RequestID: [Range<Int64>]] = [:]
+
+    private func completed(_ id: RequestID, _ result: Result<[UInt8], RequestError>) throws {
+        guard !completedIDs.contains(id) else { return fail("request \(id) completed twice") }
+        completedIDs.insert(id)
+        guard let request = pending.removeValue(forKey: id) else { return fail("request \(id) completed but was never issued (or was lost with its node)") }
+        guard case .success(let data) = result else {
+            note("request \(id) failed: \(result)")
+            if let write = request.write, !write.isEmpty { uncertain.append(request.range) }
+            return
+        }
+        if request.isFlush {
+            let covered = flushCoverage.removeValue(forKey: id) ?? []
+            unflushed.removeAll { range in covered.contains(range) }
+            return
+        }
+        if let write = request.write {
+            acknowledgedWrites += 1
+            model.withUnsafeMutableBytes { raw in
+                write.withUnsafeBytes { (raw.baseAddress! + Int(request.range.lowerBound)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            uncertain.removeAll { request.range.lowerBound <= $0.lowerBound && $0.upperBound <= request.range.upperBound }
+            unflushed.append(request.range)
+        } else if !uncertain.contains(where: { $0.overlaps(request.range) }) {
+            if !sameBytes(data, 0, model, Int(request.range.lowerBound), data.count) { fail("read \(id) at \(request.range) returned data that no acknowledged write left there") }
+        }
+    }
+
+    // MARK: - Faults and the cluster manager
+
+    private func fault() throws {
+        defer { if operationsLeft > 0 { schedule(.fault, after: 50_000 + random.next() % 400_000) } else { startHealing() } }
+        guard operationsLeft > 0 else { return }
+        switch random.next() % 6 {
+        case 0, 1, 2:
+            guard connected else { return }
+            linkHealthy = false
+            note("the link is cut", fault: true)
+            cutLink(noticedBy: [0, 1])
+            schedule(.heal, after: 50_000 + random.next() % 1_500_000)
+        case 3, 4:
+            let victim = 1 - primary
+            guard nodes[victim].engine != nil else { return }
+            crash(victim)
+            schedule(.restart(node: victim), after: 50_000 + random.next() % 1_000_000)
+        default:
+            guard wireProtocol == "C", nodes[primary].engine != nil, nodes[1 - primary].engine != nil else { return }
+            let old = primary
+            // Failover is safe only to a survivor that was Connected and UpToDate when the
+            // Primary died (a cluster manager with fencing refuses an outdated one).
+            let inSync = [old, 1 - old].allSatisfy { index in
+                let state = nodes[index].engine?.state
+                return state?.connection == .connected && state?.disk == .upToDate && state?.peerDisk == .upToDate
+            }
+            crash(old)
+            if inSync, nodes[1 - old].engine != nil {
+                // Failover, as Pacemaker would: promote the survivor.
+                primary = 1 - old
+                note("failover: node\(primary) promoted", fault: true)
+                try apply(primary, nodes[primary].engine!.promote(force: false))
+            }
+            schedule(.restart(node: old), after: 100_000 + random.next() % 1_000_000)
+        }
+    }
+
+    private func startHealing() {
+        guard !healing else { return }
+        healing = true
+        note("healing: no more faults; the link is restored and every node restarted", fault: true)
+        linkHealthy = true
+        for index in 0..<2 where nodes[index].engine == nil { schedule(.restart(node: index), after: 1_000) }
+        schedule(.tryConnect, after: 2_000)
+    }
+
+    /// The administrator: the application's node is Primary (promoted again after a restart);
+    /// a split brain is resolved with the application's node as survivor.
+    private func admin() throws {
+        guard let engine = nodes[primary].engine else { return }
+        // First connection of two blank disks: skip the initial sync (new-current-uuid --clear-bitmap).
+        if engine.state.connection == .connected, engine.state.disk == .inconsistent, engine.state.peerDisk == .inconsistent,
+           engine.superblock.uuids.current & ~1 == GenerationUUIDs.justCreatedValue {
+            try apply(primary, nodes[primary].engine!.newCurrentUUID(clearBitmap: true))
+            return
+        }
+        // Promote only what is known to hold the newest data: connected to a peer that is
+        // UpToDate too (a cluster manager with fencing would not promote a node that merely
+        // lost sight of its peer).
+        if engine.state.role != .primary, nodes[1 - primary].engine?.state.role != .primary,
+           engine.state.connection == .connected, engine.state.disk == .upToDate, engine.state.peerDisk == .upToDate {
+            try apply(primary, nodes[primary].engine!.promote(force: false))
+        }
+        for index in 0..<2 {
+            guard let since = nodes[index].standAloneSince, now - since > 300_000, nodes[index].engine != nil else { continue }
+            let victim = 1 - primary
+            note("admin: split-brain recovery, node\(victim) discards its data", fault: true)
+            if nodes[victim].engine?.state.role == .primary { try apply(victim, nodes[victim].engine!.demote()) }
+            if nodes[victim].engine?.state.connection == .standAlone { try apply(victim, nodes[victim].engine!.connect(discardMyData: true)) }
+            if nodes[primary].engine?.state.connection == .standAlone { try apply(primary, nodes[primary].engine!.connect(discardMyData: false)) }
+            try tryConnect()
+            break
+        }
+    }
+
+    // MARK: - Invariants
+
+    private func settled() -> Bool {
+        guard operationsLeft == 0, pending.isEmpty, connected, queueIsQuietEnough else { return false }
+        return nodes.allSatisfy { node in
+            guard let state = node.engine?.state else { return false }
+            return state.connection == .connected && state.disk == .upToDate && state.peerDisk == .upToDate && node.engine!.inFlight.local == 0
+        }
+    }
+
+    private var queueIsQuietEnough: Bool { true }
+
+    private func finalChecks() throws {
+        guard settled() else { return fail("the cluster did not settle: \(nodes.map { $0.engine.map { "\($0.state)" } ?? "down" })") }
+        let a = nodes[0].disk.contents(0..<dataSize), b = nodes[1].disk.contents(0..<dataSize)
+        for block in stride(from: 0, to: Int(dataSize), by: 4096) where !sameBytes(a, block, b, block, 4096) {
+            return fail("both nodes UpToDate but their data differs (first at 4 KiB block \(block / 4096))")
+        }
+        for block in stride(from: 0, to: Int(dataSize), by: 4096) {
+            let range = Int64(block)..<Int64(block + 4096)
+            guard !uncertain.contains(where: { $0.overlaps(range) }) else { continue }
+            if !sameBytes(a, block, model, block, 4096) {
+                return fail("an acknowledged write is missing at 4 KiB block \(block / 4096) on the UpToDate nodes")
+            }
+        }
+    }
+
+    /// `count` bytes of `a` at `i` equal those of `b` at `j` (memcmp: this runs millions of times).
+    private func sameBytes(_ a: [UInt8], _ i: Int, _ b: [UInt8], _ j: Int, _ count: Int) -> Bool {
+        a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress! + i, y.baseAddress! + j, count) == 0 } }
+    }
+
+    private func fail(_ message: String) {
+        guard violation == nil else { return }
+        violation = message
+        note("VIOLATION: \(message)")
+    }
+
+    private func note(_ line: String, fault: Bool = false) {
+        let milliseconds = String(now / 1000), fraction = String(now % 1000)
+        let stamped = String(repeating: " ", count: max(0, 7 - milliseconds.count)) + milliseconds + "."
+            + String(repeating: "0", count: 3 - fraction.count) + fraction + " ms  " + line
+        if fault { faultLog.append(stamped) }
+        trace.append(stamped)
+        if trace.count > options.traceLines { trace.removeFirst(trace.count - options.traceLines) }
+    }
+}

@@ -1,0 +1,46 @@
+import ReplicaCore
+
+/// What one simulated run does.
+public struct SimulationOptions: Sendable {
+    /// The seed: it decides every choice of the run.
+    public var seed: UInt64
+    /// "A", "B" or "C"; nil: chosen by the seed.
+    public var wireProtocol: String?
+    /// Application operations issued on the Primary.
+    public var operations = 300
+    /// Inject faults (link cuts, crashes, restarts, failover).
+    public var faults = true
+    /// Data area of each disk.
+    public var diskBytes: Int64 = 8 << 20
+    /// Lines of trace kept for a report.
+    public var traceLines = 60
+
+    /// Options for `seed`, with the defaults.
+    public init(seed: UInt64) { self.seed = seed }
+}
+
+/// The result of one run.
+public struct SimulationOutcome: Sendable {
+    /// The seed.
+    public var seed: UInt64
+    /// The protocol used.
+    public var wireProtocol: String
+    /// Nil when every invariant held; else what broke.
+    public var violation: String?
+    /// The faults injected, in order, with their virtual times.
+    public var faults: [String]
+    /// The last events before the end (or the violation).
+    public var trace: [String]
+    /// Events processed, application writes acknowledged, virtual milliseconds.
+    public var events = 0, acknowledgedWrites = 0, virtualMilliseconds: UInt64 = 0
+
+    /// A readable report: the seed, the faults and the trace.
+    public var report: String {
+        var out = "seed \(seed) protocol \(wireProtocol): " + (violation.map { "VIOLATION: \($0)" } ?? "ok")
+        out += " (\(events) events, \(acknowledgedWrites) writes acknowledged, \(virtualMilliseconds) ms virtual)\n"
+        out += "faults:\n" + (faults.isEmpty ? "  none\n" : faults.map { "  \($0)\n" }.joined())
+        out += "last events:\n" + trace.map { "  \($0)\n" }.joined()
+        out += "replay: replctl sim --seed \(seed)\n"
+        return out
+    }
+}
