@@ -82,6 +82,7 @@ let package = Package(
             dependencies: ["ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD"],
             swiftSettings: strict
         ),
+        .testTarget(name: "ReplicaSimulationTests", dependencies: ["ReplicaSimulation"], swiftSettings: strict),
         .testTarget(name: "ReplctlTests", dependencies: ["ReplicaCore"], exclude: ["Corpus"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
