@@ -15,6 +15,7 @@ public final class Simulation {
         var engine: VolumeEngine?
         var incarnation = 0
         var standAloneSince: UInt64?
+        var lastConnection: ConnectionState = .standAlone
         init(disk: SimulatedDisk, metadata: MetadataDevice) {
             self.disk = disk
             self.metadata = metadata
@@ -87,8 +88,12 @@ public final class Simulation {
         configuration.pingTimeoutMilliseconds = 500
         configuration.resyncPacing.planAheadSteps = 0
         configuration.resyncPacing.resyncRateKiB = 100 << 10
-        configuration.afterSB0 = .discardLeastChanges
-        configuration.afterSB1 = .discardSecondary
+        // Split brains end StandAlone and the simulated administrator recovers them by hand,
+        // with the application's node as the survivor (automatic policies may discard the
+        // application's writes by design; unit and netns tests cover them).
+        configuration.afterSB0 = .disconnect
+        configuration.afterSB1 = .disconnect
+        configuration.afterSB2 = .disconnect
         self.configuration = configuration
         operationsLeft = options.operations
         model = []
@@ -114,6 +119,7 @@ public final class Simulation {
                 now = time
                 events += 1
                 try handle(event)
+                checkNoSilentDivergence()
                 if healing && settled() { break }
                 if now > 120_000_000 { fail("the run did not settle within 120 s of virtual time") }
             }
@@ -170,11 +176,12 @@ public final class Simulation {
     private func handle(_ event: Event) throws {
         switch event {
         case .deliver(let to, let frame, let generation):
-            guard generation == link, connected, let engine = nodes[to].engine else { return }
-            _ = engine
+            framesInFlight -= 1
+            guard generation == link, connected, nodes[to].engine != nil else { return }
             note("node\(to) <- \(frame.type)")
             try execute(to, nodes[to].engine!.handle(.frame(frame)))
         case .ioDone(let index, let incarnation, let id, let io):
+            ioInFlight -= 1
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
             let result = io.perform(on: nodes[index].disk)
             try execute(index, nodes[index].engine!.handle(.localIOCompleted(id, result)))
@@ -243,8 +250,10 @@ public final class Simulation {
                 let at = max(lastDelivery[index][channel] ?? 0, now + 20 + random.next() % 400)
                 lastDelivery[index][channel] = at
                 queue.push(.deliver(to: 1 - index, decoded, link: link), at: at)
+                framesInFlight += 1
             case .localIO(let id, let io):
                 schedule(.ioDone(node: index, incarnation: node.incarnation, id, io), after: 5 + random.next() % 1_500)
+                ioInFlight += 1
             case .complete(let id, let result):
                 try completed(id, result)
             case .writeSuperblock(let superblock):
@@ -261,6 +270,13 @@ public final class Simulation {
                     fail("node\(index) announced an invalid state \(state): \(error)")
                 }
                 if state.connection == .standAlone { node.standAloneSince = node.standAloneSince ?? now } else { node.standAloneSince = nil }
+                let previous = node.lastConnection
+                node.lastConnection = state.connection
+                if state.connection >= .connected, previous == .wfReportParams, splitBrainPending {
+                    // Both nodes were Primary apart: the handshake must have seen it.
+                    guard splitBrainDetected else { return fail("node\(index) reached \(state.connection) after a split brain that no handshake detected") }
+                    if state.connection == .connected || state.connection >= .syncSource { splitBrainPending = false; splitBrainDetected = false }
+                }
             case .closeConnection(let reason, let standAlone):
                 note("node\(index) closes the connection: \(reason)")
                 let wasConnected = connected
@@ -268,6 +284,7 @@ public final class Simulation {
                 if !standAlone, wasConnected { try execute(index, node.engine!.handle(.connectionLost)) }
             case .log(let line):
                 note("node\(index): \(line)")
+                if line.hasPrefix("Split-Brain detected") { splitBrainDetected = true }
             case .callHandler(let name):
                 note("node\(index) handler \(name)")
             }
@@ -317,6 +334,12 @@ public final class Simulation {
     }
 
     private var flushCoverage: [RequestID: [Range<Int64>]] = [:]
+    private var framesInFlight = 0
+    private var ioInFlight = 0
+    private var lastDivergenceCheck: UInt64 = 0
+    /// An operator promoted the other node while the nodes were apart.
+    private var splitBrainPending = false
+    private var splitBrainDetected = false
 
     private func completed(_ id: RequestID, _ result: Result<[UInt8], RequestError>) throws {
         guard !completedIDs.contains(id) else { return fail("request \(id) completed twice") }
@@ -349,7 +372,18 @@ public final class Simulation {
     private func fault() throws {
         defer { if operationsLeft > 0 { schedule(.fault, after: 50_000 + random.next() % 400_000) } else { startHealing() } }
         guard operationsLeft > 0 else { return }
-        switch random.next() % 6 {
+        switch random.next() % 7 {
+        case 6:
+            // An operator error: the other node promoted while the nodes are apart (DRBD allows
+            // it without fencing); the next connection must detect the split brain.
+            let other = 1 - primary
+            guard !connected, nodes[primary].engine?.state.role == .primary, let engine = nodes[other].engine,
+                  engine.state.role == .secondary, engine.state.disk == .upToDate, engine.state.connection < .connected else { return }
+            note("operator error: node\(other) promoted while apart", fault: true)
+            if case .success(let effects) = nodes[other].engine!.promote(force: false) {
+                splitBrainPending = true
+                try execute(other, effects)
+            }
         case 0, 1, 2:
             guard connected else { return }
             linkHealthy = false
@@ -429,7 +463,24 @@ public final class Simulation {
         }
     }
 
-    private var queueIsQuietEnough: Bool { true }
+    private var queueIsQuietEnough: Bool { framesInFlight == 0 && ioInFlight == 0 }
+
+    /// Wherever the two disks differ while connected and quiet, a bitmap bit must say so
+    /// (checked at most every 50 ms of virtual time: it compares both disks).
+    private func checkNoSilentDivergence() {
+        guard now - lastDivergenceCheck >= 50_000, connected, pending.isEmpty, queueIsQuietEnough,
+              let a = nodes[0].engine, let b = nodes[1].engine,
+              a.state.connection == .connected, b.state.connection == .connected,
+              a.inFlight.local == 0, b.inFlight.local == 0 else { return }
+        lastDivergenceCheck = now
+        let left = nodes[0].disk.contents(0..<dataSize), right = nodes[1].disk.contents(0..<dataSize)
+        for block in stride(from: 0, to: Int(dataSize), by: 4096) where !sameBytes(left, block, right, block, 4096) {
+            let bit = Int64(block / 4096)
+            if !a.bitmap.isSet(bit), !b.bitmap.isSet(bit) {
+                return fail("the disks differ at 4 KiB block \(bit) while Connected, and neither bitmap marks it")
+            }
+        }
+    }
 
     private func finalChecks() throws {
         guard settled() else { return fail("the cluster did not settle: \(nodes.map { $0.engine.map { "\($0.state)" } ?? "down" })") }

@@ -16,6 +16,7 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Replication protocol A, B or C (default: chosen by each seed).") var `protocol`: String?
     @Option(help: "Application operations per run.") var operations: Int = 300
     @Flag(help: "No faults: only the workload.") var noFaults = false
+    @Option(help: "Lines of trace printed for a failing or replayed seed.") var trace: Int = 60
 
     func validate() throws {
         if let name = `protocol`, !["A", "B", "C"].contains(name) { throw ValidationError("--protocol must be A, B or C, not '\(name)'") }
@@ -28,6 +29,7 @@ struct SimCommand: ParsableCommand {
         options.wireProtocol = `protocol`
         options.operations = operations
         options.faults = !noFaults
+        options.traceLines = trace
         return options
     }
 
