@@ -177,7 +177,7 @@ public final class Simulation {
         switch event {
         case .deliver(let to, let frame, let generation):
             framesInFlight -= 1
-            guard generation == link, connected, nodes[to].engine != nil else { return }
+            guard generation == link, connected || closedBy == 1 - to, nodes[to].engine != nil else { return }
             note("node\(to) <- \(frame.type)")
             try execute(to, nodes[to].engine!.handle(.frame(frame)))
         case .ioDone(let index, let incarnation, let id, let io):
@@ -190,6 +190,11 @@ public final class Simulation {
             try execute(index, nodes[index].engine!.handle(.timer(timer)))
         case .peerNoticesLoss(let index, let incarnation, let generation):
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil, generation == link else { return }
+            if closedBy != nil {
+                // The end of an orderly close: frames after it no longer arrive.
+                closedBy = nil
+                link += 1
+            }
             try execute(index, nodes[index].engine!.handle(.connectionLost))
         case .tryConnect:
             connectScheduled = false
@@ -220,15 +225,30 @@ public final class Simulation {
         }
         connected = true
         link += 1
+        closedBy = nil
         lastDelivery = [[:], [:]]
         note("connection established")
         for index in 0..<2 { try execute(index, nodes[index].engine!.handle(.connectionEstablished(resolveConflicts: index == 0))) }
     }
 
-    /// The link breaks: frames in flight are lost; each node in `noticedBy` sees it soon.
-    private func cutLink(noticedBy: [Int]) {
+    /// A node closes the connection in order (FIN after what it sent): its frames in flight
+    /// still arrive, frames towards it are dropped, and its peer sees the end after the last.
+    private func closeInOrder(by index: Int) {
         guard connected else { return }
         connected = false
+        closedBy = index
+        let last = max(now, lastDelivery[index].values.max() ?? now)
+        let peer = 1 - index
+        if nodes[peer].engine != nil {
+            queue.push(.peerNoticesLoss(node: peer, incarnation: nodes[peer].incarnation, link: link), at: last + 1 + random.next() % 1_000)
+        }
+    }
+
+    /// The link breaks: frames in flight are lost; each node in `noticedBy` sees it soon.
+    private func cutLink(noticedBy: [Int]) {
+        guard connected || closedBy != nil else { return }
+        connected = false
+        closedBy = nil
         link += 1
         for index in noticedBy where nodes[index].engine != nil {
             schedule(.peerNoticesLoss(node: index, incarnation: nodes[index].incarnation, link: link), after: 1_000 + random.next() % 500_000)
@@ -280,7 +300,7 @@ public final class Simulation {
             case .closeConnection(let reason, let standAlone):
                 note("node\(index) closes the connection: \(reason)")
                 let wasConnected = connected
-                cutLink(noticedBy: [1 - index])
+                closeInOrder(by: index)
                 if !standAlone, wasConnected { try execute(index, node.engine!.handle(.connectionLost)) }
             case .log(let line):
                 note("node\(index): \(line)")
@@ -335,6 +355,8 @@ public final class Simulation {
 
     private var flushCoverage: [RequestID: [Range<Int64>]] = [:]
     private var framesInFlight = 0
+    /// The node that closed the connection in order, until its peer has seen the end.
+    private var closedBy: Int?
     private var ioInFlight = 0
     private var lastDivergenceCheck: UInt64 = 0
     /// An operator promoted the other node while the nodes were apart.

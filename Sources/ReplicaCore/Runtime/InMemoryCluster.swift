@@ -38,6 +38,9 @@ public struct InMemoryCluster {
     public var pausedChannels: [Set<Channel>] = [[], []]
     /// True while both channels are up.
     public private(set) var connected = false
+    /// A node that closed the connection: the frames it sent before are still delivered (an
+    /// orderly close), then its peer sees the loss.
+    private var closedBy: Int?
     private var random: SeededGenerator
 
     /// Two nodes with fresh meta-data (`create-md`) on disks of `diskSize` bytes.
@@ -71,6 +74,8 @@ public struct InMemoryCluster {
     /// Connects the nodes (node 0 accepts the meta channel and holds RESOLVE_CONFLICTS).
     public mutating func connect() throws {
         guard !nodes[0].standAlone, !nodes[1].standAlone else { return }
+        closedBy = nil
+        links = [[.data: [], .meta: []], [.data: [], .meta: []]]
         connected = true
         for index in 0..<2 { try execute(index, nodes[index].engine.handle(.connectionEstablished(resolveConflicts: index == 0))) }
     }
@@ -79,8 +84,24 @@ public struct InMemoryCluster {
     public mutating func disconnect() throws {
         guard connected else { return }
         connected = false
+        closedBy = nil
         links = [[.data: [], .meta: []], [.data: [], .meta: []]]
         for index in 0..<2 { try execute(index, nodes[index].engine.handle(.connectionLost)) }
+    }
+
+    /// `node` closes the connection in order: what it already sent still reaches the peer,
+    /// which sees the loss after it; frames towards `node` are dropped.
+    private mutating func close(by node: Int, standAlone: Bool) throws {
+        guard connected else { return }
+        connected = false
+        links[1 - node] = [.data: [], .meta: []]
+        if !standAlone { try execute(node, nodes[node].engine.handle(.connectionLost)) }
+        if links[node].values.allSatisfy(\.isEmpty) {
+            links = [[.data: [], .meta: []], [.data: [], .meta: []]]
+            try execute(1 - node, nodes[1 - node].engine.handle(.connectionLost))
+        } else {
+            closedBy = node
+        }
     }
 
     /// Submits an application request on a node.
@@ -104,7 +125,8 @@ public struct InMemoryCluster {
         var actions: [Action] = []
         for index in 0..<2 {
             if !nodes[index].holdIO { for position in nodes[index].pendingIO.indices { actions.append(.completeIO(index, position)) } }
-            for channel in [Channel.data, .meta] where !(links[index][channel] ?? []).isEmpty && !pausedChannels[1 - index].contains(channel) {
+            for channel in [Channel.data, .meta] where !(links[index][channel] ?? []).isEmpty && !pausedChannels[1 - index].contains(channel)
+                && (connected || closedBy == index) {
                 actions.append(.deliver(from: index, channel))
             }
         }
@@ -128,6 +150,12 @@ public struct InMemoryCluster {
         case .deliver(let from, let channel):
             let frame = links[from][channel]!.removeFirst()
             try execute(1 - from, nodes[1 - from].engine.handle(.frame(frame)))
+            if closedBy == from, links[from].values.allSatisfy(\.isEmpty) {
+                // Everything the closing node sent has arrived: now its peer sees the end.
+                closedBy = nil
+                links = [[.data: [], .meta: []], [.data: [], .meta: []]]
+                try execute(1 - from, nodes[1 - from].engine.handle(.connectionLost))
+            }
         }
         return true
     }
@@ -174,7 +202,7 @@ public struct InMemoryCluster {
             case .closeConnection(let reason, let standAlone):
                 nodes[node].log.append("close: \(reason)")
                 if standAlone { nodes[node].standAlone = true }
-                try disconnect()
+                try close(by: node, standAlone: standAlone)
             case .log(let line):
                 nodes[node].log.append(line)
             case .callHandler(let name):
