@@ -8,6 +8,8 @@ final class SimulatedDisk: BlockTarget, @unchecked Sendable {
     let logicalBlockSize = 512
     private var durable: [UInt8]
     private var cache: [(offset: Int64, bytes: [UInt8])] = []
+    /// Reads and writes touching this range fail with EIO (a failing area of the medium).
+    var failing: Range<Int64>?
 
     init(size: Int64) {
         self.size = size
@@ -55,6 +57,9 @@ final class SimulatedDisk: BlockTarget, @unchecked Sendable {
     private func check(_ operation: BlockIOError.Operation, _ offset: Int64, _ length: Int) throws(BlockIOError) {
         guard offset >= 0, offset + Int64(length) <= size else {
             throw BlockIOError(operation: operation, offset: offset, length: Int64(length), errno: 22, detail: "simulated disk")
+        }
+        if let failing, failing.overlaps(offset..<(offset + Int64(length))) {
+            throw BlockIOError(operation: operation, offset: offset, length: Int64(length), errno: 5, detail: "simulated medium error")
         }
     }
 

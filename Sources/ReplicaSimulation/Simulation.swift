@@ -33,6 +33,7 @@ public final class Simulation {
         case heal
         case restart(node: Int)
         case admin
+        case diskRecovers(node: Int)
     }
 
     /// An application request in flight on the Primary.
@@ -212,6 +213,9 @@ public final class Simulation {
             note("node\(index) restarts", fault: true)
             try start(index)
             try tryConnect()
+        case .diskRecovers(let index):
+            nodes[index].disk.failing = nil
+            note("node\(index)'s disk works again", fault: true)
         case .admin:
             try admin()
             if !healing || !settled() { schedule(.admin, after: 200_000) }
@@ -355,6 +359,7 @@ public final class Simulation {
 
     private var flushCoverage: [RequestID: [Range<Int64>]] = [:]
     private var framesInFlight = 0
+    private var lastResyncByReconnect: UInt64 = 0
     /// The node that closed the connection in order, until its peer has seen the end.
     private var closedBy: Int?
     private var ioInFlight = 0
@@ -394,7 +399,16 @@ public final class Simulation {
     private func fault() throws {
         defer { if operationsLeft > 0 { schedule(.fault, after: 50_000 + random.next() % 400_000) } else { startHealing() } }
         guard operationsLeft > 0 else { return }
-        switch random.next() % 7 {
+        switch random.next() % 8 {
+        case 7:
+            // A failing area of one disk for a while: I/O there returns EIO.
+            let index = Int(random.next() % 2)
+            guard nodes[index].disk.failing == nil else { return }
+            let length = Int64(1 + random.next() % 256) * 4096
+            let start = Int64(random.next() % UInt64((dataSize - length) / 4096)) * 4096
+            nodes[index].disk.failing = start..<(start + length)
+            note("node\(index)'s disk fails I/O at \(start)+\(length)", fault: true)
+            schedule(.diskRecovers(node: index), after: 20_000 + random.next() % 500_000)
         case 6:
             // An operator error: the other node promoted while the nodes are apart (DRBD allows
             // it without fencing); the next connection must detect the split brain.
@@ -442,6 +456,7 @@ public final class Simulation {
         healing = true
         note("healing: no more faults; the link is restored and every node restarted", fault: true)
         linkHealthy = true
+        for index in 0..<2 { nodes[index].disk.failing = nil }
         for index in 0..<2 where nodes[index].engine == nil { schedule(.restart(node: index), after: 1_000) }
         schedule(.tryConnect, after: 2_000)
     }
@@ -463,6 +478,18 @@ public final class Simulation {
            engine.state.connection == .connected, engine.state.disk == .upToDate, engine.state.peerDisk == .upToDate {
             try apply(primary, nodes[primary].engine!.promote(force: false))
         }
+        // Blocks marked out of sync while Connected (after an I/O error) are resynced the way an
+        // operator does it: disconnect and connect again.
+        if healing, connected, pending.isEmpty, queueIsQuietEnough, now - lastResyncByReconnect > 1_000_000,
+           nodes.allSatisfy({ $0.engine?.state.connection == .connected }),
+           nodes.contains(where: { $0.engine!.bitmap.setCount > 0 }) {
+            lastResyncByReconnect = now
+            note("admin: disconnect and connect to resync the blocks marked out of sync", fault: true)
+            try apply(primary, nodes[primary].engine!.disconnect())
+            try apply(primary, nodes[primary].engine!.connect(discardMyData: false))
+            try tryConnect()
+            return
+        }
         for index in 0..<2 {
             guard let since = nodes[index].standAloneSince, now - since > 300_000, nodes[index].engine != nil else { continue }
             let victim = 1 - primary
@@ -482,6 +509,7 @@ public final class Simulation {
         return nodes.allSatisfy { node in
             guard let state = node.engine?.state else { return false }
             return state.connection == .connected && state.disk == .upToDate && state.peerDisk == .upToDate && node.engine!.inFlight.local == 0
+                && node.engine!.bitmap.setCount == 0
         }
     }
 

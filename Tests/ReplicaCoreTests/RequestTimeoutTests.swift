@@ -63,3 +63,34 @@ struct RequestTimeoutTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 }
+
+@Suite("Peer write failures")
+struct PeerWriteFailureTests {
+    /// Found by the simulator (seeds 82 and 141): under protocol A and B a write completes
+    /// before the peer has written it, so the peer's negative ack found no pending write and
+    /// the block was never marked — the disks differed with no bit to say so.
+    @Test(arguments: ["A", "B", "C"])
+    func aWriteThatFailsOnThePeerIsMarkedOutOfSync(protocolName: String) throws {
+        var configuration = EngineConfiguration()
+        configuration.wireProtocol = protocolName
+        var pair = try InMemoryCluster(diskSize: 8 << 20, configuration: configuration, seed: 5)
+        try pair.connect()
+        try pair.run()
+        #expect(try pair.admin(0) { $0.newCurrentUUID(clearBitmap: true) } == nil)
+        try pair.run()
+        #expect(try pair.admin(0) { $0.promote(force: false) } == nil)
+        try pair.run()
+        pair.nodes[1].disk.injectFailure(in: (1 << 20)..<(2 << 20))
+        try pair.request(0, 1, .write(offset: 1 << 20, data: [UInt8](repeating: 9, count: 8192)))
+        try pair.run()
+        #expect(pair.nodes[0].completions.contains { $0.0 == 1 && (try? $0.1.get()) != nil }, "the local write succeeded")
+        #expect(pair.nodes[0].engine.bitmap.setCount == 2, "the Primary marks the 2 blocks its peer failed to write")
+        pair.nodes[1].disk.clearFailures()
+        // A reconnect resyncs them and the disks are equal again.
+        try pair.disconnect()
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[0].engine.bitmap.setCount == 0)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+}

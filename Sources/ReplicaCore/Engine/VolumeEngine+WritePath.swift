@@ -101,7 +101,14 @@ extension VolumeEngine {
     mutating func applicationWriteDone(_ id: RequestID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
         guard var write = writes.pending[id] else { return }
         write.localDone = true
-        if case .failure(let error) = result { write.localError = error } else { counters.diskWritten += UInt64(write.length / 1024) }
+        if case .failure(let error) = result {
+            write.localError = error
+            // The peer may hold the new data while our disk does not: the blocks differ, and
+            // the bitmap must say so (a later resync makes both sides equal again).
+            bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
+        } else {
+            counters.diskWritten += UInt64(write.length / 1024)
+        }
         writes.pending[id] = write
         activityLog.release(write.extents)
         finishWriteIfDone(id, &effects)
@@ -164,8 +171,11 @@ extension VolumeEngine {
 
     mutating func acknowledged(_ ack: BlockAck, failed: Bool, inSync: Bool, _ effects: inout [EngineEffect]) {
         if inSync { bitmap.clear(Bitmap.bits(forBytes: Int64(ack.offset), length: Int64(ack.size)).clamped(to: fullyCoveredBits(ack))) }
+        // The peer failed to write: the range differs, whether or not the write still waits
+        // (under protocol A and B it completed before this answer; found by the simulator,
+        // seed 82).
+        if failed { bitmap.markOutOfSync(offset: Int64(ack.offset), length: Int64(ack.size)) }
         guard var write = writes.pending[ack.blockID] else { return }
-        if failed { bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length)) }
         write.networkPending = false
         writes.pending[ack.blockID] = write
         finishWriteIfDone(ack.blockID, &effects)
