@@ -16,6 +16,8 @@ public final class Simulation {
         var incarnation = 0
         var standAloneSince: UInt64?
         var lastConnection: ConnectionState = .standAlone
+        /// The disk answers slowly (10–100 ms per I/O) until this virtual time.
+        var slowUntil: UInt64 = 0
         init(disk: SimulatedDisk, metadata: MetadataDevice) {
             self.disk = disk
             self.metadata = metadata
@@ -271,12 +273,14 @@ public final class Simulation {
                 let (header, payload) = FrameCodec.encode(frame)
                 let decoded = try FrameCodec.decode(try FrameHeader(bytes: header), payload: payload)
                 let channel = frame.type.channel
-                let at = max(lastDelivery[index][channel] ?? 0, now + 20 + random.next() % 400)
+                // Latency, and the link's bandwidth (1 GB/s: 1 µs per KB) for the bytes queued before.
+                let at = max(lastDelivery[index][channel] ?? 0, now + 20 + random.next() % 400) + UInt64(payload.count / 1000)
                 lastDelivery[index][channel] = at
                 queue.push(.deliver(to: 1 - index, decoded, link: link), at: at)
                 framesInFlight += 1
             case .localIO(let id, let io):
-                schedule(.ioDone(node: index, incarnation: node.incarnation, id, io), after: 5 + random.next() % 1_500)
+                let latency = now < node.slowUntil ? 10_000 + random.next() % 90_000 : 5 + random.next() % 1_500
+                schedule(.ioDone(node: index, incarnation: node.incarnation, id, io), after: latency)
                 ioInFlight += 1
             case .complete(let id, let result):
                 try completed(id, result)
@@ -399,7 +403,11 @@ public final class Simulation {
     private func fault() throws {
         defer { if operationsLeft > 0 { schedule(.fault, after: 50_000 + random.next() % 400_000) } else { startHealing() } }
         guard operationsLeft > 0 else { return }
-        switch random.next() % 8 {
+        switch random.next() % 9 {
+        case 8:
+            let index = Int(random.next() % 2)
+            nodes[index].slowUntil = now + 100_000 + random.next() % 1_000_000
+            note("node\(index)'s disk turns slow (10–100 ms per I/O) until \(nodes[index].slowUntil / 1000) ms", fault: true)
         case 7:
             // A failing area of one disk for a while: I/O there returns EIO.
             let index = Int(random.next() % 2)

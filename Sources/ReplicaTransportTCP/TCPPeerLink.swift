@@ -11,6 +11,8 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     private let dataLock = NSLockShim()
     private let metaLock = NSLockShim()
     private let closed = Mutex(false)
+    /// Channels whose stream the peer ended cleanly.
+    private let endedChannels = Mutex(0)
     private let handler: any PeerLinkHandler
     /// True for the side that accepted the meta connection.
     public let resolveConflicts: Bool
@@ -103,7 +105,27 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
                 }
                 handler.received(frame, volume: header.volume, on: self)
             } catch {
-                close(reason: error.description)
+                guard error.isClosedByPeer else {
+                    close(reason: error.description)
+                    return
+                }
+                // The peer ended this channel in order. Its other channel may still carry
+                // frames (the reason for a refused handshake): the link ends when both have
+                // ended, or a second after the first.
+                let ended = endedChannels.withLock { count -> Int in
+                    count += 1
+                    return count
+                }
+                if ended >= 2 {
+                    close(reason: error.description)
+                } else {
+                    let other = Thread { [self] in
+                        let deadline = Date().addingTimeInterval(1)
+                        while !isClosed && Date() < deadline { usleep(10_000) }
+                        close(reason: error.description)
+                    }
+                    other.start()
+                }
                 return
             }
         }

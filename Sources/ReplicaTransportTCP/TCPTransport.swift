@@ -68,6 +68,11 @@ public final class TCPTransport: Transport, @unchecked Sendable {
         link.withLock { $0 }?.close()
     }
 
+    public func stopConnecting() {
+        running.withLock { $0 = false }
+        listener.withLock { $0?.close(); $0 = nil }
+    }
+
     private var isRunning: Bool { running.withLock { $0 } }
 
     /// Keeps one link up while running.

@@ -40,7 +40,7 @@ struct SimulationTests {
             faults += outcome.faults
         }
         #expect(protocols == ["A", "B", "C"])
-        for kind in ["the link is cut", "crashes", "restarts", "failover", "operator error", "split-brain recovery", "disk fails I/O"] {
+        for kind in ["the link is cut", "crashes", "restarts", "failover", "operator error", "split-brain recovery", "disk fails I/O", "disk turns slow"] {
             #expect(faults.contains { $0.contains(kind) }, "no run had '\(kind)'")
         }
     }

@@ -104,9 +104,13 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// Disconnects and stays StandAlone (`disconnect`).
     public func disconnect() {
         engineQueue.sync {
-            transport.stop()
-            transportRunning = false
+            // The engine says goodbye to the peer (a disconnect frame, sent before the link
+            // closes in order) and stops the transport through its effects.
             if let effects = try? engine.disconnect().get() { execute(effects) }
+            if transportRunning {
+                transport.stop()
+                transportRunning = false
+            }
             link = nil
         }
     }
@@ -235,7 +239,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 link = nil
                 if let closing { closeAfterQueuedFrames(closing) }
                 if standAlone {
-                    transport.stop()
+                    // The link, if any, closes in order above; no new one is made.
+                    if closing != nil { transport.stopConnecting() } else { transport.stop() }
                     transportRunning = false
                 } else if closing != nil {
                     execute(engine.handle(.connectionLost))

@@ -7,6 +7,11 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
     public init(_ description: String) { self.description = description }
 }
 
+extension Transport {
+    /// Transports that cannot keep a link past stopping simply stop.
+    public func stopConnecting() { stop() }
+}
+
 extension PeerLink {
     /// Transports without an orderly shutdown simply close.
     public func closeGracefully(timeout: Double) { close() }
@@ -48,4 +53,7 @@ public protocol Transport: AnyObject, Sendable {
     func start(handler: any PeerLinkHandler) throws(TransportError)
     /// Stops listening and connecting and closes the current link.
     func stop()
+    /// Stops listening and connecting, leaving the current link to its owner, who closes it
+    /// in order (``PeerLink/closeGracefully(timeout:)``).
+    func stopConnecting()
 }
