@@ -53,9 +53,17 @@ struct SimulationTests {
     /// prevent; its split-brain check fired on a promotion seen as Connected by a node that
     /// had not yet noticed the cut (16, 75, 102); and `after-sb-1pri discard-secondary`
     /// discarded the application's own writes by design (376).
-    @Test(arguments: [UInt64(16), 54, 75, 82, 102, 141, 376, 1238, 1529, 2509, 2632, 2752, 2855])
+    ///
+    /// 721, 1290, 1389 and 1398 (150 operations) found another engine bug: an application write
+    /// whose local write failed during a resync was confirmed in sync by the peer's ack, which
+    /// cleared the bits of blocks that differed.
+    @Test(arguments: [UInt64(16), 54, 75, 82, 102, 141, 376, 721, 1238, 1290, 1389, 1398, 1529, 2509, 2632, 2752, 2855])
     func regressionSeeds(seed: UInt64) throws {
-        let outcome = try Simulation(SimulationOptions(seed: seed)).run()
-        #expect(outcome.violation == nil, "\(outcome.report)")
+        for operations in [150, 300] {
+            var options = SimulationOptions(seed: seed)
+            options.operations = operations
+            let outcome = try Simulation(options).run()
+            #expect(outcome.violation == nil, "\(outcome.report)")
+        }
     }
 }

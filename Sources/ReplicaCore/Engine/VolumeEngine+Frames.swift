@@ -117,6 +117,7 @@ extension VolumeEngine {
         }
         writes.transferLog.removeAll()
         writes.barrierSentTick.removeAll()
+        writes.locallyFailed.removeAll()
         for id in Array(writes.pending.keys) { finishWriteIfDone(id, &effects) }
         for index in writes.flushes.indices { writes.flushes[index].awaitedEpochs.removeAll() }
         finishFlushes(&effects)

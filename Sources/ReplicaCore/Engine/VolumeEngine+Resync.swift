@@ -54,7 +54,10 @@ extension VolumeEngine {
 
     /// The target wrote a block (resync or an application write during resync): in sync now.
     mutating func resyncWriteAcknowledged(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
-        bitmap.clear(fullyCoveredBits(ack))
+        // An application write whose local write failed stays marked: the peer has the data,
+        // this disk does not (found by the simulator, seeds 1389 and 1398).
+        let localFailed = ack.blockID & ResyncProgress.resyncIDFlag == 0 && writes.locallyFailed.remove(ack.blockID) != nil
+        if !localFailed { bitmap.clear(fullyCoveredBits(ack)) }
         if ack.blockID & ResyncProgress.resyncIDFlag == 0 { acknowledged(ack, failed: false, inSync: false, &effects) }
     }
 

@@ -103,6 +103,7 @@ extension VolumeEngine {
         write.localDone = true
         if case .failure(let error) = result {
             write.localError = error
+            if replicating { writes.locallyFailed.insert(id) }
             // The peer may hold the new data while our disk does not: the blocks differ, and
             // the bitmap must say so (a later resync makes both sides equal again).
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))

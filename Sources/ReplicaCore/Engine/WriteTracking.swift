@@ -38,6 +38,9 @@ struct WriteTracking: Sendable {
     var waitingForActivityLog: [(RequestID, Int64, [UInt8])] = []
     /// The request-timeout period in which each epoch's barrier was sent.
     var barrierSentTick: [UInt32: UInt64] = [:]
+    /// Application writes whose local write failed while the peer may still confirm them as
+    /// in sync: their blocks must stay marked.
+    var locallyFailed: Set<RequestID> = []
     /// Request-timeout periods elapsed on this connection.
     var requestTick: UInt64 = 0
 }
