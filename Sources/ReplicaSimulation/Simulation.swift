@@ -49,34 +49,34 @@ public final class Simulation {
 
     let options: SimulationOptions
     let wireProtocol: String
-    private var random: SeededGenerator
-    private var queue = EventQueue<Event>()
-    private var now: UInt64 = 0
-    private var nodes: [Node] = []
-    private let configuration: EngineConfiguration
-    private var dataSize: Int64 = 0
+    var random: SeededGenerator
+    var queue = EventQueue<Event>()
+    var now: UInt64 = 0
+    var nodes: [Node] = []
+    let configuration: EngineConfiguration
+    var dataSize: Int64 = 0
     // Network.
-    private var link: UInt64 = 0
-    private var connected = false
-    private var linkHealthy = true
-    private var lastDelivery: [[Channel: UInt64]] = [[:], [:]]
-    private var connectScheduled = false
+    var link: UInt64 = 0
+    var connected = false
+    var linkHealthy = true
+    var lastDelivery: [[Channel: UInt64]] = [[:], [:]]
+    var connectScheduled = false
     // Application and the model of what it may read.
-    private var primary = 0
-    private var model: [UInt8]
-    private var uncertain: [Range<Int64>] = []
-    private var unflushed: [Range<Int64>] = []
-    private var pending: [RequestID: Pending] = [:]
-    private var completedIDs: Set<RequestID> = []
-    private var nextRequest: RequestID = 1
-    private var operationsLeft: Int
-    private var healing = false
+    var primary = 0
+    var model: [UInt8]
+    var uncertain: [Range<Int64>] = []
+    var unflushed: [Range<Int64>] = []
+    var pending: [RequestID: Pending] = [:]
+    var completedIDs: Set<RequestID> = []
+    var nextRequest: RequestID = 1
+    var operationsLeft: Int
+    var healing = false
     // Report.
-    private var trace: [String] = []
-    private var faultLog: [String] = []
-    private var violation: String?
-    private var events = 0
-    private var acknowledgedWrites = 0
+    var trace: [String] = []
+    var faultLog: [String] = []
+    var violation: String?
+    var events = 0
+    var acknowledgedWrites = 0
 
     /// A run with `options`.
     public init(_ options: SimulationOptions) throws {
@@ -136,7 +136,7 @@ public final class Simulation {
 
     // MARK: - Nodes
 
-    private func start(_ index: Int) throws {
+    func start(_ index: Int) throws {
         let node = nodes[index]
         let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
                                                      metadataFlushes: true, entropySeed: random.next())
@@ -146,7 +146,7 @@ public final class Simulation {
         try apply(index, node.engine!.connect(discardMyData: false))
     }
 
-    private func crash(_ index: Int) {
+    func crash(_ index: Int) {
         let node = nodes[index]
         guard node.engine != nil else { return }
         let damaged = node.disk.crash(&random)
@@ -166,17 +166,17 @@ public final class Simulation {
         }
     }
 
-    private func apply(_ index: Int, _ result: Result<[EngineEffect], StateChangeError>) throws {
+    func apply(_ index: Int, _ result: Result<[EngineEffect], StateChangeError>) throws {
         if case .success(let effects) = result { try execute(index, effects) }
     }
 
     // MARK: - Events
 
-    private func schedule(_ event: Event, after microseconds: UInt64) {
+    func schedule(_ event: Event, after microseconds: UInt64) {
         queue.push(event, at: now + microseconds)
     }
 
-    private func handle(_ event: Event) throws {
+    func handle(_ event: Event) throws {
         switch event {
         case .deliver(let to, let frame, let generation):
             framesInFlight -= 1
@@ -224,7 +224,7 @@ public final class Simulation {
         }
     }
 
-    private func tryConnect() throws {
+    func tryConnect() throws {
         guard !connected, linkHealthy, nodes.allSatisfy({ $0.engine?.state.connection == .wfConnection }) else {
             if !connected, !connectScheduled { connectScheduled = true; schedule(.tryConnect, after: 100_000 + random.next() % 200_000) }
             return
@@ -239,7 +239,7 @@ public final class Simulation {
 
     /// A node closes the connection in order (FIN after what it sent): its frames in flight
     /// still arrive, frames towards it are dropped, and its peer sees the end after the last.
-    private func closeInOrder(by index: Int) {
+    func closeInOrder(by index: Int) {
         guard connected else { return }
         connected = false
         closedBy = index
@@ -251,7 +251,7 @@ public final class Simulation {
     }
 
     /// The link breaks: frames in flight are lost; each node in `noticedBy` sees it soon.
-    private func cutLink(noticedBy: [Int]) {
+    func cutLink(noticedBy: [Int]) {
         guard connected || closedBy != nil else { return }
         connected = false
         closedBy = nil
@@ -263,7 +263,7 @@ public final class Simulation {
 
     // MARK: - Effects
 
-    private func execute(_ index: Int, _ effects: [EngineEffect]) throws {
+    func execute(_ index: Int, _ effects: [EngineEffect]) throws {
         let node = nodes[index]
         for effect in effects {
             guard let engine = node.engine else { return }
@@ -321,7 +321,7 @@ public final class Simulation {
 
     // MARK: - Application
 
-    private func workload() throws {
+    func workload() throws {
         defer { if operationsLeft > 0 { schedule(.workload, after: 200 + random.next() % 3_000) } }
         guard operationsLeft > 0, pending.count < 8, let engine = nodes[primary].engine, engine.state.role == .primary else { return }
         operationsLeft -= 1
@@ -361,18 +361,18 @@ public final class Simulation {
         try execute(primary, nodes[primary].engine!.handle(.request(id, request)))
     }
 
-    private var flushCoverage: [RequestID: [Range<Int64>]] = [:]
-    private var framesInFlight = 0
-    private var lastResyncByReconnect: UInt64 = 0
+    var flushCoverage: [RequestID: [Range<Int64>]] = [:]
+    var framesInFlight = 0
+    var lastResyncByReconnect: UInt64 = 0
     /// The node that closed the connection in order, until its peer has seen the end.
-    private var closedBy: Int?
-    private var ioInFlight = 0
-    private var lastDivergenceCheck: UInt64 = 0
+    var closedBy: Int?
+    var ioInFlight = 0
+    var lastDivergenceCheck: UInt64 = 0
     /// An operator promoted the other node while the nodes were apart.
-    private var splitBrainPending = false
-    private var splitBrainDetected = false
+    var splitBrainPending = false
+    var splitBrainDetected = false
 
-    private func completed(_ id: RequestID, _ result: Result<[UInt8], RequestError>) throws {
+    func completed(_ id: RequestID, _ result: Result<[UInt8], RequestError>) throws {
         guard !completedIDs.contains(id) else { return fail("request \(id) completed twice") }
         completedIDs.insert(id)
         guard let request = pending.removeValue(forKey: id) else { return fail("request \(id) completed but was never issued (or was lost with its node)") }
@@ -398,180 +398,4 @@ public final class Simulation {
         }
     }
 
-    // MARK: - Faults and the cluster manager
-
-    private func fault() throws {
-        defer { if operationsLeft > 0 { schedule(.fault, after: 50_000 + random.next() % 400_000) } else { startHealing() } }
-        guard operationsLeft > 0 else { return }
-        switch random.next() % 9 {
-        case 8:
-            let index = Int(random.next() % 2)
-            nodes[index].slowUntil = now + 100_000 + random.next() % 1_000_000
-            note("node\(index)'s disk turns slow (10–100 ms per I/O) until \(nodes[index].slowUntil / 1000) ms", fault: true)
-        case 7:
-            // A failing area of one disk for a while: I/O there returns EIO.
-            let index = Int(random.next() % 2)
-            guard nodes[index].disk.failing == nil else { return }
-            let length = Int64(1 + random.next() % 256) * 4096
-            let start = Int64(random.next() % UInt64((dataSize - length) / 4096)) * 4096
-            nodes[index].disk.failing = start..<(start + length)
-            note("node\(index)'s disk fails I/O at \(start)+\(length)", fault: true)
-            schedule(.diskRecovers(node: index), after: 20_000 + random.next() % 500_000)
-        case 6:
-            // An operator error: the other node promoted while the nodes are apart (DRBD allows
-            // it without fencing); the next connection must detect the split brain.
-            let other = 1 - primary
-            guard !connected, nodes[primary].engine?.state.role == .primary, let engine = nodes[other].engine,
-                  engine.state.role == .secondary, engine.state.disk == .upToDate, engine.state.connection < .connected else { return }
-            note("operator error: node\(other) promoted while apart", fault: true)
-            if case .success(let effects) = nodes[other].engine!.promote(force: false) {
-                splitBrainPending = true
-                try execute(other, effects)
-            }
-        case 0, 1, 2:
-            guard connected else { return }
-            linkHealthy = false
-            note("the link is cut", fault: true)
-            cutLink(noticedBy: [0, 1])
-            schedule(.heal, after: 50_000 + random.next() % 1_500_000)
-        case 3, 4:
-            let victim = 1 - primary
-            guard nodes[victim].engine != nil else { return }
-            crash(victim)
-            schedule(.restart(node: victim), after: 50_000 + random.next() % 1_000_000)
-        default:
-            guard wireProtocol == "C", nodes[primary].engine != nil, nodes[1 - primary].engine != nil else { return }
-            let old = primary
-            // Failover is safe only to a survivor that was Connected and UpToDate when the
-            // Primary died (a cluster manager with fencing refuses an outdated one).
-            let inSync = [old, 1 - old].allSatisfy { index in
-                let state = nodes[index].engine?.state
-                return state?.connection == .connected && state?.disk == .upToDate && state?.peerDisk == .upToDate
-            }
-            crash(old)
-            if inSync, nodes[1 - old].engine != nil {
-                // Failover, as Pacemaker would: promote the survivor.
-                primary = 1 - old
-                note("failover: node\(primary) promoted", fault: true)
-                try apply(primary, nodes[primary].engine!.promote(force: false))
-            }
-            schedule(.restart(node: old), after: 100_000 + random.next() % 1_000_000)
-        }
-    }
-
-    private func startHealing() {
-        guard !healing else { return }
-        healing = true
-        note("healing: no more faults; the link is restored and every node restarted", fault: true)
-        linkHealthy = true
-        for index in 0..<2 { nodes[index].disk.failing = nil }
-        for index in 0..<2 where nodes[index].engine == nil { schedule(.restart(node: index), after: 1_000) }
-        schedule(.tryConnect, after: 2_000)
-    }
-
-    /// The administrator: the application's node is Primary (promoted again after a restart);
-    /// a split brain is resolved with the application's node as survivor.
-    private func admin() throws {
-        guard let engine = nodes[primary].engine else { return }
-        // First connection of two blank disks: skip the initial sync (new-current-uuid --clear-bitmap).
-        if engine.state.connection == .connected, engine.state.disk == .inconsistent, engine.state.peerDisk == .inconsistent,
-           engine.superblock.uuids.current & ~1 == GenerationUUIDs.justCreatedValue {
-            try apply(primary, nodes[primary].engine!.newCurrentUUID(clearBitmap: true))
-            return
-        }
-        // Promote only what is known to hold the newest data: connected to a peer that is
-        // UpToDate too (a cluster manager with fencing would not promote a node that merely
-        // lost sight of its peer).
-        if engine.state.role != .primary, nodes[1 - primary].engine?.state.role != .primary,
-           engine.state.connection == .connected, engine.state.disk == .upToDate, engine.state.peerDisk == .upToDate {
-            try apply(primary, nodes[primary].engine!.promote(force: false))
-        }
-        // Blocks marked out of sync while Connected (after an I/O error) are resynced the way an
-        // operator does it: disconnect and connect again.
-        if healing, connected, pending.isEmpty, queueIsQuietEnough, now - lastResyncByReconnect > 1_000_000,
-           nodes.allSatisfy({ $0.engine?.state.connection == .connected }),
-           nodes.contains(where: { $0.engine!.bitmap.setCount > 0 }) {
-            lastResyncByReconnect = now
-            note("admin: disconnect and connect to resync the blocks marked out of sync", fault: true)
-            try apply(primary, nodes[primary].engine!.disconnect())
-            try apply(primary, nodes[primary].engine!.connect(discardMyData: false))
-            try tryConnect()
-            return
-        }
-        for index in 0..<2 {
-            guard let since = nodes[index].standAloneSince, now - since > 300_000, nodes[index].engine != nil else { continue }
-            let victim = 1 - primary
-            note("admin: split-brain recovery, node\(victim) discards its data", fault: true)
-            if nodes[victim].engine?.state.role == .primary { try apply(victim, nodes[victim].engine!.demote()) }
-            if nodes[victim].engine?.state.connection == .standAlone { try apply(victim, nodes[victim].engine!.connect(discardMyData: true)) }
-            if nodes[primary].engine?.state.connection == .standAlone { try apply(primary, nodes[primary].engine!.connect(discardMyData: false)) }
-            try tryConnect()
-            break
-        }
-    }
-
-    // MARK: - Invariants
-
-    private func settled() -> Bool {
-        guard operationsLeft == 0, pending.isEmpty, connected, queueIsQuietEnough else { return false }
-        return nodes.allSatisfy { node in
-            guard let state = node.engine?.state else { return false }
-            return state.connection == .connected && state.disk == .upToDate && state.peerDisk == .upToDate && node.engine!.inFlight.local == 0
-                && node.engine!.bitmap.setCount == 0
-        }
-    }
-
-    private var queueIsQuietEnough: Bool { framesInFlight == 0 && ioInFlight == 0 }
-
-    /// Wherever the two disks differ while connected and quiet, a bitmap bit must say so
-    /// (checked at most every 50 ms of virtual time: it compares both disks).
-    private func checkNoSilentDivergence() {
-        guard now - lastDivergenceCheck >= 50_000, connected, pending.isEmpty, queueIsQuietEnough,
-              let a = nodes[0].engine, let b = nodes[1].engine,
-              a.state.connection == .connected, b.state.connection == .connected,
-              a.inFlight.local == 0, b.inFlight.local == 0 else { return }
-        lastDivergenceCheck = now
-        let left = nodes[0].disk.contents(0..<dataSize), right = nodes[1].disk.contents(0..<dataSize)
-        for block in stride(from: 0, to: Int(dataSize), by: 4096) where !sameBytes(left, block, right, block, 4096) {
-            let bit = Int64(block / 4096)
-            if !a.bitmap.isSet(bit), !b.bitmap.isSet(bit) {
-                return fail("the disks differ at 4 KiB block \(bit) while Connected, and neither bitmap marks it")
-            }
-        }
-    }
-
-    private func finalChecks() throws {
-        guard settled() else { return fail("the cluster did not settle: \(nodes.map { $0.engine.map { "\($0.state)" } ?? "down" })") }
-        let a = nodes[0].disk.contents(0..<dataSize), b = nodes[1].disk.contents(0..<dataSize)
-        for block in stride(from: 0, to: Int(dataSize), by: 4096) where !sameBytes(a, block, b, block, 4096) {
-            return fail("both nodes UpToDate but their data differs (first at 4 KiB block \(block / 4096))")
-        }
-        for block in stride(from: 0, to: Int(dataSize), by: 4096) {
-            let range = Int64(block)..<Int64(block + 4096)
-            guard !uncertain.contains(where: { $0.overlaps(range) }) else { continue }
-            if !sameBytes(a, block, model, block, 4096) {
-                return fail("an acknowledged write is missing at 4 KiB block \(block / 4096) on the UpToDate nodes")
-            }
-        }
-    }
-
-    /// `count` bytes of `a` at `i` equal those of `b` at `j` (memcmp: this runs millions of times).
-    private func sameBytes(_ a: [UInt8], _ i: Int, _ b: [UInt8], _ j: Int, _ count: Int) -> Bool {
-        a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress! + i, y.baseAddress! + j, count) == 0 } }
-    }
-
-    private func fail(_ message: String) {
-        guard violation == nil else { return }
-        violation = message
-        note("VIOLATION: \(message)")
-    }
-
-    private func note(_ line: String, fault: Bool = false) {
-        let milliseconds = String(now / 1000), fraction = String(now % 1000)
-        let stamped = String(repeating: " ", count: max(0, 7 - milliseconds.count)) + milliseconds + "."
-            + String(repeating: "0", count: 3 - fraction.count) + fraction + " ms  " + line
-        if fault { faultLog.append(stamped) }
-        trace.append(stamped)
-        if trace.count > options.traceLines { trace.removeFirst(trace.count - options.traceLines) }
-    }
 }
