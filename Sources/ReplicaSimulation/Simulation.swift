@@ -16,6 +16,9 @@ public final class Simulation {
         var incarnation = 0
         var standAloneSince: UInt64?
         var lastConnection: ConnectionState = .standAlone
+        /// The node has been Primary while it saw itself disconnected, since its last handshake
+        /// (it started a new data generation then, so a split brain shows in the UUIDs).
+        var primaryApart = false
         /// The disk answers slowly (10–100 ms per I/O) until this virtual time.
         var slowUntil: UInt64 = 0
         init(disk: SimulatedDisk, metadata: MetadataDevice) {
@@ -187,6 +190,7 @@ public final class Simulation {
             ioInFlight -= 1
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
             let result = io.perform(on: nodes[index].disk)
+            noteIfWatched(index, io, id, completed: result)
             try execute(index, nodes[index].engine!.handle(.localIOCompleted(id, result)))
         case .timer(let index, let incarnation, let timer):
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
@@ -279,6 +283,7 @@ public final class Simulation {
                 queue.push(.deliver(to: 1 - index, decoded, link: link), at: at)
                 framesInFlight += 1
             case .localIO(let id, let io):
+                noteIfWatched(index, io, id, completed: nil)
                 let latency = now < node.slowUntil ? 10_000 + random.next() % 90_000 : 5 + random.next() % 1_500
                 schedule(.ioDone(node: index, incarnation: node.incarnation, id, io), after: latency)
                 ioInFlight += 1
@@ -300,10 +305,24 @@ public final class Simulation {
                 if state.connection == .standAlone { node.standAloneSince = node.standAloneSince ?? now } else { node.standAloneSince = nil }
                 let previous = node.lastConnection
                 node.lastConnection = state.connection
-                if state.connection >= .connected, previous == .wfReportParams, splitBrainPending {
-                    // Both nodes were Primary apart: the handshake must have seen it.
-                    guard splitBrainDetected else { return fail("node\(index) reached \(state.connection) after a split brain that no handshake detected") }
-                    if state.connection == .connected || state.connection >= .syncSource { splitBrainPending = false; splitBrainDetected = false }
+                if state.role == .primary, state.connection < .connected { node.primaryApart = true }
+                if state.connection >= .connected, previous == .wfReportParams {
+                    let settled = state.connection == .connected || state.connection >= .syncSource
+                    if splitBrainPending, nodes.allSatisfy(\.primaryApart) {
+                        // Both nodes were Primary apart: the handshake must have seen it.
+                        guard splitBrainDetected else { return fail("node\(index) reached \(state.connection) after a split brain that no handshake detected") }
+                        if settled {
+                            splitBrainPending = false
+                            splitBrainDetected = false
+                            for other in nodes { other.primaryApart = false }
+                        }
+                    } else {
+                        // Not a split brain: the old Primary died or stepped down before it
+                        // noticed the separation (a failover; what it wrote was never acknowledged
+                        // under protocol C).
+                        splitBrainPending = false
+                        node.primaryApart = false
+                    }
                 }
             case .closeConnection(let reason, let standAlone):
                 note("node\(index) closes the connection: \(reason)")

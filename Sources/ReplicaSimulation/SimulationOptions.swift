@@ -14,6 +14,9 @@ public struct SimulationOptions: Sendable {
     public var diskBytes: Int64 = 8 << 20
     /// Lines of trace kept for a report.
     public var traceLines = 60
+    /// A 4 KiB block whose every local I/O, on either node, goes into the trace (submitted
+    /// and completed, with the node's bitmap bit), to follow one block through a failing run.
+    public var watchedBlock: Int64?
 
     /// Options for `seed`, with the defaults.
     public init(seed: UInt64) { self.seed = seed }

@@ -17,6 +17,7 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Application operations per run.") var operations: Int = 300
     @Flag(help: "No faults: only the workload.") var noFaults = false
     @Option(help: "Lines of trace printed for a failing or replayed seed.") var trace: Int = 60
+    @Option(help: "Trace every local I/O that touches this 4 KiB block (to follow it through a failing seed).") var watchBlock: Int64?
 
     func validate() throws {
         if let name = `protocol`, !["A", "B", "C"].contains(name) { throw ValidationError("--protocol must be A, B or C, not '\(name)'") }
@@ -30,6 +31,7 @@ struct SimCommand: ParsableCommand {
         options.operations = operations
         options.faults = !noFaults
         options.traceLines = trace
+        options.watchedBlock = watchBlock
         return options
     }
 

@@ -60,6 +60,32 @@ struct UUIDComparisonTests {
         #expect(r71.correctedLocal.bitmap == 0xA0 && r71.correctedLocal.historyStart == 0x70)
     }
 
+    /// A Primary SyncSource that loses its target starts a new generation (Replica, beyond
+    /// DRBD 8.4): source (X, S) becomes (Z, X, [S, …]). The three things the target can be.
+    @Test func primarySourceLosingItsTargetMidResync() {
+        var source = u(0xA0, 0x50, 0x30, 0)  // current X = A0, sync UUID S = 50
+        source.clearBitmapUUID()
+        source.newCurrent(random: 0xF0, primary: true)
+        #expect(source == u(0xF1, 0xA0, 0x50, 0x30))
+        // 1. The target never finished: Inconsistent on S. The resync resumes from the bitmap.
+        let interrupted = u(0x50, 0, 0x30, 0)
+        let r52 = compare(interrupted, source) { $0.localInconsistent = true }
+        #expect(r52.handshake == -1 && r52.rule == 52)
+        let r72 = compare(source, interrupted) { $0.peerInconsistent = true }
+        #expect(r72.handshake == 1 && r72.rule == 72)
+        // Without the Inconsistent flag the rule does not apply (DRBD's rule 60: full sync).
+        #expect(compare(interrupted, source).rule == 60)
+        // 2. The target finished unseen (it took X, S went to its history): a bitmap resync.
+        let finished = u(0xA0, 0, 0x50, 0x30)
+        #expect(compare(source, finished).handshake == 1 && compare(source, finished).rule == 70)
+        #expect(compare(finished, source).handshake == -1 && compare(finished, source).rule == 50)
+        // 3. It finished unseen and was promoted while apart: a split brain, not a resync.
+        var promoted = finished
+        promoted.newCurrent(random: 0xE0, primary: true)
+        #expect(compare(source, promoted).handshake == 100 && compare(source, promoted).rule == 90)
+        #expect(compare(promoted, source).handshake == 100)
+    }
+
     @Test func rule40CrashedPrimaries() {
         let same = (u(0xA0, 0x90), u(0xA0, 0x90))
         #expect(compare(same.0, same.1) { $0.localCrashedPrimary = true }.handshake == 1)

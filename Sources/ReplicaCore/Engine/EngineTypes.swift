@@ -47,7 +47,7 @@ public enum LocalIO: Sendable, Equatable {
     case discard(offset: Int64, length: Int64)
 
     /// The byte range the I/O touches (empty for a flush).
-    var range: Range<Int64> {
+    public var range: Range<Int64> {
         switch self {
         case .read(let offset, let length): offset..<(offset + Int64(length))
         case .write(let offset, let data): offset..<(offset + Int64(data.count))

@@ -32,7 +32,14 @@ extension VolumeEngine {
         case .bitmap(let chunk), .compressedBitmap(let chunk): receivedBitmap(chunk, &effects)
         case .ping: effects.append(.send(.pingAck))
         case .pingAck: receivedPingAck()
-        case .outOfSync(let offset, let size): bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size))
+        case .outOfSync(let offset, let size):
+            // Written at once: the source clears its bit when our resync write is acknowledged,
+            // before that write is durable, so after a crash here only our own bitmap still
+            // names the block (found by the simulator, seed 102152).
+            if bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size)) > 0 {
+                counters.bitmapWrites += 1
+                effects.append(.writeBitmap(bitmap))
+            }
         case .disconnect:
             effects.append(.log("peer disconnected"))
             lossCause = .disconnecting
@@ -135,6 +142,15 @@ extension VolumeEngine {
         if wasConnected, peerHadDisk, previous.role == .primary, previous.disk == .upToDate, superblock.uuids.bitmap == 0 {
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the peer"))
+        } else if wasConnected, previous.role == .primary, previous.disk == .upToDate,
+                  previous.connection == .syncSource || previous.connection == .pausedSyncS {
+            // Replica goes beyond DRBD 8.4 here: a Primary SyncSource that loses its peer starts a
+            // new generation too (the sync UUID moves to history). The target may have finished
+            // the resync unseen and been promoted since; without this, both writing apart would
+            // not show as a split brain. An interrupted resync still resumes (rules 52 and 72).
+            superblock.uuids.clearBitmapUUID()
+            superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+            effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the SyncTarget"))
         }
         counters.bitmapWrites += 1
         effects.append(.writeBitmap(bitmap))

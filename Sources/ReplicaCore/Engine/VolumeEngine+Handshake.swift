@@ -127,6 +127,8 @@ extension VolumeEngine {
         input.localRole = state.role
         input.peerRole = peerState.role
         input.resolveConflicts = resolveConflicts
+        input.localInconsistent = state.disk == .inconsistent
+        input.peerInconsistent = peerUUIDs.flags & 4 != 0 || peerState.disk == .inconsistent
         let peerDisk: DiskState = peerUUIDs.flags & 4 != 0 ? .inconsistent : peerState.disk
         var context = SyncHandshakeContext(localDisk: state.disk, peerDisk: peerDisk, splitBrain: SplitBrainInput(
             localWasPrimaryAtSplit: superblock.uuids.bitmap & 1 == 1, peerWasPrimaryAtSplit: peerUUIDs.uuids.bitmap & 1 == 1,
@@ -158,6 +160,14 @@ extension VolumeEngine {
             next.role = .secondary
             effects.append(.log("Split-Brain: this Primary is the victim; demoted, its changes are discarded"))
             effects.append(.callHandler("pri-lost-after-sb"))
+        }
+        if case .disconnect = result.decision {} else if !result.splitBrainDetected, next.role == .primary, next.peerRole == .primary,
+                                                            !configuration.allowTwoPrimaries {
+            // Both Primary without a split brain in the UUIDs (one of them wrote nothing while
+            // apart): DRBD's state check refuses the connected state, and so do we. (After a
+            // split brain the policy decides: call-pri-lost-after-sb demotes the victim.)
+            giveUp(StateChangeError.twoPrimaries.description, &effects)
+            return
         }
         switch result.decision {
         case .disconnect(let reason):

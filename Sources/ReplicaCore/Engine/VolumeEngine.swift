@@ -18,7 +18,8 @@ public struct VolumeEngine: Sendable {
 
     var activityLog: ActivityLog
     var nextIOID: LocalIOID = 1
-    var ioPurpose: [LocalIOID: IOPurpose] = [:]
+    /// What each local I/O in flight is for, and the connection it belongs to.
+    var ioPurpose: [LocalIOID: (purpose: IOPurpose, connection: UInt64)] = [:]
     var ordering = IOOrdering()
     var writes = WriteTracking()
     var receiver = ReceiveTracking()
@@ -81,18 +82,22 @@ public struct VolumeEngine: Sendable {
     mutating func submit(_ io: LocalIO, purpose: IOPurpose, _ effects: inout [EngineEffect]) {
         let id = nextIOID
         nextIOID += 1
-        ioPurpose[id] = purpose
+        ioPurpose[id] = (purpose, connectionGeneration)
         if ordering.admit(id, io) {
             effects.append(.localIO(id, io))
         }
     }
 
     mutating func localIOCompleted(_ id: LocalIOID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
-        guard let purpose = ioPurpose.removeValue(forKey: id) else {
+        guard let (purpose, connection) = ioPurpose.removeValue(forKey: id) else {
             effects.append(.log("completion of unknown local I/O \(id) ignored"))
             return
         }
         for (readyID, io) in ordering.finish(id) { effects.append(.localIO(readyID, io)) }
+        if connection != connectionGeneration, purpose.belongsToConnection {
+            staleConnectionIOCompleted(purpose, result)
+            return
+        }
         switch purpose {
         case .applicationWrite(let request): applicationWriteDone(request, result, &effects)
         case .applicationRead(let request): applicationReadDone(request, result, &effects)
@@ -101,6 +106,19 @@ public struct VolumeEngine: Sendable {
         case .receiverFlush(let epoch): receiverFlushDone(epoch, result, &effects)
         case .resyncRead(let request): resyncReadDone(request, result, &effects)
         case .resyncWrite(let reply): resyncWriteDone(reply, result, &effects)
+        }
+    }
+
+    /// An I/O done for a connection that has ended since: nothing is sent. A write of the
+    /// peer's data that failed leaves this disk without it, so its blocks are marked; one that
+    /// succeeded changes nothing (the peer marked every write it had not seen acknowledged,
+    /// and a resync block is asked for again on the new connection).
+    mutating func staleConnectionIOCompleted(_ purpose: IOPurpose, _ result: LocalIOResult) {
+        guard case .failure = result else { return }
+        switch purpose {
+        case .peerWrite(let write): bitmap.markOutOfSync(offset: Int64(write.header.offset), length: Int64(write.size))
+        case .resyncWrite(let reply): bitmap.markOutOfSync(offset: Int64(reply.offset), length: Int64(reply.size))
+        default: break
         }
     }
 
@@ -173,6 +191,15 @@ enum IOPurpose: Sendable, Equatable {
     case receiverFlush(UInt32)
     case resyncRead(BlockRequest)
     case resyncWrite(ResyncReply)
+
+    /// I/O done for the peer: its answer means nothing on a later connection (the
+    /// peer's block IDs and epochs start again there).
+    var belongsToConnection: Bool {
+        switch self {
+        case .peerWrite, .receiverFlush, .resyncRead, .resyncWrite: true
+        case .applicationWrite, .applicationRead, .applicationFlush: false
+        }
+    }
 }
 
 /// A replicated write received from the peer, waiting for its local completion.

@@ -17,6 +17,10 @@ public struct UUIDHandshakeInput: Sendable, Equatable {
     public var resolveConflicts = false
     /// The agreed protocol version.
     public var protocolVersion = 101
+    /// This node's disk is Inconsistent (an interrupted SyncTarget).
+    public var localInconsistent = false
+    /// The peer says its disk is Inconsistent (P_UUIDS flag 4).
+    public var peerInconsistent = false
 
     /// Creates an input.
     public init(local: GenerationUUIDs, peer: GenerationUUIDs) {
@@ -106,6 +110,11 @@ public struct UUIDComparison: Sendable, Equatable {
             }
         }
 
+        // Replica's rule 52: we are the Inconsistent target of a resync that the peer, a Primary
+        // SyncSource, left when it lost us; it started a new generation then (its sync UUID went
+        // to history) and its bitmap still covers every block we lack, so the resync resumes.
+        if input.localInconsistent, selfCurrent == peerH1, peerBitmap != 0 { return result(-1, 52) }
+
         if selfCurrent == peerH1 || selfCurrent == peerH2 { return result(-2, 60) }
 
         if selfBitmap == peerCurrent { return result(1, 70) }
@@ -121,6 +130,9 @@ public struct UUIDComparison: Sendable, Equatable {
                 return result(1, 71)
             }
         }
+
+        // Replica's rule 72, the mirror of rule 52: we are that SyncSource.
+        if input.peerInconsistent, peerCurrent == selfH1, selfBitmap != 0 { return result(1, 72) }
 
         if peerCurrent == selfH1 || peerCurrent == selfH2 { return result(2, 80) }
 
