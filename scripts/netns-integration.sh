@@ -2,7 +2,7 @@
 # Integration tests with two real daemons, each in its own network namespace, joined by a veth
 # pair (10.99.N.1 / 10.99.N.2, addresses that exist only inside the namespaces). Needs root.
 # Usage: netns-integration.sh REPLCTL TEST
-#   (TEST: seed | protocols | garbage | cut | freeze | splitbrain | sbpolicies | unrelated | crashprimary | crashsecondary)
+#   (TEST: seed | protocols | garbage | cut | freeze | splitbrain | sbpolicies | unrelated | crashprimary | crashsecondary | diskless)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Cleans up its
 # namespaces and kills only the daemons it started, by PID.
 set -euo pipefail
@@ -351,6 +351,38 @@ crashprimary|crashsecondary)
             cmp -s "$work/w-$i" <(dd if="$work/$img.img" bs=64K skip="$i" count=1 status=none) || fail "acknowledged write $i missing on $img"
         done
     done < "$work/acked"
+    ;;
+diskless)
+    # detach while connected: the Secondary's disk goes, the Primary writes on (marked), the
+    # disk comes back with attach and only what it missed is resynced. Then the Primary
+    # detaches: it reads and writes through its peer, and its data is the peer's.
+    setup C 64M
+    synced_pair
+    write_chunk A 1
+    B detach r0 || fail "detach on the connected Secondary"
+    B status --proc | grep -q "ds:Diskless/UpToDate" || fail "beta not Diskless: $(B status --proc)"
+    for _ in $(seq 50); do A status --proc | grep -q "ds:UpToDate/Diskless" && break; sleep 0.1; done
+    A status --proc | grep -q "cs:Connected ro:Primary/Secondary ds:UpToDate/Diskless" || fail "alpha does not see the Diskless peer: $(A status --proc)"
+    write_chunk A 8
+    write_chunk A 9
+    B attach r0 || fail "attach on beta"
+    A wait-sync --timeout 60 r0 || fail "no resync after attach: $(A status --proc)"
+    grep -q "uuid_compare()=-1 by rule 50" "$work/run-beta/replctl.log" || fail "not a bitmap resync"
+    grep -q "Resync done as SyncTarget (2048 KB)" "$work/run-beta/replctl.log" || fail "resync of more than the 2 MiB written while detached: $(grep 'Resync done' "$work/run-beta/replctl.log")"
+    # A detached Primary: reads come from the peer, writes go only there.
+    A detach r0 || fail "detach on the connected Primary"
+    A status --proc | grep -q "ro:Primary/Secondary ds:Diskless/UpToDate" || fail "$(A status --proc)"
+    A read --offset $(( 8 << 20 )) --length 1048576 --output "$work/read-back" r0 || fail "read on the Diskless Primary"
+    cmp -s "$work/read-back" "$work/chunk-A-8" || fail "the Diskless Primary read other data"
+    write_chunk A 12
+    cmp -s "$work/chunk-A-12" <(dd if="$work/beta.img" bs=1M skip=12 count=1 status=none) || fail "the Diskless Primary's write is not on beta"
+    cmp -s "$work/chunk-A-12" <(dd if="$work/alpha.img" bs=1M skip=12 count=1 status=none) && fail "the detached disk was written"
+    A attach r0 2>/dev/null && fail "attach of a Diskless Primary was accepted"
+    A secondary r0 || fail "secondary"
+    A attach r0 || fail "attach on alpha"
+    A wait-sync --timeout 60 r0 || fail "no resync after attach on alpha: $(A status --proc)"
+    A down r0; B down r0
+    same_data || fail "data differs after detach and attach"
     ;;
 unrelated)
     # Two disks that were initialised apart (each UpToDate with its own generation, no shared

@@ -90,6 +90,9 @@ public final class Simulation {
         wireProtocol = chosen
         var configuration = EngineConfiguration()
         configuration.wireProtocol = chosen
+        // Disk errors are passed on (DRBD 8.4's default, detach, is not simulated yet: the
+        // simulated administrator does not re-attach a Diskless node).
+        configuration.onIOError = .passOn
         configuration.pingIntervalMilliseconds = 1000
         configuration.pingTimeoutMilliseconds = 500
         configuration.resyncPacing.planAheadSteps = 0
@@ -334,6 +337,8 @@ public final class Simulation {
                 if line.hasPrefix("Split-Brain detected") { splitBrainDetected = true }
             case .callHandler(let name):
                 note("node\(index) handler \(name)")
+            case .detachDisk(let reason):
+                note("node\(index) detaches its disk: \(reason)")
             }
         }
     }

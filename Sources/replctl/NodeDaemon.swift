@@ -86,6 +86,9 @@ final class NodeDaemon: @unchecked Sendable {
         case "up":
             return up(request, connect: true)
         case "attach":
+            if let name = request.resource, let instance = resources.withLock({ $0[name] }), instance.volume.state.disk == .diskless {
+                return reattach(request, instance)
+            }
             return up(request, connect: false)
         case "status":
             let instances = selected(request.resource)
@@ -113,13 +116,15 @@ final class NodeDaemon: @unchecked Sendable {
             return ok()
         case "detach":
             let state = volume.state
-            guard state.connection == .standAlone, state.role == .secondary else {
-                return fail("\(name) is \(state.connection) and \(state.role): detach works on a StandAlone Secondary only (diskless operation is not supported yet); use 'disconnect' and 'secondary' first, or 'down'", 10)
+            if state.connection == .standAlone, state.role == .secondary {
+                // Nothing would be left to serve: the volume is taken down (Unconfigured).
+                instance.export.stop()
+                volume.down()
+                resources.withLock { $0[name] = nil }
+                return ok()
             }
-            instance.export.stop()
-            volume.down()
-            resources.withLock { $0[name] = nil }
-            return ok()
+            // Diskless from now on; a Primary serves its I/O through the peer.
+            return stateChange(volume.runtime.admin { $0.detach() })
         case "primary":
             return stateChange(volume.runtime.admin { $0.promote(force: flags.contains("force")) })
         case "secondary":
@@ -236,6 +241,24 @@ final class NodeDaemon: @unchecked Sendable {
         let all = resources.withLock { Array($0.values) }.sorted { $0.minor < $1.minor }
         guard let resource, resource != "all" else { return all }
         return all.filter { $0.name == resource }
+    }
+
+    /// `attach` of a Diskless volume: the volume is brought up again on its disk (the
+    /// connection drops and is made again; the handshake resyncs what the disk missed). A
+    /// Diskless Primary must be demoted first: Replica has no Primary SyncTarget yet.
+    private func reattach(_ request: ControlRequest, _ instance: ResourceInstance) -> ControlResponse {
+        let state = instance.volume.state
+        guard state.role == .secondary else {
+            return fail("\(instance.name): State change failed: (-2) attach of a Diskless Primary is not supported (it would become a SyncTarget while Primary); run 'secondary' first", ExitCodes.stateRefused)
+        }
+        guard instance.export.openClients == 0 else {
+            return fail("\(instance.name): State change failed: (-12) Device is held open by someone", ExitCodes.stateRefused)
+        }
+        let wasConnecting = state.connection != .standAlone
+        instance.export.stop()
+        instance.volume.down()
+        resources.withLock { $0[instance.name] = nil }
+        return up(request, connect: wasConnecting)
     }
 
     private func up(_ request: ControlRequest, connect: Bool) -> ControlResponse {

@@ -36,6 +36,9 @@ struct NetnsIntegrationTests {
     @Test("kill -9 of the Secondary during writes: it catches up from the Primary's bitmap")
     func secondaryCrash() throws { try run("crashsecondary") }
 
+    @Test("detach and attach of a connected Secondary (a bitmap resync of what it missed) and of a Primary (served by its peer: remote reads)")
+    func detachAndAttach() throws { try run("diskless") }
+
     @Test("the seed's split brain: both StandAlone, split-brain handler run, manual recovery with --discard-my-data")
     func splitBrainManualRecovery() throws { try run("splitbrain") }
 

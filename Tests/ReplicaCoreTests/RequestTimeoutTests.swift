@@ -6,14 +6,7 @@ struct RequestTimeoutTests {
     func pair(koCount: Int) throws -> InMemoryCluster {
         var configuration = EngineConfiguration()
         configuration.koCount = koCount
-        var pair = try InMemoryCluster(diskSize: 8 << 20, configuration: configuration, seed: 7)
-        try pair.connect()
-        try pair.run()
-        #expect(try pair.admin(0) { $0.newCurrentUUID(clearBitmap: true) } == nil)
-        try pair.run()
-        #expect(try pair.admin(0) { $0.promote(force: false) } == nil)
-        try pair.run()
-        return pair
+        return try InMemoryCluster.primaryPair(configuration: configuration, seed: 7)
     }
 
     @Test func aPeerThatAnswersPingsButNeverWritesIsDroppedAfterKoCountTimeouts() throws {
@@ -73,13 +66,8 @@ struct PeerWriteFailureTests {
     func aWriteThatFailsOnThePeerIsMarkedOutOfSync(protocolName: String) throws {
         var configuration = EngineConfiguration()
         configuration.wireProtocol = protocolName
-        var pair = try InMemoryCluster(diskSize: 8 << 20, configuration: configuration, seed: 5)
-        try pair.connect()
-        try pair.run()
-        #expect(try pair.admin(0) { $0.newCurrentUUID(clearBitmap: true) } == nil)
-        try pair.run()
-        #expect(try pair.admin(0) { $0.promote(force: false) } == nil)
-        try pair.run()
+        configuration.onIOError = .passOn  // the peer keeps its disk (detach: DisklessTests)
+        var pair = try InMemoryCluster.primaryPair(configuration: configuration, seed: 5)
         pair.nodes[1].disk.injectFailure(in: (1 << 20)..<(2 << 20))
         try pair.request(0, 1, .write(offset: 1 << 20, data: [UInt8](repeating: 9, count: 8192)))
         try pair.run()

@@ -58,14 +58,9 @@ struct SplitBrainRecoveryTests {
         configuration.afterSB2 = c.sb2
         configuration.rrConflict = c.rrConflict
         configuration.allowTwoPrimaries = c.allowTwoPrimaries
-        var pair = try InMemoryCluster(diskSize: 8 << 20, configuration: configuration, seed: 11)
-        if let sb0 = c.node1SB0 { pair.modifyEngine(1) { $0.configuration.afterSB0 = sb0 } }
-        try pair.connect()
-        try pair.run()
-        #expect(try pair.admin(0) { $0.newCurrentUUID(clearBitmap: true) } == nil)
-        try pair.run()
-        #expect(try pair.admin(0) { $0.promote(force: false) } == nil)
-        try pair.run()
+        var pair = try InMemoryCluster.primaryPair(configuration: configuration, seed: 11) { pair in
+            if let sb0 = c.node1SB0 { pair.modifyEngine(1) { $0.configuration.afterSB0 = sb0 } }
+        }
         // Apart: node0 (Primary) and node1 (promoted) both write, at different places.
         try pair.disconnect()
         var id: RequestID = 100

@@ -120,6 +120,10 @@ public enum EngineEffect: Sendable, Equatable {
     case closeConnection(reason: String, standAlone: Bool)
     /// A line for the log.
     case log(String)
+    /// The engine is Diskless from here on: once the local I/O already submitted has
+    /// completed, stop using the backing device and its meta-data (`detach`, or
+    /// `on-io-error detach` after a failure). The engine asks for no more disk work.
+    case detachDisk(reason: String)
     /// Run the resource's handler of this name (`split-brain`, `pri-lost-after-sb`, ...), if
     /// the resource file defines one. The engine does not wait for it.
     case callHandler(String)
@@ -157,10 +161,24 @@ public struct EngineConfiguration: Sendable, Equatable {
     /// `ko-count`: a request unanswered for this many `timeout` periods drops the connection
     /// (0: never).
     public var koCount = 7
+    /// `on-io-error`: what a failed local I/O does (DRBD 8.4's default: detach).
+    public var onIOError: OnIOError = .detach
 
     /// Creates the defaults of DRBD 8.4.
     public init() {}
 
     /// DRBD's wire number of the protocol (A 1, B 2, C 3).
     var protocolNumber: UInt8 { wireProtocol == "A" ? 1 : wireProtocol == "B" ? 2 : 3 }
+}
+
+/// `on-io-error` (reference 1, disk options): what the node does when its backing device fails
+/// an I/O.
+public enum OnIOError: String, Sendable, Equatable {
+    /// Report the error to the application (or mark the block, for the peer's writes) and
+    /// keep the disk.
+    case passOn = "pass_on"
+    /// Run the `local-io-error` handler, then detach.
+    case callLocalIOError = "call-local-io-error"
+    /// Detach: the node goes Diskless and serves its I/O through the peer.
+    case detach
 }

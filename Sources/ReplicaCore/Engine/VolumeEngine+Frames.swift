@@ -44,7 +44,10 @@ extension VolumeEngine {
             effects.append(.log("peer disconnected"))
             lossCause = .disconnecting
             effects.append(.closeConnection(reason: "peer disconnected", standAlone: false))
-        case .stateChangeRequest, .stateChangeReply, .dataRequest, .dataReply, .negativeDataReply, .initialData, .initialMeta:
+        case .dataRequest(let request): receivedDataRequest(request, &effects)
+        case .dataReply(let offset, let blockID, let data): receivedDataReply(offset, blockID, data, &effects)
+        case .negativeDataReply(let ack): receivedNegativeDataReply(ack, &effects)
+        case .stateChangeRequest, .stateChangeReply, .initialData, .initialMeta:
             protocolViolation("unexpected \(frame.type) frame", &effects)
         }
     }
@@ -114,11 +117,16 @@ extension VolumeEngine {
             failed.connection = cause
             setState(failed, &effects)
         }
-        // Every write the peer did not confirm is out of sync.
+        // Every write the peer did not confirm is out of sync; one of a Diskless node is lost.
         for (id, write) in writes.pending where write.networkPending {
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
             writes.pending[id]?.networkPending = false
+            if write.disklessOnly { writes.pending[id]?.localError = Self.disklessError(.write(offset: write.offset, data: [])) }
         }
+        for index in writes.flushes.indices where writes.flushes[index].disklessOnly && !writes.flushes[index].awaitedEpochs.isEmpty {
+            writes.flushes[index].localError = Self.disklessError(.flush)
+        }
+        failRemoteReads(&effects)
         for ranges in writes.transferLog.values {
             for range in ranges { bitmap.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
         }

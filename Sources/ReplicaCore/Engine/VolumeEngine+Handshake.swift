@@ -75,6 +75,21 @@ extension VolumeEngine {
             giveUp("both nodes are Primary and allow-two-primaries is off", &effects)
             return
         }
+        // The peer let its disk go (detach or an I/O error): a resync ends, and its writes
+        // from now on exist only here.
+        if peer.disk == .diskless, state.peerDisk != .diskless {
+            if state.connection.isResync { next.connection = .connected }
+            resync = ResyncProgress()
+            effects.append(.log("the peer is Diskless now"))
+            setState(next, &effects)
+            startGenerationWithoutPeerDisk(&effects)
+            return
+        }
+        if peer.disk == .diskless, peer.role == .primary, state.peerRole != .primary {
+            setState(next, &effects)
+            startGenerationWithoutPeerDisk(&effects)
+            return
+        }
         // The peer starts a full sync to us while connected (after its `primary --force`).
         if state.connection == .connected, peer.connection == .wfBitMapS {
             next.connection = .wfBitMapT
@@ -106,6 +121,17 @@ extension VolumeEngine {
         }
     }
 
+    /// DRBD's "lost contact to the peer's copy of the data" (reference 3.2): with a Primary on
+    /// either side and no bitmap UUID yet, this node starts a new generation, so the peer's
+    /// disk, when it returns, is resynced from the bitmap that marks every write since.
+    mutating func startGenerationWithoutPeerDisk(_ effects: inout [EngineEffect]) {
+        guard state.disk == .upToDate, state.role == .primary || state.peerRole == .primary, superblock.uuids.bitmap == 0 else { return }
+        superblock.uuids.newCurrent(random: nextRandomUUID(), primary: state.role == .primary)
+        persistSuperblock(&effects)
+        effects.append(.log("new current UUID \(superblock.uuids.current.hex16): the peer has no disk"))
+        if state.connection >= .connected { effects.append(.send(.uuids(uuidsPayload()))) }
+    }
+
     /// Gives up the connection for good: StandAlone, no reconnect (as DRBD does for
     /// incompatible settings, split brain and unrelated data).
     mutating func giveUp(_ reason: String, _ effects: inout [EngineEffect]) {
@@ -121,6 +147,20 @@ extension VolumeEngine {
         guard !handshake.decided, state.connection == .wfReportParams, handshake.peerFeatures != nil, handshake.peerProtocol != nil,
               handshake.peerSizes != nil, let peerUUIDs = handshake.peerUUIDs, let peerState = handshake.peerState else { return }
         handshake.decided = true
+        if state.disk == .diskless || peerState.disk == .diskless {
+            // No two sets of data to compare: the Diskless side uses the other's.
+            if state.role == .primary, peerState.role == .primary, !configuration.allowTwoPrimaries {
+                giveUp(StateChangeError.twoPrimaries.description, &effects)
+                return
+            }
+            var next = state
+            next.peerRole = peerState.role
+            next.peerDisk = peerState.disk
+            next.connection = .connected
+            setState(next, &effects)
+            if peerState.disk == .diskless { startGenerationWithoutPeerDisk(&effects) }
+            return
+        }
         var input = UUIDHandshakeInput(local: superblock.uuids, peer: peerUUIDs.uuids)
         input.localCrashedPrimary = superblock.flags.contains(.crashedPrimary)
         input.peerCrashedPrimary = peerUUIDs.flags & 2 != 0

@@ -6,7 +6,8 @@ extension VolumeEngine {
             effects.append(.complete(id, .failure(.notPrimary)))
             return
         }
-        guard state.disk == .upToDate || state.connection == .syncSource || state.connection == .pausedSyncS else {
+        let diskless = state.disk == .diskless
+        guard state.disk == .upToDate || state.connection == .syncSource || state.connection == .pausedSyncS || (diskless && peerServesData) else {
             effects.append(.complete(id, .failure(.noUpToDateData)))
             return
         }
@@ -16,7 +17,11 @@ extension VolumeEngine {
                 effects.append(.complete(id, .failure(.invalidRange(offset: offset, length: Int64(length), size: size))))
                 return
             }
-            submit(.read(offset: offset, length: length), purpose: .applicationRead(id), &effects)
+            if diskless {
+                startRemoteRead(id, offset: offset, length: length, &effects)
+            } else {
+                submit(.read(offset: offset, length: length), purpose: .applicationRead(id, offset: offset, length: length), &effects)
+            }
         case .write(let offset, let data):
             guard validRange(offset, Int64(data.count)), !data.isEmpty else {
                 effects.append(.complete(id, .failure(.invalidRange(offset: offset, length: Int64(data.count), size: size))))
@@ -41,6 +46,10 @@ extension VolumeEngine {
     }
 
     mutating func startWrite(_ id: RequestID, _ offset: Int64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
+        if state.disk == .diskless {
+            startDisklessWrite(id, offset, data, &effects)
+            return
+        }
         let extents = ActivityLog.extents(offset: offset, length: Int64(data.count))
         switch activityLog.activate(extents) {
         case .busy:
@@ -102,11 +111,19 @@ extension VolumeEngine {
         guard var write = writes.pending[id] else { return }
         write.localDone = true
         if case .failure(let error) = result {
-            write.localError = error
-            if replicating { writes.locallyFailed.insert(id) }
             // The peer may hold the new data while our disk does not: the blocks differ, and
             // the bitmap must say so (a later resync makes both sides equal again).
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
+            let sentToPeer = replicating
+            if sentToPeer {
+                writes.locallyFailed.insert(id)
+                // Tell the peer too: with our disk gone, only its bitmap will remember.
+                effects.append(.send(.outOfSync(offset: UInt64(write.offset), size: UInt32(write.length))))
+            }
+            // on-io-error detach: the peer's copy answers for the write, as DRBD completes a
+            // request whose network part went well.
+            let detachedNow = localIOFailed(error, &effects)
+            if !(detachedNow && sentToPeer) { write.localError = error }
         } else {
             counters.diskWritten += UInt64(write.length / 1024)
         }
@@ -133,13 +150,18 @@ extension VolumeEngine {
         }
     }
 
-    mutating func applicationReadDone(_ id: RequestID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+    mutating func applicationReadDone(_ id: RequestID, offset: Int64, length: Int, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
         switch result {
         case .success(let data):
             counters.diskRead += UInt64(data.count / 1024)
             effects.append(.complete(id, .success(data)))
         case .failure(let error):
-            effects.append(.complete(id, .failure(.ioError(error))))
+            // on-io-error detach: read it from the peer instead, if it has UpToDate data.
+            if localIOFailed(error, &effects), state.disk == .diskless, peerServesData {
+                startRemoteRead(id, offset: offset, length: length, &effects)
+            } else {
+                effects.append(.complete(id, .failure(.ioError(error))))
+            }
         }
     }
 
@@ -149,6 +171,14 @@ extension VolumeEngine {
             awaited.insert(writes.currentEpoch)
             closeEpoch(&effects)
         }
+        if state.disk == .diskless {
+            // Only the peer's disk holds the data: the flush is its barrier acks.
+            var flush = PendingFlush(id: id, localDone: true, awaitedEpochs: awaited)
+            flush.disklessOnly = true
+            writes.flushes.append(flush)
+            finishFlushes(&effects)
+            return
+        }
         writes.flushes.append(PendingFlush(id: id, awaitedEpochs: replicating ? awaited : []))
         submit(.flush, purpose: .applicationFlush(id), &effects)
     }
@@ -156,7 +186,11 @@ extension VolumeEngine {
     mutating func applicationFlushDone(_ id: RequestID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
         guard let index = writes.flushes.firstIndex(where: { $0.id == id }) else { return }
         writes.flushes[index].localDone = true
-        if case .failure(let error) = result { writes.flushes[index].localError = error }
+        if case .failure(let error) = result {
+            // Detached: the peer's barrier acks (awaited before the flush completes) answer for it.
+            let sentToPeer = replicating
+            if !(localIOFailed(error, &effects) && sentToPeer) { writes.flushes[index].localError = error }
+        }
         finishFlushes(&effects)
     }
 
@@ -227,7 +261,10 @@ extension VolumeEngine {
         }
         receiver.epochs[receiver.epochs.count - 1].received += 1
         let write = ReceivedWrite(header: header, size: UInt32(data.count), epoch: UInt32(receiver.epochs.count - 1))
-        if data.isEmpty {
+        if state.disk == .diskless {
+            // No disk to write to (reference 5.8): a negative ack, the data dropped.
+            peerWriteDone(write, .failure(Self.disklessError(.write(offset: Int64(header.offset), data: []))), &effects)
+        } else if data.isEmpty {
             peerWriteDone(write, .success([]), &effects)
         } else {
             submit(.write(offset: Int64(header.offset), data: data), purpose: .peerWrite(write), &effects)
@@ -240,15 +277,18 @@ extension VolumeEngine {
         switch result {
         case .success:
             counters.diskWritten += UInt64(write.size / 1024)
+            // A Diskless Primary writes only here: its own disk, when it comes back, lacks this.
+            if state.peerDisk == .diskless { bitmap.markOutOfSync(offset: Int64(header.offset), length: Int64(write.size)) }
             if header.flags & DataFlags.maySetInSync != 0, state.connection == .syncTarget || state.connection == .pausedSyncT {
                 bitmap.clear(fullyCoveredBits(ack))
                 effects.append(.send(.resyncWriteAck(ack)))
             } else if header.flags & DataFlags.sendWriteAck != 0 {
                 effects.append(.send(.writeAck(ack)))
             }
-        case .failure:
+        case .failure(let error):
             bitmap.markOutOfSync(offset: Int64(header.offset), length: Int64(write.size))
             effects.append(.send(.negativeAck(ack)))
+            _ = localIOFailed(error, &effects)
         }
         // Epochs finish in order: the write belongs to the oldest epoch still open that has room.
         if let index = receiver.epochs.firstIndex(where: { $0.completed < $0.received }) {

@@ -36,6 +36,12 @@ public struct VolumeEngine: Sendable {
     var lossCause: ConnectionState?
     /// The engine's UUID generator (see ``nextRandomUUID()``).
     var entropy: SeededGenerator
+    /// The backing device was let go (`detachDisk`): no meta-data or disk work any more.
+    var detached = false
+    /// True once the engine let its backing device go (`detach`, `on-io-error detach`).
+    public var isDetached: Bool { detached }
+    /// Reads of a Diskless node waiting for the peer's data reply, by request.
+    var remoteReads: [RequestID: Range<Int64>] = [:]
 
     /// An engine for an attached disk: `superblock` and `bitmap` as read from the meta-data
     /// (after the activity log was applied), `dataSize` the usable bytes. `entropySeed` seeds the
@@ -58,6 +64,8 @@ public struct VolumeEngine: Sendable {
     /// Handles one event and returns what the runtime must do, in order.
     public mutating func handle(_ event: EngineEvent) -> [EngineEffect] {
         var effects: [EngineEffect] = []
+        let wasDetached = detached
+        defer { if detached { effects = Self.withoutMetadataWrites(effects, detachedBefore: wasDetached) } }
         switch event {
         case .request(let id, let request):
             applicationRequest(id, request, &effects)
@@ -77,12 +85,46 @@ public struct VolumeEngine: Sendable {
         return effects
     }
 
+    /// The failure of disk work asked for after the disk was let go (ENODEV).
+    static func disklessError(_ io: LocalIO) -> BlockIOError {
+        let operation: BlockIOError.Operation
+        switch io {
+        case .read: operation = .read
+        case .write: operation = .write
+        case .flush: operation = .flush
+        case .discard: operation = .discard
+        }
+        return BlockIOError(operation: operation, offset: io.range.lowerBound, length: Int64(io.range.count), errno: 19,
+                            detail: "the volume is Diskless")
+    }
+
+    /// A detached engine keeps its superblock and bitmap in memory only: meta-data writes
+    /// after the `detachDisk` effect (all of them once detached) are dropped.
+    static func withoutMetadataWrites(_ effects: [EngineEffect], detachedBefore: Bool) -> [EngineEffect] {
+        var detachedHere = detachedBefore
+        return effects.filter { effect in
+            switch effect {
+            case .detachDisk:
+                defer { detachedHere = true }
+                return !detachedBefore
+            case .writeSuperblock, .writeBitmap, .writeActivityLog: return !detachedHere
+            default: return true
+            }
+        }
+    }
+
     // MARK: - Shared helpers
 
     mutating func submit(_ io: LocalIO, purpose: IOPurpose, _ effects: inout [EngineEffect]) {
         let id = nextIOID
         nextIOID += 1
         ioPurpose[id] = (purpose, connectionGeneration)
+        if detached {
+            // No disk any more: the I/O fails at once (callers route a Diskless node's work
+            // to the peer before this; this is the guard behind them).
+            localIOCompleted(id, .failure(Self.disklessError(io)), &effects)
+            return
+        }
         if ordering.admit(id, io) {
             effects.append(.localIO(id, io))
         }
@@ -93,19 +135,26 @@ public struct VolumeEngine: Sendable {
             effects.append(.log("completion of unknown local I/O \(id) ignored"))
             return
         }
-        for (readyID, io) in ordering.finish(id) { effects.append(.localIO(readyID, io)) }
+        let ready = ordering.finish(id)
+        if detached {
+            // Held back behind this one, but the disk is gone now: they fail.
+            for (readyID, io) in ready { localIOCompleted(readyID, .failure(Self.disklessError(io)), &effects) }
+        } else {
+            for (readyID, io) in ready { effects.append(.localIO(readyID, io)) }
+        }
         if connection != connectionGeneration, purpose.belongsToConnection {
             staleConnectionIOCompleted(purpose, result)
             return
         }
         switch purpose {
         case .applicationWrite(let request): applicationWriteDone(request, result, &effects)
-        case .applicationRead(let request): applicationReadDone(request, result, &effects)
+        case .applicationRead(let request, let offset, let length): applicationReadDone(request, offset: offset, length: length, result, &effects)
         case .applicationFlush(let request): applicationFlushDone(request, result, &effects)
         case .peerWrite(let write): peerWriteDone(write, result, &effects)
         case .receiverFlush(let epoch): receiverFlushDone(epoch, result, &effects)
         case .resyncRead(let request): resyncReadDone(request, result, &effects)
         case .resyncWrite(let reply): resyncWriteDone(reply, result, &effects)
+        case .peerRead(let request): peerReadDone(request, result, &effects)
         }
     }
 
@@ -185,18 +234,19 @@ public struct EngineCounters: Sendable, Equatable {
 /// Why a local I/O was issued.
 enum IOPurpose: Sendable, Equatable {
     case applicationWrite(RequestID)
-    case applicationRead(RequestID)
+    case applicationRead(RequestID, offset: Int64, length: Int)
     case applicationFlush(RequestID)
     case peerWrite(ReceivedWrite)
     case receiverFlush(UInt32)
     case resyncRead(BlockRequest)
     case resyncWrite(ResyncReply)
+    case peerRead(BlockRequest)
 
     /// I/O done for the peer: its answer means nothing on a later connection (the
     /// peer's block IDs and epochs start again there).
     var belongsToConnection: Bool {
         switch self {
-        case .peerWrite, .receiverFlush, .resyncRead, .resyncWrite: true
+        case .peerWrite, .receiverFlush, .resyncRead, .resyncWrite, .peerRead: true
         case .applicationWrite, .applicationRead, .applicationFlush: false
         }
     }

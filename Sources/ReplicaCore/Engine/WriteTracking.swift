@@ -10,6 +10,8 @@ struct PendingWrite: Sendable, Equatable {
     var networkPending: Bool
     /// The request-timeout period in which it was sent.
     var sentTick: UInt64 = 0
+    /// Written by a Diskless node: the peer's copy is the only one.
+    var disklessOnly = false
 }
 
 /// A flush of the application: done when the local flush finished and every epoch before it
@@ -18,6 +20,8 @@ struct PendingFlush: Sendable, Equatable {
     var id: RequestID
     var localDone = false
     var localError: BlockIOError?
+    /// Issued on a Diskless node: the peer's flush is the only one.
+    var disklessOnly = false
     /// The epochs that must be barrier-acked first.
     var awaitedEpochs: Set<UInt32>
 }

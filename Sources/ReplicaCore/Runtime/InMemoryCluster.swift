@@ -28,6 +28,8 @@ public struct InMemoryCluster {
         public var sentFrames: [FrameType: Int] = [:]
         /// Timers the engine armed and that have not been fired (see ``InMemoryCluster/fireTimers(_:)``).
         public var armedTimers: [EngineTimer] = []
+        /// The engine let its disk go (`detachDisk`).
+        public var diskDetached = false
     }
 
     /// The two nodes.
@@ -54,6 +56,22 @@ public struct InMemoryCluster {
             nodes.append(try Self.attach(disk: disk, metadata: metadata, configuration: configuration, seed: seed &* 31 &+ UInt64(index)))
         }
         self.nodes = nodes
+    }
+
+    /// Two connected nodes whose blank disks are declared in sync (`new-current-uuid
+    /// --clear-bitmap`), node 0 Primary: the usual start of a replication test. `prepare` may
+    /// change the nodes before they connect.
+    public static func primaryPair(diskSize: Int64 = 8 << 20, configuration: EngineConfiguration = EngineConfiguration(), seed: UInt64 = 1,
+                                   prepare: (inout InMemoryCluster) -> Void = { _ in }) throws -> InMemoryCluster {
+        var pair = try InMemoryCluster(diskSize: diskSize, configuration: configuration, seed: seed)
+        prepare(&pair)
+        try pair.connect()
+        try pair.run()
+        for command in [{ (engine: inout VolumeEngine) in engine.newCurrentUUID(clearBitmap: true) }, { $0.promote(force: false) }] {
+            if let error = try pair.admin(0, command) { throw error }
+            try pair.run()
+        }
+        return pair
     }
 
     /// Attaches a disk: reads the superblock, applies the activity log, reads the bitmap.
@@ -102,6 +120,16 @@ public struct InMemoryCluster {
         } else {
             closedBy = node
         }
+    }
+
+    /// `attach` of a Diskless Secondary, as the daemon does it: the link drops, a new engine
+    /// reads the disk's meta-data, and the nodes connect again (a resync brings the disk up to date).
+    public mutating func reattach(_ node: Int, seed: UInt64 = 99) throws {
+        try disconnect()
+        let configuration = nodes[node].engine.configuration
+        nodes[node] = try Self.attach(disk: nodes[node].disk, metadata: nodes[node].metadata, configuration: configuration, seed: seed)
+        _ = try admin(node) { $0.connect(discardMyData: false) }
+        try connect()
     }
 
     /// Submits an application request on a node.
@@ -207,6 +235,9 @@ public struct InMemoryCluster {
                 nodes[node].log.append(line)
             case .callHandler(let name):
                 nodes[node].log.append("handler: \(name)")
+            case .detachDisk(let reason):
+                nodes[node].log.append("detach: \(reason)")
+                nodes[node].diskDetached = true
             }
         }
     }

@@ -151,6 +151,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         engineQueue.sync {
             transportRunning = false
             link = nil
+            // A detached engine wrote its meta-data when it let the disk go; its in-memory
+            // copy (Diskless flags) must not overwrite that.
+            guard !engine.isDetached else { return }
             var superblock = engine.superblock
             superblock.magic = Superblock.magicV08
             superblock.flags.insert(.activityLogClean)
@@ -249,6 +252,10 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 logger.info("\(line)")
             case .callHandler(let name):
                 handlers.call(name, logger: logger)
+            case .detachDisk(let reason):
+                // The engine asks for no disk work from here on; I/O already queued on the
+                // serial I/O queue still completes. The device is closed with the runtime.
+                logger.warning("detached from the backing device: \(reason)")
             }
         }
         publish()

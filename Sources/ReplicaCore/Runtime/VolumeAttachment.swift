@@ -78,6 +78,7 @@ extension EngineConfiguration {
         timeoutMilliseconds = (Int(value("timeout") ?? "60") ?? 60) * 100
         koCount = Int(value("ko-count") ?? "7") ?? 7
         resyncPacing = ResyncRateController.Settings(volume: volume, maxBuffers: value("max-buffers"))
+        onIOError = volume.diskOption("on-io-error").flatMap(OnIOError.init(rawValue:)) ?? .detach
     }
 }
 

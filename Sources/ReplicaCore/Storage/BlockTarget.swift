@@ -94,6 +94,7 @@ public struct BlockIOError: Error, Sendable, Equatable, CustomStringConvertible 
         case 5: "EIO"
         case 9: "EBADF"
         case 13: "EACCES"
+        case 19: "ENODEV"
         case 22: "EINVAL"
         case 28: "ENOSPC"
         case 30: "EROFS"

@@ -1,0 +1,151 @@
+/// Diskless operation (reference 2.1, 5.9): `detach`, `on-io-error detach`, and a node that
+/// serves its application through the peer — reads as data requests, writes sent only to the
+/// peer. A diskless engine asks for no disk work; `attach` gives the runtime a new engine.
+extension VolumeEngine {
+    /// `detach`: the node stops using its backing device and goes Diskless. Refused for a
+    /// Primary without an UpToDate peer to serve it (DRBD's "Need access to UpToDate data").
+    public mutating func detach() -> Result<[EngineEffect], StateChangeError> {
+        guard state.disk > .diskless else { return .failure(.isDiskless) }
+        var next = state
+        next.disk = .diskless
+        if next.connection.isResync {
+            next.connection = .connected
+        }
+        var context = StateRuleContext()
+        context.allowTwoPrimaries = configuration.allowTwoPrimaries
+        if let error = StateRules.validate(next, context) { return .failure(error) }
+        var effects: [EngineEffect] = []
+        becomeDiskless(reason: "detach requested", &effects)
+        return .success(effects)
+    }
+
+    /// Goes Diskless: the meta-data is written a last time (clean, with the bitmap), the
+    /// runtime told to let the disk go, a resync in progress ends, and the peer learns the new
+    /// disk state.
+    mutating func becomeDiskless(reason: String, _ effects: inout [EngineEffect]) {
+        guard state.disk > .diskless else { return }
+        effects.append(.log("\(reason): going Diskless"))
+        superblock.flags.insert(.activityLogClean)
+        counters.bitmapWrites += 1
+        effects.append(.writeBitmap(bitmap))
+        persistSuperblock(&effects)
+        effects.append(.detachDisk(reason: reason))
+        detached = true
+        writes.waitingForActivityLog.removeAll()
+        resync = ResyncProgress()
+        var next = state
+        next.disk = .diskless
+        if next.connection.isResync {
+            next.connection = .connected
+        }
+        setState(next, &effects, persist: false)
+    }
+
+    /// A local I/O failed: `on-io-error` decides. Returns true when the node detached (the
+    /// failed operation is then served by the peer where it can be).
+    mutating func localIOFailed(_ error: BlockIOError, _ effects: inout [EngineEffect]) -> Bool {
+        guard state.disk > .diskless else { return true }
+        switch configuration.onIOError {
+        case .passOn:
+            return false
+        case .callLocalIOError:
+            effects.append(.callHandler("local-io-error"))
+            becomeDiskless(reason: "local I/O error (\(error)), on-io-error call-local-io-error", &effects)
+        case .detach:
+            becomeDiskless(reason: "local I/O error (\(error)), on-io-error detach", &effects)
+        }
+        return true
+    }
+
+    /// True when a Diskless node can serve application I/O through its peer.
+    var peerServesData: Bool {
+        state.connection >= .connected && state.peerDisk == .upToDate
+    }
+
+    // MARK: - Requests of a diskless node
+
+    /// A read served by the peer (P_DATA_REQUEST); the request completes with its reply.
+    mutating func startRemoteRead(_ id: RequestID, offset: Int64, length: Int, _ effects: inout [EngineEffect]) {
+        guard peerServesData else {
+            effects.append(.complete(id, .failure(.noUpToDateData)))
+            return
+        }
+        remoteReads[id] = offset..<(offset + Int64(length))
+        effects.append(.send(.dataRequest(BlockRequest(offset: UInt64(offset), blockID: id, size: UInt32(length)))))
+    }
+
+    /// A write of a diskless node: only the peer stores it, so it completes as the protocol
+    /// says for the peer's part (A: sent, B: received, C: written there).
+    mutating func startDisklessWrite(_ id: RequestID, _ offset: Int64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
+        guard replicating else {
+            effects.append(.complete(id, .failure(.noUpToDateData)))
+            return
+        }
+        if writes.currentEpochClosed || writes.sentInCurrentEpoch >= configuration.maxEpochSize {
+            closeEpoch(&effects)
+        }
+        var write = PendingWrite(offset: offset, length: data.count, epoch: writes.currentEpoch, extents: 0...0,
+                                 networkPending: configuration.wireProtocol != "A", sentTick: writes.requestTick)
+        write.localDone = true
+        write.disklessOnly = true
+        writes.sequence &+= 1
+        var flags: UInt32 = 0
+        if configuration.wireProtocol == "B" { flags |= DataFlags.sendReceiveAck }
+        if configuration.wireProtocol == "C" { flags |= DataFlags.sendWriteAck }
+        effects.append(.send(.data(DataHeader(offset: UInt64(offset), blockID: id, sequence: writes.sequence, flags: flags), data)))
+        counters.networkSent += UInt64(data.count / 1024)
+        writes.sentInCurrentEpoch += 1
+        writes.transferLog[writes.currentEpoch, default: []].append(offset..<(offset + Int64(data.count)))
+        writes.pending[id] = write
+        finishWriteIfDone(id, &effects)
+    }
+
+    // MARK: - The peer's side of remote reads
+
+    /// The peer asks for data (it is Diskless): read it here if this disk is UpToDate.
+    mutating func receivedDataRequest(_ request: BlockRequest, _ effects: inout [EngineEffect]) {
+        let end = Int64(request.offset) + Int64(request.size)
+        guard state.disk == .upToDate, state.connection >= .connected, end <= size, request.size > 0 else {
+            effects.append(.send(.negativeDataReply(BlockAck(offset: request.offset, blockID: request.blockID, size: request.size, sequence: 0))))
+            return
+        }
+        submit(.read(offset: Int64(request.offset), length: Int(request.size)), purpose: .peerRead(request), &effects)
+    }
+
+    mutating func peerReadDone(_ request: BlockRequest, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        switch result {
+        case .success(let data):
+            counters.diskRead += UInt64(data.count / 1024)
+            counters.networkSent += UInt64(data.count / 1024)
+            effects.append(.send(.dataReply(offset: request.offset, blockID: request.blockID, data)))
+        case .failure(let error):
+            effects.append(.send(.negativeDataReply(BlockAck(offset: request.offset, blockID: request.blockID, size: request.size, sequence: 0))))
+            _ = localIOFailed(error, &effects)
+        }
+    }
+
+    /// The answer to one of our data requests.
+    mutating func receivedDataReply(_ offset: UInt64, _ blockID: UInt64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
+        guard let range = remoteReads[blockID], range.lowerBound == Int64(offset), range.count == data.count else {
+            protocolViolation("data reply for \(offset)+\(data.count) (block \(blockID)) that was not asked for", &effects)
+            return
+        }
+        remoteReads[blockID] = nil
+        counters.networkReceived += UInt64(data.count / 1024)
+        effects.append(.complete(blockID, .success(data)))
+    }
+
+    /// The peer could not read what we asked for.
+    mutating func receivedNegativeDataReply(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
+        guard let range = remoteReads.removeValue(forKey: ack.blockID) else { return }
+        let error = BlockIOError(operation: .read, offset: range.lowerBound, length: Int64(range.count), errno: 5,
+                                 detail: "the peer could not read it")
+        effects.append(.complete(ack.blockID, .failure(.ioError(error))))
+    }
+
+    /// The connection ended: reads waiting for the peer fail (no UpToDate data is reachable).
+    mutating func failRemoteReads(_ effects: inout [EngineEffect]) {
+        for id in remoteReads.keys.sorted() { effects.append(.complete(id, .failure(.noUpToDateData))) }
+        remoteReads.removeAll()
+    }
+}

@@ -1,0 +1,141 @@
+import Testing
+@testable import ReplicaCore
+
+/// `detach`, `on-io-error`, and a Diskless node served by its peer, on the in-memory runtime.
+@Suite("Diskless operation")
+struct DisklessTests {
+    /// Two connected nodes with blank disks marked in sync, node 0 Primary.
+    func pair(_ configure: (inout EngineConfiguration) -> Void = { _ in }) throws -> InMemoryCluster {
+        var configuration = EngineConfiguration()
+        configure(&configuration)
+        return try InMemoryCluster.primaryPair(configuration: configuration, seed: 11)
+    }
+
+    func block(_ value: UInt8, _ count: Int = 8192) -> [UInt8] { [UInt8](repeating: value, count: count) }
+
+    func succeeded(_ pair: InMemoryCluster, _ node: Int, _ id: RequestID) -> [UInt8]? {
+        pair.nodes[node].completions.last { $0.0 == id }.flatMap { try? $0.1.get() }
+    }
+
+    @Test func detachedSecondaryIsResyncedFromTheBitmapWhenItAttachesAgain() throws {
+        var pair = try pair()
+        try pair.request(0, 1, .write(offset: 0, data: block(1)))
+        try pair.run()
+        #expect(try pair.admin(1) { $0.detach() } == nil)
+        try pair.run()
+        #expect(pair.nodes[1].diskDetached)
+        #expect(pair.nodes[1].engine.state.disk == .diskless)
+        #expect(pair.nodes[0].engine.state.peerDisk == .diskless)
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(pair.nodes[0].engine.superblock.uuids.bitmap != 0, "the Primary started a new generation")
+        // The Primary goes on writing; what the detached disk misses is marked.
+        try pair.request(0, 2, .write(offset: 1 << 20, data: block(2)))
+        try pair.run()
+        #expect(succeeded(pair, 0, 2) != nil)
+        #expect(pair.nodes[0].engine.bitmap.setCount == 2)
+        #expect(try pair.data(0) != pair.data(1))
+        // attach: a bitmap resync of those two blocks only, then both UpToDate and equal.
+        let resentBefore = pair.nodes[0].engine.counters.resyncBytes
+        try pair.reattach(1)
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.disk == .upToDate)
+        #expect(pair.nodes[0].engine.state.peerDisk == .upToDate)
+        // A bitmap resync (rule 50): the two blocks written while detached, and the two of the
+        // first write, whose epoch was still open (not barrier-acked) when the link dropped.
+        #expect(pair.nodes[1].log.contains("uuid_compare()=-1 by rule 50"))
+        #expect(pair.nodes[0].engine.counters.resyncBytes - resentBefore == 16384)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
+    @Test func detachedPrimaryReadsAndWritesThroughItsPeer() throws {
+        var pair = try pair()
+        try pair.request(0, 1, .write(offset: 4096, data: block(7)))
+        try pair.run()
+        #expect(try pair.admin(0) { $0.detach() } == nil)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.disk == .diskless)
+        #expect(pair.nodes[0].engine.state.role == .primary)
+        try pair.request(0, 2, .read(offset: 4096, length: 8192))
+        try pair.run()
+        #expect(succeeded(pair, 0, 2) == block(7), "read from the peer")
+        #expect(pair.nodes[0].sentFrames[.dataRequest, default: 0] == 1)
+        try pair.request(0, 3, .write(offset: 2 << 20, data: block(8)))
+        try pair.request(0, 4, .flush)
+        try pair.run()
+        #expect(succeeded(pair, 0, 3) != nil)
+        #expect(succeeded(pair, 0, 4) != nil)
+        #expect(try pair.nodes[1].disk.read(count: 8192, at: 2 << 20) == block(8))
+        #expect(try pair.nodes[0].disk.read(count: 8192, at: 2 << 20) != block(8), "the detached disk is not written")
+        #expect(pair.nodes[1].engine.bitmap.setCount == 2, "the peer marks what the detached disk lacks")
+        // Without the peer no data is reachable.
+        try pair.disconnect()
+        try pair.request(0, 5, .read(offset: 0, length: 4096))
+        try pair.run()
+        #expect(pair.nodes[0].completions.last?.0 == 5)
+        #expect(pair.nodes[0].completions.last.map { (try? $0.1.get()) == nil } == true)
+    }
+
+    @Test func aPrimaryWithoutAnUpToDatePeerCannotDetach() throws {
+        var pair = try pair()
+        try pair.disconnect()
+        #expect(try pair.admin(0) { $0.detach() } == .noUpToDateDisk)
+        #expect(pair.nodes[0].engine.state.disk == .upToDate)
+        #expect(try pair.admin(1) { $0.detach() } == nil, "a Secondary may")
+        #expect(try pair.admin(1) { $0.detach() } == .isDiskless)
+    }
+
+    @Test func onIOErrorDetachOnTheSecondary() throws {
+        var pair = try pair()
+        pair.nodes[1].disk.injectFailure(in: (1 << 20)..<(2 << 20))
+        try pair.request(0, 1, .write(offset: 1 << 20, data: block(3)))
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.disk == .diskless)
+        #expect(pair.nodes[1].log.contains { $0.contains("on-io-error detach") })
+        #expect(pair.nodes[0].engine.state.peerDisk == .diskless)
+        #expect(succeeded(pair, 0, 1) != nil, "the Primary's own write succeeded")
+        #expect(pair.nodes[0].engine.bitmap.setCount == 2, "and is marked for the peer")
+        pair.nodes[1].disk.clearFailures()
+        try pair.reattach(1)
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.disk == .upToDate)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
+    @Test(arguments: [OnIOError.detach, .callLocalIOError])
+    func onIOErrorDetachOnThePrimaryServesTheRequestFromThePeer(policy: OnIOError) throws {
+        var pair = try pair { $0.onIOError = policy }
+        try pair.request(0, 1, .write(offset: 1 << 20, data: block(4)))
+        try pair.run()
+        pair.nodes[0].disk.injectFailure(in: (1 << 20)..<(2 << 20))
+        try pair.request(0, 2, .read(offset: 1 << 20, length: 8192))
+        try pair.run()
+        #expect(succeeded(pair, 0, 2) == block(4), "the failed read is served by the peer")
+        #expect(pair.nodes[0].engine.state.disk == .diskless)
+        #expect(pair.nodes[0].log.contains { $0.contains("on-io-error \(policy.rawValue)") })
+        #expect(pair.nodes[0].log.contains("handler: local-io-error") == (policy == .callLocalIOError))
+        try pair.request(0, 3, .write(offset: (1 << 20) + 8192, data: block(5)))
+        try pair.run()
+        #expect(succeeded(pair, 0, 3) != nil)
+        #expect(try pair.nodes[1].disk.read(count: 8192, at: (1 << 20) + 8192) == block(5))
+    }
+
+    @Test func aWriteThatFailsLocallyUnderDetachSucceedsThroughThePeer() throws {
+        var pair = try pair()
+        pair.nodes[0].disk.injectFailure(in: (1 << 20)..<(2 << 20))
+        try pair.request(0, 1, .write(offset: 1 << 20, data: block(6)))
+        try pair.run()
+        #expect(succeeded(pair, 0, 1) != nil, "protocol C: the peer wrote it")
+        #expect(pair.nodes[0].engine.state.disk == .diskless)
+        #expect(try pair.nodes[1].disk.read(count: 8192, at: 1 << 20) == block(6))
+        #expect(pair.nodes[1].engine.bitmap.setCount >= 2, "the peer was told which blocks the failed disk lacks")
+    }
+
+    @Test func passOnReportsTheError() throws {
+        var pair = try pair { $0.onIOError = .passOn }
+        pair.nodes[0].disk.injectFailure(in: (1 << 20)..<(2 << 20))
+        try pair.request(0, 1, .write(offset: 1 << 20, data: block(6)))
+        try pair.run()
+        #expect(succeeded(pair, 0, 1) == nil)
+        #expect(pair.nodes[0].engine.state.disk == .upToDate)
+    }
+}
