@@ -93,6 +93,17 @@ extension Simulation {
            engine.state.connection == .connected, engine.state.disk == .upToDate, engine.state.peerDisk == .upToDate {
             try apply(primary, nodes[primary].engine!.promote(force: false))
         }
+        // A Diskless node gets its disk back once the disk works: a Secondary at once, the
+        // application's Primary only when healing (it steps down for it; it served through
+        // its peer until then).
+        for index in 0..<2 where nodes[index].engine?.isDetached == true && nodes[index].disk.failing == nil {
+            if index == primary, nodes[index].engine?.state.role == .primary {
+                guard healing, pending.isEmpty else { continue }
+                try apply(index, nodes[index].engine!.demote())
+            }
+            try reattach(index)
+            return
+        }
         // Blocks marked out of sync while Connected (after an I/O error) are resynced the way an
         // operator does it: disconnect and connect again.
         if healing, connected, pending.isEmpty, queueIsQuietEnough, now - lastResyncByReconnect > 1_000_000,

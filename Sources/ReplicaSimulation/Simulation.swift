@@ -17,7 +17,7 @@ public final class Simulation {
         var standAloneSince: UInt64?
         var lastConnection: ConnectionState = .standAlone
         /// The node has been Primary while it saw itself disconnected, since its last handshake
-        /// (it started a new data generation then, so a split brain shows in the UUIDs).
+        /// with its disk (it started a new data generation then, so a split brain shows in the UUIDs).
         var primaryApart = false
         /// The disk answers slowly (10–100 ms per I/O) until this virtual time.
         var slowUntil: UInt64 = 0
@@ -90,9 +90,7 @@ public final class Simulation {
         wireProtocol = chosen
         var configuration = EngineConfiguration()
         configuration.wireProtocol = chosen
-        // Disk errors are passed on (DRBD 8.4's default, detach, is not simulated yet: the
-        // simulated administrator does not re-attach a Diskless node).
-        configuration.onIOError = .passOn
+        configuration.onIOError = options.onIOError
         configuration.pingIntervalMilliseconds = 1000
         configuration.pingTimeoutMilliseconds = 500
         configuration.resyncPacing.planAheadSteps = 0
@@ -150,6 +148,19 @@ public final class Simulation {
         node.incarnation += 1
         node.standAloneSince = nil
         try apply(index, node.engine!.connect(discardMyData: false))
+    }
+
+    /// `attach` of a Diskless node, as the daemon does it: the node goes down cleanly (its
+    /// link ends) and comes up again on its disk; the handshake resyncs what it missed.
+    func reattach(_ index: Int) throws {
+        let node = nodes[index]
+        guard node.engine?.isDetached == true, node.engine?.state.role == .secondary else { return }
+        note("admin: attach on node\(index) (its disk works again)", fault: true)
+        node.engine = nil
+        node.incarnation += 1
+        if connected { cutLink(noticedBy: [1 - index]) }
+        try start(index)
+        try tryConnect()
     }
 
     func crash(_ index: Int) {
@@ -302,14 +313,29 @@ public final class Simulation {
                 schedule(.timer(node: index, incarnation: node.incarnation, timer), after: UInt64(milliseconds) * 1000)
             case .stateChanged(let state):
                 note("node\(index) \(state)")
-                if let error = StateRules.validate(state, StateRuleContext()) {
+                // A Diskless Primary that lost its peer, or its peer's disk, is left without data
+                // (its I/O fails), as DRBD allows after a connection loss or an I/O error; every
+                // other state must be valid.
+                let disklessPrimaryAlone = state.role == .primary && state.disk == .diskless
+                    && (state.connection < .connected || state.peerDisk < .upToDate)
+                if !disklessPrimaryAlone, let error = StateRules.validate(state, StateRuleContext()) {
                     fail("node\(index) announced an invalid state \(state): \(error)")
                 }
                 if state.connection == .standAlone { node.standAloneSince = node.standAloneSince ?? now } else { node.standAloneSince = nil }
                 let previous = node.lastConnection
                 node.lastConnection = state.connection
-                if state.role == .primary, state.connection < .connected { node.primaryApart = true }
-                if state.connection >= .connected, previous == .wfReportParams {
+                // (A Diskless Primary apart has no data to write to: it makes no split brain.)
+                if state.role == .primary, state.connection < .connected, state.disk > .diskless { node.primaryApart = true }
+                if index == primary, state.disk == .diskless, state.connection < .connected {
+                    // The application's node is Diskless and lost its peer, which held the only
+                    // copy: what it wrote without a flush since may be gone (under protocol A
+                    // it may never have left this node), as on a local disk that lost power.
+                    uncertain += unflushed
+                    unflushed.removeAll()
+                }
+                // (A connection with a Diskless side compares no data and merges nothing: the
+                // check waits for the handshake of two disks.)
+                if state.connection >= .connected, previous == .wfReportParams, state.disk > .diskless, state.peerDisk > .diskless {
                     let settled = state.connection == .connected || state.connection >= .syncSource
                     if splitBrainPending, nodes.allSatisfy(\.primaryApart) {
                         // Both nodes were Primary apart: the handshake must have seen it.
@@ -338,7 +364,7 @@ public final class Simulation {
             case .callHandler(let name):
                 note("node\(index) handler \(name)")
             case .detachDisk(let reason):
-                note("node\(index) detaches its disk: \(reason)")
+                note("node\(index) detaches its disk: \(reason)", fault: true)
             }
         }
     }
@@ -403,6 +429,12 @@ public final class Simulation {
         guard case .success(let data) = result else {
             note("request \(id) failed: \(result)")
             if let write = request.write, !write.isEmpty { uncertain.append(request.range) }
+            if request.isFlush {
+                // As with fsync's EIO: the writes it was to make durable may be lost.
+                let covered = flushCoverage.removeValue(forKey: id) ?? []
+                uncertain += covered
+                unflushed.removeAll { range in covered.contains(range) }
+            }
             return
         }
         if request.isFlush {

@@ -14,6 +14,10 @@ public struct SimulationOptions: Sendable {
     public var diskBytes: Int64 = 8 << 20
     /// Lines of trace kept for a report.
     public var traceLines = 60
+    /// `on-io-error` of both nodes. `pass_on` keeps the disks (the regression seeds were found
+    /// with it); with `detach` a failing disk is let go, and the simulated administrator
+    /// attaches it again once it works (a Primary after stepping down).
+    public var onIOError: OnIOError = .passOn
     /// A 4 KiB block whose every local I/O, on either node, goes into the trace (submitted
     /// and completed, with the node's bitmap bit), to follow one block through a failing run.
     public var watchedBlock: Int64?

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ReplicaCore
 import ReplicaSimulation
 import Synchronization
 
@@ -16,6 +17,7 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Replication protocol A, B or C (default: chosen by each seed).") var `protocol`: String?
     @Option(help: "Application operations per run.") var operations: Int = 300
     @Flag(help: "No faults: only the workload.") var noFaults = false
+    @Option(help: "on-io-error of the nodes: pass_on, detach or call-local-io-error.") var onIoError: String = "pass_on"
     @Option(help: "Lines of trace printed for a failing or replayed seed.") var trace: Int = 60
     @Option(help: "Trace every local I/O that touches this 4 KiB block (to follow it through a failing seed).") var watchBlock: Int64?
 
@@ -23,6 +25,9 @@ struct SimCommand: ParsableCommand {
         if let name = `protocol`, !["A", "B", "C"].contains(name) { throw ValidationError("--protocol must be A, B or C, not '\(name)'") }
         guard jobs >= 1, jobs <= 64 else { throw ValidationError("--jobs must be 1 to 64") }
         guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+        guard OnIOError(rawValue: onIoError) != nil else {
+            throw ValidationError("--on-io-error must be pass_on, detach or call-local-io-error, not '\(onIoError)'")
+        }
     }
 
     func options(_ seed: UInt64) -> SimulationOptions {
@@ -32,6 +37,7 @@ struct SimCommand: ParsableCommand {
         options.faults = !noFaults
         options.traceLines = trace
         options.watchedBlock = watchBlock
+        options.onIOError = OnIOError(rawValue: onIoError) ?? .passOn
         return options
     }
 

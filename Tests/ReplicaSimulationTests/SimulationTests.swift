@@ -1,14 +1,16 @@
 import Testing
+import ReplicaCore
 import ReplicaSimulation
 
 @Suite("Deterministic simulation")
 struct SimulationTests {
     /// Runs `seeds` and returns the reports of the violations.
-    func campaign(_ seeds: ClosedRange<UInt64>, operations: Int = 150) throws -> [String] {
+    func campaign(_ seeds: ClosedRange<UInt64>, operations: Int = 150, onIOError: OnIOError = .passOn) throws -> [String] {
         var failures: [String] = []
         for seed in seeds {
             var options = SimulationOptions(seed: seed)
             options.operations = operations
+            options.onIOError = onIOError
             let outcome = try Simulation(options).run()
             if outcome.violation != nil { failures.append(outcome.report) }
         }
@@ -20,6 +22,26 @@ struct SimulationTests {
     func twoThousandSeedsKeepEveryInvariant(first: UInt64) throws {
         let failures = try campaign(first...(first + 499))
         #expect(failures.isEmpty, "\(failures.count) seeds broke an invariant:\n\(failures.prefix(2).joined(separator: "\n"))")
+    }
+
+    /// DRBD 8.4's default `on-io-error detach`: failing disks are let go, a Diskless Primary
+    /// is served by its peer, and the disks are attached again (500 seeds in two parts).
+    @Test(arguments: [UInt64(5001), 5251])
+    func detachingNodesKeepEveryInvariant(first: UInt64) throws {
+        let failures = try campaign(first...(first + 249), onIOError: .detach)
+        #expect(failures.isEmpty, "\(failures.count) seeds broke an invariant:\n\(failures.prefix(2).joined(separator: "\n"))")
+    }
+
+    @Test func detachRunsGoDisklessAndAttachAgain() throws {
+        var faults: [String] = []
+        for seed: UInt64 in 1...60 {
+            var options = SimulationOptions(seed: seed)
+            options.onIOError = .detach
+            faults += try Simulation(options).run().faults
+        }
+        for kind in ["detaches its disk", "admin: attach on node"] {
+            #expect(faults.contains { $0.contains(kind) }, "no run had '\(kind)'")
+        }
     }
 
     @Test func theSameSeedReplaysTheSameRun() throws {

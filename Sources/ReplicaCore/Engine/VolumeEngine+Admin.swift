@@ -56,7 +56,7 @@ extension VolumeEngine {
             }
             superblock.uuids = GenerationUUIDs(current: nextRandomUUID() | (state.role == .primary ? 1 : 0))
             bitmap.clearAll()
-            effects.append(.writeBitmap(bitmap))
+            persistBitmap(&effects)
             persistSuperblock(&effects)
             effects.append(.send(.uuids(uuidsPayload(extraFlags: 8))))
             var next = state
@@ -72,7 +72,7 @@ extension VolumeEngine {
         if clearBitmap {
             superblock.uuids.bitmap = 0
             bitmap.clearAll()
-            effects.append(.writeBitmap(bitmap))
+            persistBitmap(&effects)
         }
         persistSuperblock(&effects)
         return .success(effects)
@@ -136,7 +136,7 @@ extension VolumeEngine {
         guard state.role == .secondary else { return .failure(.noUpToDateDisk) }
         bitmap.setAll()
         superblock.flags.insert(.fullSync)
-        effects.append(.writeBitmap(bitmap))
+        persistBitmap(&effects)
         var next = state
         next.disk = .inconsistent
         setState(next, &effects)

@@ -27,10 +27,11 @@ extension VolumeEngine {
         effects.append(.log("\(reason): going Diskless"))
         superblock.flags.insert(.activityLogClean)
         counters.bitmapWrites += 1
-        effects.append(.writeBitmap(bitmap))
+        persistBitmap(&effects)
         persistSuperblock(&effects)
         effects.append(.detachDisk(reason: reason))
         detached = true
+        effectiveDataUUID = state.connection >= .connected ? (handshake.peerUUIDs?.uuids.current ?? 0) & ~1 : superblock.uuids.current & ~1
         writes.waitingForActivityLog.removeAll()
         resync = ResyncProgress()
         var next = state

@@ -38,7 +38,7 @@ extension VolumeEngine {
             // names the block (found by the simulator, seed 102152).
             if bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size)) > 0 {
                 counters.bitmapWrites += 1
-                effects.append(.writeBitmap(bitmap))
+                persistBitmap(&effects)
             }
         case .disconnect:
             effects.append(.log("peer disconnected"))
@@ -161,7 +161,7 @@ extension VolumeEngine {
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the SyncTarget"))
         }
         counters.bitmapWrites += 1
-        effects.append(.writeBitmap(bitmap))
+        persistBitmap(&effects)
         persistSuperblock(&effects)
         setState(next, &effects)
     }

@@ -44,11 +44,13 @@ extension VolumeEngine {
     mutating func receivedUUIDs(_ payload: UUIDsPayload, _ effects: inout [EngineEffect]) {
         handshake.peerUUIDs = payload
         if handshake.decided {
+            // The peer started a new generation while serving us: we follow it.
+            if state.disk == .diskless { effectiveDataUUID = payload.uuids.current & ~1 }
             // Skip of the initial sync announced by the peer (new-current-uuid --clear-bitmap).
             if payload.flags & 8 != 0, superblock.uuids.current & ~1 == GenerationUUIDs.justCreatedValue {
                 superblock.uuids = GenerationUUIDs(current: payload.uuids.current & ~1)
                 bitmap.clearAll()
-                effects.append(.writeBitmap(bitmap))
+                persistBitmap(&effects)
                 persistSuperblock(&effects)
                 var next = state
                 next.disk = .upToDate
@@ -153,12 +155,23 @@ extension VolumeEngine {
                 giveUp(StateChangeError.twoPrimaries.description, &effects)
                 return
             }
+            if state.disk == .diskless {
+                // A Diskless Primary's application has seen one generation: it must not be
+                // served from another (older data on a peer that was away, say).
+                let offered = peerUUIDs.uuids.current & ~1
+                if state.role == .primary, effectiveDataUUID != 0, offered != effectiveDataUUID {
+                    giveUp("Can only connect to data with current UUID=\(effectiveDataUUID.hex16)", &effects)
+                    return
+                }
+                effectiveDataUUID = offered
+            }
             var next = state
             next.peerRole = peerState.role
             next.peerDisk = peerState.disk
             next.connection = .connected
+            // (A new generation starts with the first write the Diskless peer sends: the peer
+            // may yet refuse this connection, and nothing diverged so far.)
             setState(next, &effects)
-            if peerState.disk == .diskless { startGenerationWithoutPeerDisk(&effects) }
             return
         }
         var input = UUIDHandshakeInput(local: superblock.uuids, peer: peerUUIDs.uuids)
@@ -281,7 +294,7 @@ extension VolumeEngine {
         handshake.bitmapWordsReceived += chunk.words.count
         guard UInt64(handshake.bitmapWordsReceived) * 64 >= chunk.totalBits else { return }
         counters.bitmapWrites += 1
-        effects.append(.writeBitmap(bitmap))
+        persistBitmap(&effects)
         if state.connection == .wfBitMapT {
             sendBitmap(&effects)
             var next = state

@@ -74,7 +74,7 @@ extension VolumeEngine {
         superblock.flags.remove(.crashedPrimary)
         persistSuperblock(&effects)
         counters.bitmapWrites += 1
-        effects.append(.writeBitmap(bitmap))
+        persistBitmap(&effects)
         effects.append(.log("Resync done as \(role) (\(resync.total * 4) KB)"))
         var connected = next
         connected.connection = .connected

@@ -58,7 +58,7 @@ extension VolumeEngine {
         case .needsTransaction(let evicted):
             if !evicted.isEmpty {
                 counters.bitmapWrites += 1
-                effects.append(.writeBitmap(bitmap))
+                persistBitmap(&effects)
             }
             counters.activityLogWrites += 1
             effects.append(.writeActivityLog(activityLog.makeTransaction()))
@@ -115,6 +115,8 @@ extension VolumeEngine {
             // the bitmap must say so (a later resync makes both sides equal again).
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
             let sentToPeer = replicating
+            // Only an UpToDate peer's copy can answer for the write once this disk is gone.
+            let peerHoldsIt = sentToPeer && state.peerDisk == .upToDate
             if sentToPeer {
                 writes.locallyFailed.insert(id)
                 // Tell the peer too: with our disk gone, only its bitmap will remember.
@@ -123,7 +125,7 @@ extension VolumeEngine {
             // on-io-error detach: the peer's copy answers for the write, as DRBD completes a
             // request whose network part went well.
             let detachedNow = localIOFailed(error, &effects)
-            if !(detachedNow && sentToPeer) { write.localError = error }
+            if !(detachedNow && peerHoldsIt) { write.localError = error }
         } else {
             counters.diskWritten += UInt64(write.length / 1024)
         }
@@ -188,13 +190,18 @@ extension VolumeEngine {
         writes.flushes[index].localDone = true
         if case .failure(let error) = result {
             // Detached: the peer's barrier acks (awaited before the flush completes) answer for it.
-            let sentToPeer = replicating
-            if !(localIOFailed(error, &effects) && sentToPeer) { writes.flushes[index].localError = error }
+            let peerHoldsIt = replicating && state.peerDisk == .upToDate
+            if !(localIOFailed(error, &effects) && peerHoldsIt) { writes.flushes[index].localError = error }
         }
         finishFlushes(&effects)
     }
 
     mutating func finishFlushes(_ effects: inout [EngineEffect]) {
+        if writes.disklessWriteLost, let index = writes.flushes.firstIndex(where: { $0.disklessOnly && $0.localDone && $0.awaitedEpochs.isEmpty }) {
+            writes.disklessWriteLost = false
+            writes.flushes[index].localError = BlockIOError(operation: .flush, offset: 0, length: 0, errno: 5,
+                                                            detail: "a write completed before the peer, which holds the only disk, failed it")
+        }
         let ready = writes.flushes.filter { $0.localDone && $0.awaitedEpochs.isEmpty }
         writes.flushes.removeAll { $0.localDone && $0.awaitedEpochs.isEmpty }
         for flush in ready {
@@ -210,8 +217,14 @@ extension VolumeEngine {
         // (under protocol A and B it completed before this answer; found by the simulator,
         // seed 82).
         if failed { bitmap.markOutOfSync(offset: Int64(ack.offset), length: Int64(ack.size)) }
+        if failed, state.disk == .diskless, writes.pending[ack.blockID]?.networkPending != true { writes.disklessWriteLost = true }
         guard var write = writes.pending[ack.blockID] else { return }
         write.networkPending = false
+        if failed, write.disklessOnly {
+            // The peer's disk was the only one: the write is nowhere.
+            write.localError = BlockIOError(operation: .write, offset: write.offset, length: Int64(write.length), errno: 5,
+                                            detail: "the peer, which holds the only disk, could not write it")
+        }
         writes.pending[ack.blockID] = write
         finishWriteIfDone(ack.blockID, &effects)
     }
@@ -260,7 +273,10 @@ extension VolumeEngine {
             effects.append(.send(.receiveAck(BlockAck(offset: header.offset, blockID: header.blockID, size: UInt32(data.count), sequence: header.sequence))))
         }
         receiver.epochs[receiver.epochs.count - 1].received += 1
-        let write = ReceivedWrite(header: header, size: UInt32(data.count), epoch: UInt32(receiver.epochs.count - 1))
+        var write = ReceivedWrite(header: header, size: UInt32(data.count), epoch: UInt32(receiver.epochs.count - 1))
+        if state.peerDisk == .diskless, state.disk > .diskless, !data.isEmpty {
+            write.activityLogExtents = holdOnlyCopy(offset: Int64(header.offset), length: Int64(data.count), &effects)
+        }
         if state.disk == .diskless {
             // No disk to write to (reference 5.8): a negative ack, the data dropped.
             peerWriteDone(write, .failure(Self.disklessError(.write(offset: Int64(header.offset), data: []))), &effects)
@@ -272,13 +288,12 @@ extension VolumeEngine {
     }
 
     mutating func peerWriteDone(_ write: ReceivedWrite, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+        if let extents = write.activityLogExtents { activityLog.release(extents) }
         let header = write.header
         let ack = BlockAck(offset: header.offset, blockID: header.blockID, size: write.size, sequence: header.sequence)
         switch result {
         case .success:
             counters.diskWritten += UInt64(write.size / 1024)
-            // A Diskless Primary writes only here: its own disk, when it comes back, lacks this.
-            if state.peerDisk == .diskless { bitmap.markOutOfSync(offset: Int64(header.offset), length: Int64(write.size)) }
             if header.flags & DataFlags.maySetInSync != 0, state.connection == .syncTarget || state.connection == .pausedSyncT {
                 bitmap.clear(fullyCoveredBits(ack))
                 effects.append(.send(.resyncWriteAck(ack)))
@@ -295,6 +310,32 @@ extension VolumeEngine {
             receiver.epochs[index].completed += 1
         }
         flushCompletedEpochs(&effects)
+    }
+
+    /// A write of a Diskless peer: this disk will hold the only copy, so the block is marked
+    /// for the peer's disk and, as DRBD does, covered by the activity log first (after a crash
+    /// here the replay marks it again); the first such write starts a new generation. Returns
+    /// the extents held, or nil when the log is full and the bitmap was written instead.
+    mutating func holdOnlyCopy(offset: Int64, length: Int64, _ effects: inout [EngineEffect]) -> ClosedRange<UInt32>? {
+        startGenerationWithoutPeerDisk(&effects)
+        bitmap.markOutOfSync(offset: offset, length: length)
+        let extents = ActivityLog.extents(offset: offset, length: length)
+        switch activityLog.activate(extents) {
+        case .busy:
+            counters.bitmapWrites += 1
+            persistBitmap(&effects)
+            return nil
+        case .needsTransaction(let evicted):
+            if !evicted.isEmpty {
+                counters.bitmapWrites += 1
+                persistBitmap(&effects)
+            }
+            counters.activityLogWrites += 1
+            effects.append(.writeActivityLog(activityLog.makeTransaction()))
+        case .hot:
+            break
+        }
+        return extents
     }
 
     mutating func receivedBarrier(_ epoch: UInt32, _ effects: inout [EngineEffect]) {

@@ -42,6 +42,9 @@ public struct VolumeEngine: Sendable {
     public var isDetached: Bool { detached }
     /// Reads of a Diskless node waiting for the peer's data reply, by request.
     var remoteReads: [RequestID: Range<Int64>] = [:]
+    /// The generation a Diskless node's application has been using (DRBD's `ed_uuid`): its
+    /// own at detach, then the peer's. A Diskless Primary connects only to that data.
+    var effectiveDataUUID: UInt64 = 0
 
     /// An engine for an attached disk: `superblock` and `bitmap` as read from the meta-data
     /// (after the activity log was applied), `dataSize` the usable bytes. `entropySeed` seeds the
@@ -64,8 +67,6 @@ public struct VolumeEngine: Sendable {
     /// Handles one event and returns what the runtime must do, in order.
     public mutating func handle(_ event: EngineEvent) -> [EngineEffect] {
         var effects: [EngineEffect] = []
-        let wasDetached = detached
-        defer { if detached { effects = Self.withoutMetadataWrites(effects, detachedBefore: wasDetached) } }
         switch event {
         case .request(let id, let request):
             applicationRequest(id, request, &effects)
@@ -96,21 +97,6 @@ public struct VolumeEngine: Sendable {
         }
         return BlockIOError(operation: operation, offset: io.range.lowerBound, length: Int64(io.range.count), errno: 19,
                             detail: "the volume is Diskless")
-    }
-
-    /// A detached engine keeps its superblock and bitmap in memory only: meta-data writes
-    /// after the `detachDisk` effect (all of them once detached) are dropped.
-    static func withoutMetadataWrites(_ effects: [EngineEffect], detachedBefore: Bool) -> [EngineEffect] {
-        var detachedHere = detachedBefore
-        return effects.filter { effect in
-            switch effect {
-            case .detachDisk:
-                defer { detachedHere = true }
-                return !detachedBefore
-            case .writeSuperblock, .writeBitmap, .writeActivityLog: return !detachedHere
-            default: return true
-            }
-        }
     }
 
     // MARK: - Shared helpers
@@ -163,6 +149,7 @@ public struct VolumeEngine: Sendable {
     /// succeeded changes nothing (the peer marked every write it had not seen acknowledged,
     /// and a resync block is asked for again on the new connection).
     mutating func staleConnectionIOCompleted(_ purpose: IOPurpose, _ result: LocalIOResult) {
+        if case .peerWrite(let write) = purpose, let extents = write.activityLogExtents { activityLog.release(extents) }
         guard case .failure = result else { return }
         switch purpose {
         case .peerWrite(let write): bitmap.markOutOfSync(offset: Int64(write.header.offset), length: Int64(write.size))
@@ -185,7 +172,7 @@ public struct VolumeEngine: Sendable {
         if (DiskState.inconsistent ... DiskState.outdated).contains(state.peerDisk) { flags.insert(.peerOutdated) }
         if flags != superblock.flags {
             superblock.flags = flags
-            if persist { effects.append(.writeSuperblock(superblock)) }
+            if persist, !detached { effects.append(.writeSuperblock(superblock)) }
         }
         effects.append(.stateChanged(state))
         if state.connection >= .wfReportParams, state.connection != .wfReportParams || handshake.sentParameters {
@@ -207,9 +194,18 @@ public struct VolumeEngine: Sendable {
         return (ordering.count, peerPending, owed, writes.pending.count + writes.flushes.count, receiver.epochs.count)
     }
 
-    /// Persists the UUIDs (and flags) now.
+    /// Persists the UUIDs (and flags) now. A detached engine has no meta-data to write: its
+    /// last write was when it let the disk go, and its in-memory copy (Diskless flags) must
+    /// not reach the disk.
     mutating func persistSuperblock(_ effects: inout [EngineEffect]) {
+        guard !detached else { return }
         effects.append(.writeSuperblock(superblock))
+    }
+
+    /// Persists the whole bitmap now (not on a detached engine).
+    mutating func persistBitmap(_ effects: inout [EngineEffect]) {
+        guard !detached else { return }
+        effects.append(.writeBitmap(bitmap))
     }
 }
 
@@ -257,6 +253,8 @@ struct ReceivedWrite: Sendable, Equatable {
     var header: DataHeader
     var size: UInt32
     var epoch: UInt32
+    /// Activity-log extents held while it is written (this node holds the only disk).
+    var activityLogExtents: ClosedRange<UInt32>?
 }
 
 /// A resync block received by the sync target.

@@ -47,6 +47,9 @@ struct WriteTracking: Sendable {
     var locallyFailed: Set<RequestID> = []
     /// Request-timeout periods elapsed on this connection.
     var requestTick: UInt64 = 0
+    /// A Diskless node's write was completed (protocol A or B) before the peer failed to
+    /// write it: the next flush reports the loss, as fsync reports a lost write-back.
+    var disklessWriteLost = false
 }
 
 /// One write epoch received by the Secondary.
