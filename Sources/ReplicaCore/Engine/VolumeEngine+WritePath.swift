@@ -51,19 +51,9 @@ extension VolumeEngine {
             return
         }
         let extents = ActivityLog.extents(offset: offset, length: Int64(data.count))
-        switch activityLog.activate(extents) {
-        case .busy:
+        guard activate(extents, &effects) else {
             writes.waitingForActivityLog.append((id, offset, data))
             return
-        case .needsTransaction(let evicted):
-            if !evicted.isEmpty {
-                counters.bitmapWrites += 1
-                persistBitmap(&effects)
-            }
-            counters.activityLogWrites += 1
-            effects.append(.writeActivityLog(activityLog.makeTransaction()))
-        case .hot:
-            break
         }
         if writes.currentEpochClosed || writes.sentInCurrentEpoch >= configuration.maxEpochSize {
             closeEpoch(&effects)
@@ -320,11 +310,20 @@ extension VolumeEngine {
         startGenerationWithoutPeerDisk(&effects)
         bitmap.markOutOfSync(offset: offset, length: length)
         let extents = ActivityLog.extents(offset: offset, length: length)
-        switch activityLog.activate(extents) {
-        case .busy:
+        guard activate(extents, &effects) else {
             counters.bitmapWrites += 1
             persistBitmap(&effects)
             return nil
+        }
+        return extents
+    }
+
+    /// Makes `extents` hot in the activity log before a write to them: a transaction when one
+    /// is needed (the bitmap first, if extents were evicted). False when every slot is busy.
+    mutating func activate(_ extents: ClosedRange<UInt32>, _ effects: inout [EngineEffect]) -> Bool {
+        switch activityLog.activate(extents) {
+        case .busy:
+            return false
         case .needsTransaction(let evicted):
             if !evicted.isEmpty {
                 counters.bitmapWrites += 1
@@ -335,7 +334,7 @@ extension VolumeEngine {
         case .hot:
             break
         }
-        return extents
+        return true
     }
 
     mutating func receivedBarrier(_ epoch: UInt32, _ effects: inout [EngineEffect]) {
