@@ -58,7 +58,8 @@ let package = Package(
         ),
 
         .target(name: "ReplicaSimulation", dependencies: ["ReplicaCore"], swiftSettings: strict),
-        .target(name: "ReplicaNBD", dependencies: ["ReplicaCore", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "ReplicaNBD", dependencies: ["ReplicaCore", "ReplicaTransportTCP", .product(name: "Logging", package: "swift-log")],
+                swiftSettings: strict),
 
         .executableTarget(
             name: "replctl",

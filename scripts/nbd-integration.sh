@@ -2,13 +2,14 @@
 # Real NBD clients against the exports of two real daemons (alpha on 127.0.0.1, beta on
 # 127.0.0.2, protocol C, file-backed disks in a temporary folder). Needs root for the
 # filesystem test (FUSE, loop devices, mount).
-# Usage: nbd-integration.sh REPLCTL TEST   (TEST: clients | filesystem | badrequests | down)
+# Usage: nbd-integration.sh REPLCTL TEST   (TEST: clients | filesystem | badrequests | down | tcp)
 # Prints "PASS name" or "FAIL name: why"; kills only the daemons it started, by PID.
 set -euo pipefail
 REPLCTL="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 TEST="$2"
 work=$(mktemp -d /tmp/replica-nbd.XXXXXX)
 port=$((21000 + RANDOM % 20000))
+nbdport=$((port + 1))
 loopdev=""
 
 cleanup() {
@@ -42,8 +43,8 @@ resource r0 {
   net { protocol C; connect-int 1; max-buffers 8000; }
   disk { c-plan-ahead 0; resync-rate 1G; }
   device minor 0; meta-disk internal;
-  on alpha { disk $work/alpha.img; address 127.0.0.1:$port; }
-  on beta  { disk $work/beta.img;  address 127.0.0.2:$port; }
+  on alpha { disk $work/alpha.img; address 127.0.0.1:$port; nbd-address 127.0.0.1:$nbdport; }
+  on beta  { disk $work/beta.img;  address 127.0.0.2:$port; nbd-address 127.0.0.2:$nbdport; }
 }
 CONF
 A create-md r0 >/dev/null; B create-md r0 >/dev/null
@@ -66,6 +67,26 @@ release_fuse() {  # unmount, detach the loop device, and unmount nbdfuse once th
     fail "nbdfuse could not be unmounted (the loop device still holds it)"
 }
 
+policy_refused() {  # the export at a Unix socket path or HOST:PORT answers NBD_OPT_GO with ERR_POLICY naming the Secondary
+    python3 - "$1" <<'PY'
+import socket, struct, sys
+where = sys.argv[1]
+if where.startswith("/"):
+    s = socket.socket(socket.AF_UNIX); s.connect(where)
+else:
+    host, port = where.rsplit(":", 1); s = socket.create_connection((host, int(port)))
+def rx(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b)); assert c, "closed"; b += c
+    return b
+rx(18); s.sendall(struct.pack(">I", 3))
+s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 6) + struct.pack(">IH", 0, 0))
+m, o, t, l = struct.unpack(">QIII", rx(20)); msg = rx(l)
+assert t == 0x80000002 and b"Secondary" in msg, (hex(t), msg)
+PY
+}
+
 case "$TEST" in
 clients)
     # nbdinfo: size and flags.
@@ -78,20 +99,7 @@ clients)
     echo "$info" | grep -q "block_size_minimum: 512" || fail "nbdinfo: minimum block size"
     # The Secondary refuses, with the reason in NBD_REP_ERR_POLICY.
     if nbdinfo "$uriB" >/dev/null 2>&1; then fail "the Secondary exported its volume"; fi
-    python3 - "$work/run-beta/replica0" <<'PY' || fail "no ERR_POLICY naming the Secondary role"
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-def rx(n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b)); assert c, "closed"; b += c
-    return b
-rx(18); s.sendall(struct.pack(">I", 3))
-s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 6) + struct.pack(">IH", 0, 0))
-m, o, t, l = struct.unpack(">QIII", rx(20)); msg = rx(l)
-assert t == 0x80000002 and b"Secondary" in msg, (hex(t), msg)
-PY
-    # nbdcopy: 256 MiB in and out, compared; and on both disks.
+    policy_refused "$work/run-beta/replica0" || fail "no ERR_POLICY naming the Secondary role"    # nbdcopy: 256 MiB in and out, compared; and on both disks.
     head -c 256M /dev/urandom > "$work/in.bin"
     nbdcopy "$work/in.bin" "$uriA" || fail "nbdcopy in"
     nbdcopy "$uriA" "$work/out.bin" || fail "nbdcopy out"
@@ -216,6 +224,29 @@ print("raw-socket checks passed")
 PY
     nbdinfo "$uriA" | grep -q "export-size: $size" || fail "the daemon stopped serving after bad requests"
     A status --proc | grep -q "cs:Connected ro:Primary/Secondary" || fail "replication disturbed: $(A status --proc)"
+    ;;
+tcp)
+    # The export on TCP (nbd-address): the same volume as on the Unix socket.
+    tcpA="nbd://127.0.0.1:$nbdport"
+    info=$(nbdinfo "$tcpA") || fail "nbdinfo over TCP"
+    echo "$info" | grep -q "export-size: $size" || fail "nbdinfo size over TCP: $info"
+    if nbdinfo "nbd://127.0.0.2:$nbdport" >/dev/null 2>&1; then fail "the Secondary exported its volume over TCP"; fi
+    policy_refused "127.0.0.2:$nbdport" || fail "no ERR_POLICY naming the Secondary role over TCP"
+    head -c 32M /dev/urandom > "$work/in"
+    nbdcopy "$work/in" "$tcpA" 2>"$work/err" || fail "nbdcopy into the TCP export: $(cat "$work/err")"
+    nbdcopy "$uriA" - | head -c 32M > "$work/out-unix" || true
+    cmp -s "$work/in" "$work/out-unix" || fail "data written over TCP differs when read over the Unix socket"
+    A status --verbose | grep -q "nbd:$work/run-alpha/replica0,ipv4 127.0.0.1:$nbdport" || fail "status does not show the TCP export: $(A status --verbose)"
+    # A client over TCP holds the device open: secondary is refused until it leaves.
+    qemu-io -f raw -c "sleep 3000" "$tcpA" >/dev/null 2>&1 &
+    client=$!
+    for _ in $(seq 50); do A status --json | grep -q '"nbd-clients":1' && break; sleep 0.1; done
+    if A secondary r0 2>"$work/err"; then fail "secondary accepted with a TCP client connected"; fi
+    grep -q "held open" "$work/err" || fail "secondary refusal: $(cat "$work/err")"
+    wait "$client" || fail "the TCP client failed"
+    A wait-sync --timeout 30 r0 || fail "not in sync"
+    A down r0; B down r0
+    same_disks || fail "the disks differ after writes over TCP"
     ;;
 down)
     # down closes clients cleanly and removes the socket.

@@ -1,8 +1,9 @@
 import Foundation
+import ReplicaTransportTCP
 import Logging
 import Synchronization
 
-/// An NBD server for one export on a Unix socket: fixed newstyle handshake (GO, INFO,
+/// An NBD server for one export on a Unix socket or TCP: fixed newstyle handshake (GO, INFO,
 /// EXPORT_NAME, LIST, ABORT, STRUCTURED_REPLY; ERR_UNSUP for the rest), then READ, WRITE
 /// (FUA), FLUSH, TRIM, WRITE_ZEROES (NO_HOLE, FAST_ZERO), DISC, with many requests in flight
 /// per connection and several connections at once. Each connection has its own thread; a
@@ -31,6 +32,16 @@ public final class NBDServer: @unchecked Sendable {
         self.source = source
         listener = try NBDListener.unix(path)
         address = path
+        self.logger = logger
+    }
+
+    /// Listens on TCP at `endpoint` (the resource file's `nbd-address`). No authentication:
+    /// bind it to an address only trusted clients reach.
+    /// - Throws: when the address cannot be bound (in use, not local).
+    public init(source: any NBDExportSource, tcp endpoint: TCPEndpoint, logger: Logger = Logger(label: "replica.nbd")) throws {
+        self.source = source
+        listener = try NBDListener.tcp(endpoint)
+        address = "\(endpoint.address)"
         self.logger = logger
     }
 

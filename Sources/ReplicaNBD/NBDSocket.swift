@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import ReplicaTransportTCP
 
 /// A blocking stream socket of the NBD server, used from its dedicated threads only.
 final class NBDSocket: @unchecked Sendable {
@@ -102,10 +103,13 @@ final class NBDListener: @unchecked Sendable {
     let description: String
     private let unixPath: String?
 
-    private init(descriptor: Int32, description: String, unixPath: String?) {
+    private let tcp: Bool
+
+    private init(descriptor: Int32, description: String, unixPath: String?, tcp: Bool = false) {
         self.descriptor = descriptor
         self.description = description
         self.unixPath = unixPath
+        self.tcp = tcp
     }
 
     static func unix(_ path: String) throws -> NBDListener {
@@ -141,6 +145,23 @@ final class NBDListener: @unchecked Sendable {
         return NBDListener(descriptor: fd, description: path, unixPath: path)
     }
 
+    /// Listens on TCP at `endpoint` (IPv4 or IPv6; the address is reused at once after a
+    /// restart). Clients get TCP_NODELAY: NBD replies are small and latency matters.
+    static func tcp(_ endpoint: TCPEndpoint) throws -> NBDListener {
+        let fd = socket(endpoint.domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw NBDSocket.Closed(description: "socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if endpoint.domain == AF_INET6 { _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        let bound = (try? endpoint.withSocketAddress { address, length in bind(fd, address, length) }) ?? -1
+        guard bound == 0, listen(fd, 16) == 0 else {
+            let message = String(cString: strerror(errno))
+            Glibc.close(fd)
+            throw NBDSocket.Closed(description: "listen on \(endpoint.address): \(message)")
+        }
+        return NBDListener(descriptor: fd, description: "\(endpoint.address)", unixPath: nil, tcp: true)
+    }
+
     /// Waits up to `milliseconds` for a client; nil on timeout or when closed.
     func accept(timeoutMilliseconds: Int32) -> NBDSocket? {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
@@ -148,6 +169,10 @@ final class NBDListener: @unchecked Sendable {
         let fd = Glibc.accept(descriptor, nil, nil)
         guard fd >= 0 else { return nil }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        if tcp {
+            var one: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         return NBDSocket(descriptor: fd)
     }
 

@@ -60,7 +60,7 @@ final class NodeDaemon: @unchecked Sendable {
             thread.start()
         }
         for instance in resources.withLock({ Array($0.values) }) {
-            instance.export.stop()
+            instance.stopExports()
             instance.volume.down()
         }
     }
@@ -110,7 +110,7 @@ final class NodeDaemon: @unchecked Sendable {
         }
         switch request.command {
         case "down":
-            instance.export.stop()
+            instance.stopExports()
             volume.down()
             resources.withLock { $0[name] = nil }
             return ok()
@@ -118,7 +118,7 @@ final class NodeDaemon: @unchecked Sendable {
             let state = volume.state
             if state.connection == .standAlone, state.role == .secondary {
                 // Nothing would be left to serve: the volume is taken down (Unconfigured).
-                instance.export.stop()
+                instance.stopExports()
                 volume.down()
                 resources.withLock { $0[name] = nil }
                 return ok()
@@ -129,9 +129,9 @@ final class NodeDaemon: @unchecked Sendable {
             return stateChange(volume.runtime.admin { $0.promote(force: flags.contains("force")) })
         case "secondary":
             // As DRBD refuses to demote while /dev/drbdN is open.
-            let clients = instance.export.openClients
+            let clients = instance.openClients
             guard clients == 0 else {
-                return fail("\(name): State change failed: (-12) Device is held open by someone (\(clients) NBD client\(clients == 1 ? "" : "s") on \(instance.export.address))", ExitCodes.stateRefused)
+                return fail("\(name): State change failed: (-12) Device is held open by someone (\(clients) NBD client\(clients == 1 ? "" : "s") on \(instance.exportAddresses))", ExitCodes.stateRefused)
             }
             return stateChange(volume.runtime.admin { $0.demote() })
         case "invalidate":
@@ -251,11 +251,11 @@ final class NodeDaemon: @unchecked Sendable {
         guard state.role == .secondary else {
             return fail("\(instance.name): State change failed: (-2) attach of a Diskless Primary is not supported (it would become a SyncTarget while Primary); run 'secondary' first", ExitCodes.stateRefused)
         }
-        guard instance.export.openClients == 0 else {
+        guard instance.openClients == 0 else {
             return fail("\(instance.name): State change failed: (-12) Device is held open by someone", ExitCodes.stateRefused)
         }
         let wasConnecting = state.connection != .standAlone
-        instance.export.stop()
+        instance.stopExports()
         instance.volume.down()
         resources.withLock { $0[instance.name] = nil }
         return up(request, connect: wasConnecting)
@@ -281,11 +281,20 @@ final class NodeDaemon: @unchecked Sendable {
                 let volume = try ReplicatedVolume(configuration: configuration, resource: name, node: nodeName, transport: transport)
                 let peer = resource.hosts.first { !$0.names.contains(nodeName) }?.names.first ?? "peer"
                 let minor = volumes[0].device.minor
-                let export = try NBDServer(source: VolumeExport(resource: name, minor: minor, runtime: volume.runtime),
-                                           unixSocket: "\(runDirectory)/replica\(minor)")
-                export.start()
+                let source = VolumeExport(resource: name, minor: minor, runtime: volume.runtime)
+                var exports = [try NBDServer(source: source, unixSocket: "\(runDirectory)/replica\(minor)")]
+                if let nbdAddress = resource.hosts.first(where: { $0.names.contains(nodeName) })?.nbdAddress {
+                    do {
+                        exports.append(try NBDServer(source: source, tcp: try TCPEndpoint(nbdAddress)))
+                    } catch {
+                        exports[0].stop()
+                        volume.down()
+                        return fail("\(name): cannot export on nbd-address \(nbdAddress): \(error)", 20)
+                    }
+                }
+                for export in exports { export.start() }
                 let instance = ResourceInstance(name: name, minor: minor, peerName: peer, volume: volume,
-                                                backingDevice: { if case .path(let p) = volumes[0].disk { p } else { "none" } }(), export: export)
+                                                backingDevice: { if case .path(let p) = volumes[0].disk { p } else { "none" } }(), exports: exports)
                 resources.withLock { $0[name] = instance }
                 if connect { try volume.up() }
             } catch let error as ConfigError {
@@ -305,20 +314,30 @@ final class ResourceInstance: @unchecked Sendable {
     let peerName: String
     let volume: ReplicatedVolume
     let backingDevice: String
-    /// The NBD export of the volume (RUN_DIR/replicaMINOR).
-    let export: NBDServer
+    /// The NBD exports of the volume: RUN_DIR/replicaMINOR, then TCP where the resource
+    /// file gives this host an `nbd-address`.
+    let exports: [NBDServer]
     let started = Date()
     /// (time, out-of-sync bits) samples for the resync speed.
     private let marks = Mutex<[(Date, Int64)]>([])
 
-    init(name: String, minor: Int, peerName: String, volume: ReplicatedVolume, backingDevice: String, export: NBDServer) {
-        self.export = export
+    init(name: String, minor: Int, peerName: String, volume: ReplicatedVolume, backingDevice: String, exports: [NBDServer]) {
+        self.exports = exports
         self.name = name
         self.minor = minor
         self.peerName = peerName
         self.volume = volume
         self.backingDevice = backingDevice
     }
+
+    /// NBD clients in transmission on every export (they hold the device open).
+    var openClients: Int { exports.reduce(0) { $0 + $1.openClients } }
+
+    /// Where the volume is exported (the Unix socket first).
+    var exportAddresses: String { exports.map(\.address).joined(separator: ",") }
+
+    /// Stops every export; their clients are disconnected.
+    func stopExports() { for export in exports { export.stop() } }
 
     /// Records a progress mark and returns the recent and average sync speed in KiB/s.
     func syncSpeed() -> (recent: Int64, average: Int64) {

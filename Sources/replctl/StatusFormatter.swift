@@ -67,9 +67,9 @@ enum StatusFormatter {
             out += "  " + (verbose ? "volume:0 minor:\(instance.minor) " : "") + "disk:\(state.disk)"
             if verbose { out += " backing_dev:\(instance.backingDevice)" }
             // As newer drbd-utils print open:yes while /dev/drbdN is open: here, NBD clients.
-            let clients = instance.export.openClients
+            let clients = instance.openClients
             if verbose || clients > 0 { out += " open:\(clients > 0 ? "yes" : "no")" }
-            if verbose { out += " nbd:\(instance.export.address) nbd-clients:\(clients)" }
+            if verbose { out += " nbd:\(instance.exportAddresses) nbd-clients:\(clients)" }
             out += "\n"
             if statistics {
                 out += "      size:\(s.size / 1024) read:\(s.counters.diskRead) written:\(s.counters.diskWritten) al-writes:\(s.counters.activityLogWrites)"
@@ -114,8 +114,9 @@ enum StatusFormatter {
                 "devices": [["volume": 0, "minor": instance.minor, "disk-state": "\(s.state.disk)", "size": s.size / 1024,
                              "read": s.counters.diskRead, "written": s.counters.diskWritten, "al-writes": s.counters.activityLogWrites,
                              "bm-writes": s.counters.bitmapWrites, "upper-pending": s.application, "lower-pending": s.local,
-                             "open": instance.export.openClients > 0, "nbd-socket": instance.export.address,
-                             "nbd-clients": instance.export.openClients]],
+                             "open": instance.openClients > 0, "nbd-socket": instance.exports[0].address,
+                             "nbd-tcp": instance.exports.count > 1 ? instance.exports[1].address : NSNull(),
+                             "nbd-clients": instance.openClients]],
                 "connections": [["name": instance.peerName, "connection-state": "\(s.state.connection)", "peer-role": "\(s.state.peerRole)",
                                  "peer_devices": [["volume": 0, "replication-state": "\(s.state.connection)", "peer-disk-state": "\(s.state.peerDisk)",
                                                    "received": s.counters.networkReceived, "sent": s.counters.networkSent,

@@ -22,6 +22,9 @@ struct NBDIntegrationTests {
     @Test("bad requests over a raw socket get the spec's errors, malformed ones end that connection only, the daemon keeps serving")
     func badRequests() throws { try run("badrequests") }
 
+    @Test("the TCP export of nbd-address: nbdinfo, nbdcopy in over TCP and out over the Unix socket, the Secondary refused, secondary refused while a TCP client is connected")
+    func tcpExport() throws { try run("tcp") }
+
     @Test("down closes a connected client cleanly and removes the export socket")
     func downClosesClients() throws { try run("down") }
 

@@ -55,6 +55,24 @@ struct ConfigParserTests {
         #expect(config.global?.usageCount == "no")
     }
 
+    /// Replica's extension: the host's NBD export on TCP.
+    @Test func nbdAddressOfAHost() throws {
+        let config = try load("""
+            resource r {
+              on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; nbd-address ipv6 [::1]:10809; }
+              on b { device minor 1; disk /dev/y; meta-disk internal; address 10.0.0.2:7788; }
+            }
+            """)
+        #expect(config.resources[0].hosts[0].nbdAddress == NetworkAddress(family: "ipv6", host: "::1", port: 10809))
+        #expect(config.resources[0].hosts[1].nbdAddress == nil)
+        #expect(ConfigDumper(nodeName: "a").dump(config).contains("nbd-address      ipv6 [::1]:10809;"))
+        let host = "on b { device minor 1; disk /dev/y; meta-disk internal; address 10.0.0.2:7788; }"
+        let twice = error("resource r { on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; nbd-address 10.0.0.1:1; nbd-address 10.0.0.1:2; } \(host) }")
+        #expect(twice?.description.contains("'nbd-address' is given twice in on a") == true)
+        let badPort = error("resource r { on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; nbd-address 10.0.0.1:0; } \(host) }")
+        #expect(badPort?.description.contains("port in '10.0.0.1:0' must be a number in 1..65535") == true)
+    }
+
     @Test func legacyProtocolMovesIntoNetFirst() throws {
         let config = try load("resource r { net { timeout 50; } protocol A; \(Self.twoHosts) }")
         #expect(config.resources[0].sections.net.map(\.name) == ["protocol", "timeout"])

@@ -205,6 +205,9 @@ extension ConfigBuilder {
                 if floating != nil { throw ConfigError(inner.location, "a 'floating' section already names its address") }
                 if host.address != nil { throw ConfigError(inner.location, "'address' is given twice in \(host.label)") }
                 host.address = try parseAddress(inner.arguments, at: inner.location)
+            case "nbd-address":
+                if host.nbdAddress != nil { throw ConfigError(inner.location, "'nbd-address' is given twice in \(host.label)") }
+                host.nbdAddress = try parseAddress(inner.arguments, at: inner.location)
             case "volume":
                 let volume = try buildVolume(inner)
                 try rejectDuplicateVolume(volume, in: host.volumes, where: host.label)
@@ -212,7 +215,7 @@ extension ConfigBuilder {
             case "skip":
                 continue
             default:
-                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id or volume")
+                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id, volume or nbd-address")
             }
         }
         if implicit.device != nil || implicit.disk != nil || implicit.metaDisk != nil {

@@ -147,6 +147,7 @@ public struct ConfigDumper {
             if let nodeID = host.nodeID { out += "        node-id \(nodeID);\n" }
             out += dumpVolumes(host.volumes, indent: 8)
             if let address = host.address { out += Self.line(8, "address", address.description, raw: true) }
+            if let nbd = host.nbdAddress { out += Self.line(8, "nbd-address", nbd.description, raw: true) }
             out += "    }\n"
         }
         for connection in resource.connections {

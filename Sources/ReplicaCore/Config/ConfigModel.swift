@@ -138,6 +138,9 @@ public struct HostSpec: Sendable, Equatable {
     public var nodeID: Int?
     /// `address [AF] IP:PORT;`
     public var address: NetworkAddress?
+    /// `nbd-address [AF] IP:PORT;` — a Replica extension (drbdadm does not know it): where
+    /// this host also exports the resource's volume over NBD on TCP (no authentication).
+    public var nbdAddress: NetworkAddress?
     /// Volumes defined inside the host section (including its implicit volume 0).
     public var volumes: [VolumeSpec] = []
     /// Where the section starts.
