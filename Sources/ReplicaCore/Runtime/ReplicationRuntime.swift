@@ -130,6 +130,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     /// Submits an application request; `completion` runs when the engine completes it.
     public func submit(_ request: ApplicationRequest, completion: @escaping @Sendable (Result<[UInt8], RequestError>) -> Void) {
+        // Asynchronous: the caller (an NBD connection's reader) goes on reading requests
+        // while the engine works; with many in flight that beats running the engine here.
         engineQueue.async { [self] in
             let id = nextRequestID
             nextRequestID += 1
@@ -205,19 +207,75 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     // MARK: - Effects (on engineQueue)
 
+    /// Frames waiting on the data and the meta send queue.
+    private let queuedSends = [QueueDepth(), QueueDepth()]
+
+    /// Frames small enough to send from the engine queue (when their channel's queue is idle).
+    static func sendsInline(_ frame: Frame) -> Bool {
+        switch frame {
+        case .data(_, let bytes), .dataReply(_, _, let bytes), .resyncReply(_, _, let bytes): bytes.count <= 16 << 10
+        case .bitmap, .compressedBitmap: false
+        default: true
+        }
+    }
+
+    /// Local I/O done inline whose completion the engine has not seen yet (see ``execute(_:)``).
+    private var inlineCompletions: [(LocalIOID, LocalIOResult)] = []
+    private var executing = false
+
+    /// Small reads and writes run inline, on the engine queue: the engine only asks for I/O
+    /// that may run alongside everything else in flight, and two thread hand-offs cost more
+    /// than a small `pread`/`pwrite` into the page cache. Large transfers and flushes go to
+    /// the I/O queue so that the engine keeps serving the network meanwhile.
+    static func runsInline(_ io: LocalIO) -> Bool {
+        switch io {
+        case .read(_, let length): length <= 64 << 10
+        case .write(_, let data): data.count <= 64 << 10
+        case .flush, .discard: false
+        }
+    }
+
     private func execute(_ effects: [EngineEffect]) {
+        let outermost = !executing
+        executing = true
+        defer {
+            if outermost {
+                // Completions of inline I/O, in order, after the effects that asked for them.
+                while !inlineCompletions.isEmpty {
+                    let (id, result) = inlineCompletions.removeFirst()
+                    run(engine.handle(.localIOCompleted(id, result)))
+                }
+                executing = false
+            }
+        }
+        run(effects)
+    }
+
+    private func run(_ effects: [EngineEffect]) {
         for effect in effects {
             switch effect {
             case .send(let frame):
                 guard let link else { continue }
                 let logger = self.logger
-                (frame.type.channel == .data ? dataSendQueue : metaSendQueue).async {
+                let channel = frame.type.channel
+                let queued = queuedSends[channel == .data ? 0 : 1]
+                if Self.sendsInline(frame), queued.isIdle {
+                    // Nothing waits on this channel's queue: a small frame (an ack, a 4 KiB
+                    // write) goes out from here, in order, without a thread hand-off.
+                    do { try link.send(frame, volume: 0) } catch { logger.warning("send failed: \(error)") }
+                    continue
+                }
+                queued.enter()
+                (channel == .data ? dataSendQueue : metaSendQueue).async {
                     do {
                         try link.send(frame, volume: 0)
                     } catch {
                         logger.warning("send failed: \(error)")
                     }
+                    queued.leave()
                 }
+            case .localIO(let id, let io) where Self.runsInline(io):
+                inlineCompletions.append((id, io.perform(on: disk)))
             case .localIO(let id, let io):
                 let disk = self.disk
                 ioQueue.async { [self] in
@@ -288,4 +346,17 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         snapshot.resyncWantKiB = engine.resync.controller.wantKiBPerSecond
         published.withLock { $0 = snapshot }
     }
+}
+
+/// How many jobs wait on a serial queue (so that a caller may do a job inline, in order, when
+/// none does).
+final class QueueDepth: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// No job is queued or running.
+    var isIdle: Bool { count.load(ordering: .acquiring) == 0 }
+    /// A job was queued.
+    func enter() { count.add(1, ordering: .acquiringAndReleasing) }
+    /// A job finished.
+    func leave() { count.subtract(1, ordering: .acquiringAndReleasing) }
 }
