@@ -12,19 +12,14 @@ port=$((21000 + RANDOM % 20000))
 nbdport=$((port + 1))
 loopdev=""
 
+# shellcheck source=stop-daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stop-daemons.sh"
+
 cleanup() {
     mountpoint -q "$work/mnt" 2>/dev/null && umount "$work/mnt" || true
     [ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null || true
     mountpoint -q "$work/fuse" 2>/dev/null && fusermount3 -u "$work/fuse" 2>/dev/null || true
-    for node in alpha beta; do
-        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
-        if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
-    done
-    sleep 0.3
-    for node in alpha beta; do
-        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
-        if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
-    done
+    stop_daemons "$work" alpha beta
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -14,16 +14,11 @@ net=$(( (id % 200) + 20 ))
 ipA="10.99.$net.1"; ipB="10.99.$net.2"
 work=$(mktemp -d /tmp/replica-netns.XXXXXX)
 
+# shellcheck source=stop-daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stop-daemons.sh"
+
 cleanup() {
-    for node in alpha beta; do
-        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
-        if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi
-    done
-    sleep 0.3
-    for node in alpha beta; do
-        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
-        if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || true; fi
-    done
+    stop_daemons "$work" alpha beta
     ip netns del "$nsA" 2>/dev/null || true
     ip netns del "$nsB" 2>/dev/null || true
     rm -rf "$work"
