@@ -210,13 +210,12 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// Frames waiting on the data and the meta send queue.
     private let queuedSends = [QueueDepth(), QueueDepth()]
 
-    /// Frames small enough to send from the engine queue (when their channel's queue is idle).
+    /// Frames sent from the engine queue (when their channel's queue is idle): those of the
+    /// meta channel, acks and pings of a few bytes. Never data: a peer that stops reading
+    /// (frozen) would fill the socket and block the engine, and with it the timers that
+    /// declare that peer lost; the meta channel carries too little for that before they fire.
     static func sendsInline(_ frame: Frame) -> Bool {
-        switch frame {
-        case .data(_, let bytes), .dataReply(_, _, let bytes), .resyncReply(_, _, let bytes): bytes.count <= 16 << 10
-        case .bitmap, .compressedBitmap: false
-        default: true
-        }
+        frame.type.channel == .meta
     }
 
     /// Local I/O done inline whose completion the engine has not seen yet (see ``execute(_:)``).
