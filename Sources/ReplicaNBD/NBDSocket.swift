@@ -148,18 +148,7 @@ final class NBDListener: @unchecked Sendable {
     /// Listens on TCP at `endpoint` (IPv4 or IPv6; the address is reused at once after a
     /// restart). Clients get TCP_NODELAY: NBD replies are small and latency matters.
     static func tcp(_ endpoint: TCPEndpoint) throws -> NBDListener {
-        let fd = socket(endpoint.domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw NBDSocket.Closed(description: "socket: \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        if endpoint.domain == AF_INET6 { _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
-        let bound = (try? endpoint.withSocketAddress { address, length in bind(fd, address, length) }) ?? -1
-        guard bound == 0, listen(fd, 16) == 0 else {
-            let message = String(cString: strerror(errno))
-            Glibc.close(fd)
-            throw NBDSocket.Closed(description: "listen on \(endpoint.address): \(message)")
-        }
-        return NBDListener(descriptor: fd, description: "\(endpoint.address)", unixPath: nil, tcp: true)
+        NBDListener(descriptor: try endpoint.listeningSocket(backlog: 16), description: "\(endpoint.address)", unixPath: nil, tcp: true)
     }
 
     /// Waits up to `milliseconds` for a client; nil on timeout or when closed.

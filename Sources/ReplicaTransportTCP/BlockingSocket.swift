@@ -28,6 +28,11 @@ final class BlockingSocket: @unchecked Sendable {
         return BlockingSocket(descriptor: fd)
     }
 
+    /// A socket listening on `endpoint`.
+    static func listening(on endpoint: TCPEndpoint) throws(TransportError) -> BlockingSocket {
+        BlockingSocket(descriptor: try endpoint.listeningSocket(backlog: 8))
+    }
+
     func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {
         var v = value
         _ = setsockopt(descriptor, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
@@ -39,19 +44,6 @@ final class BlockingSocket: @unchecked Sendable {
         setOption(SOL_SOCKET, SO_KEEPALIVE, 1)
         if sendBuffer > 0 { setOption(SOL_SOCKET, SO_SNDBUF, Int32(sendBuffer)) }
         if receiveBuffer > 0 { setOption(SOL_SOCKET, SO_RCVBUF, Int32(receiveBuffer)) }
-    }
-
-    func bindAndListen(_ endpoint: TCPEndpoint) throws(TransportError) {
-        setOption(SOL_SOCKET, SO_REUSEADDR, 1)
-        if endpoint.domain == AF_INET6 { setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
-        let rc: Int32
-        do {
-            rc = try endpoint.withSocketAddress { address, length in bind(descriptor, address, length) }
-        } catch {
-            throw TransportError("bind \(endpoint.address): \(error)")
-        }
-        guard rc == 0 else { throw TransportError("bind \(endpoint.address): \(String(cString: strerror(errno)))") }
-        guard listen(descriptor, 8) == 0 else { throw TransportError("listen \(endpoint.address): \(String(cString: strerror(errno)))") }
     }
 
     /// Waits up to `milliseconds` for a connection; nil on timeout.

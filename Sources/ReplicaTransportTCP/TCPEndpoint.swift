@@ -59,4 +59,27 @@ public struct TCPEndpoint: Sendable, Equatable {
 
     /// The socket domain (`AF_INET` or `AF_INET6`).
     public var domain: Int32 { address.family == "ipv4" ? AF_INET : AF_INET6 }
+
+    /// A new socket listening here (SO_REUSEADDR, IPv6 only for an IPv6 address, close on
+    /// exec); the caller owns the descriptor. Used by the replication transport and by the
+    /// NBD server's TCP exports.
+    public func listeningSocket(backlog: Int32) throws(TransportError) -> Int32 {
+        let fd = socket(domain, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw TransportError("socket(): \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        if domain == AF_INET6 { _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size)) }
+        let bound = (try? withSocketAddress { address, length in bind(fd, address, length) }) ?? -1
+        guard bound == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw TransportError("bind \(address): \(message)")
+        }
+        guard listen(fd, backlog) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw TransportError("listen \(address): \(message)")
+        }
+        return fd
+    }
 }

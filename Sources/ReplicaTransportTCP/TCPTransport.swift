@@ -53,8 +53,7 @@ public final class TCPTransport: Transport, @unchecked Sendable {
     public var isActive: Bool { local.address.description > peer.address.description }
 
     public func start(handler: any PeerLinkHandler) throws(TransportError) {
-        let socket = try BlockingSocket.make(for: local)
-        try socket.bindAndListen(local)
+        let socket = try BlockingSocket.listening(on: local)
         listener.withLock { $0 = socket }
         running.withLock { $0 = true }
         let thread = Thread { [self] in self.manage(handler) }

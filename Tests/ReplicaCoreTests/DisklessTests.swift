@@ -17,6 +17,12 @@ struct DisklessTests {
         pair.nodes[node].completions.last { $0.0 == id }.flatMap { try? $0.1.get() }
     }
 
+    /// Why request `id` failed (nil if it succeeded or has not completed).
+    func failure(_ pair: InMemoryCluster, _ node: Int, _ id: RequestID) -> RequestError? {
+        guard let result = pair.nodes[node].completions.last(where: { $0.0 == id })?.1, case .failure(let error) = result else { return nil }
+        return error
+    }
+
     @Test func detachedSecondaryIsResyncedFromTheBitmapWhenItAttachesAgain() throws {
         var pair = try pair()
         try pair.request(0, 1, .write(offset: 0, data: block(1)))
@@ -71,8 +77,7 @@ struct DisklessTests {
         try pair.disconnect()
         try pair.request(0, 5, .read(offset: 0, length: 4096))
         try pair.run()
-        #expect(pair.nodes[0].completions.last?.0 == 5)
-        #expect(pair.nodes[0].completions.last.map { (try? $0.1.get()) == nil } == true)
+        #expect(failure(pair, 0, 5) == .noUpToDateData)
     }
 
     @Test func aPrimaryWithoutAnUpToDatePeerCannotDetach() throws {
@@ -127,7 +132,7 @@ struct DisklessTests {
         #expect(succeeded(pair, 0, 1) != nil, "protocol C: the peer wrote it")
         #expect(pair.nodes[0].engine.state.disk == .diskless)
         #expect(try pair.nodes[1].disk.read(count: 8192, at: 1 << 20) == block(6))
-        #expect(pair.nodes[1].engine.bitmap.setCount >= 2, "the peer was told which blocks the failed disk lacks")
+        #expect(pair.nodes[1].engine.bitmap.setCount == 2, "the peer was told which blocks the failed disk lacks")
     }
 
     @Test func passOnReportsTheError() throws {
@@ -135,7 +140,12 @@ struct DisklessTests {
         pair.nodes[0].disk.injectFailure(in: (1 << 20)..<(2 << 20))
         try pair.request(0, 1, .write(offset: 1 << 20, data: block(6)))
         try pair.run()
-        #expect(succeeded(pair, 0, 1) == nil)
+        guard case .ioError(let error)? = failure(pair, 0, 1) else {
+            Issue.record("the write did not fail with the disk's error: \(String(describing: failure(pair, 0, 1)))")
+            return
+        }
+        #expect(error.errno == 5 && error.operation == .write)
         #expect(pair.nodes[0].engine.state.disk == .upToDate)
+        #expect(pair.nodes[0].engine.bitmap.setCount == 2, "the peer has the data this disk lacks: marked")
     }
 }

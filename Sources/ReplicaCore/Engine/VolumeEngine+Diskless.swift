@@ -6,14 +6,9 @@ extension VolumeEngine {
     /// Primary without an UpToDate peer to serve it (DRBD's "Need access to UpToDate data").
     public mutating func detach() -> Result<[EngineEffect], StateChangeError> {
         guard state.disk > .diskless else { return .failure(.isDiskless) }
-        var next = state
-        next.disk = .diskless
-        if next.connection.isResync {
-            next.connection = .connected
-        }
         var context = StateRuleContext()
         context.allowTwoPrimaries = configuration.allowTwoPrimaries
-        if let error = StateRules.validate(next, context) { return .failure(error) }
+        if let error = StateRules.validate(disklessState, context) { return .failure(error) }
         var effects: [EngineEffect] = []
         becomeDiskless(reason: "detach requested", &effects)
         return .success(effects)
@@ -30,16 +25,18 @@ extension VolumeEngine {
         persistBitmap(&effects)
         persistSuperblock(&effects)
         effects.append(.detachDisk(reason: reason))
-        detached = true
         effectiveDataUUID = state.connection >= .connected ? (handshake.peerUUIDs?.uuids.current ?? 0) & ~1 : superblock.uuids.current & ~1
         writes.waitingForActivityLog.removeAll()
         resync = ResyncProgress()
+        setState(disklessState, &effects, persist: false)
+    }
+
+    /// This state with the disk gone: Diskless, and a resync in progress ended.
+    var disklessState: ResourceState {
         var next = state
         next.disk = .diskless
-        if next.connection.isResync {
-            next.connection = .connected
-        }
-        setState(next, &effects, persist: false)
+        if next.connection.isResync { next.connection = .connected }
+        return next
     }
 
     /// A local I/O failed: `on-io-error` decides. Returns true when the node detached (the
@@ -63,6 +60,10 @@ extension VolumeEngine {
         state.connection >= .connected && state.peerDisk == .upToDate
     }
 
+    /// The writes go to a peer whose copy is UpToDate: it can answer for a write or flush
+    /// that failed on this disk once the disk is gone.
+    var peerHoldsUpToDateCopy: Bool { replicating && state.peerDisk == .upToDate }
+
     // MARK: - Requests of a diskless node
 
     /// A read served by the peer (P_DATA_REQUEST); the request completes with its reply.
@@ -73,32 +74,6 @@ extension VolumeEngine {
         }
         remoteReads[id] = offset..<(offset + Int64(length))
         effects.append(.send(.dataRequest(BlockRequest(offset: UInt64(offset), blockID: id, size: UInt32(length)))))
-    }
-
-    /// A write of a diskless node: only the peer stores it, so it completes as the protocol
-    /// says for the peer's part (A: sent, B: received, C: written there).
-    mutating func startDisklessWrite(_ id: RequestID, _ offset: Int64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
-        guard replicating else {
-            effects.append(.complete(id, .failure(.noUpToDateData)))
-            return
-        }
-        if writes.currentEpochClosed || writes.sentInCurrentEpoch >= configuration.maxEpochSize {
-            closeEpoch(&effects)
-        }
-        var write = PendingWrite(offset: offset, length: data.count, epoch: writes.currentEpoch, extents: 0...0,
-                                 networkPending: configuration.wireProtocol != "A", sentTick: writes.requestTick)
-        write.localDone = true
-        write.disklessOnly = true
-        writes.sequence &+= 1
-        var flags: UInt32 = 0
-        if configuration.wireProtocol == "B" { flags |= DataFlags.sendReceiveAck }
-        if configuration.wireProtocol == "C" { flags |= DataFlags.sendWriteAck }
-        effects.append(.send(.data(DataHeader(offset: UInt64(offset), blockID: id, sequence: writes.sequence, flags: flags), data)))
-        counters.networkSent += UInt64(data.count / 1024)
-        writes.sentInCurrentEpoch += 1
-        writes.transferLog[writes.currentEpoch, default: []].append(offset..<(offset + Int64(data.count)))
-        writes.pending[id] = write
-        finishWriteIfDone(id, &effects)
     }
 
     // MARK: - The peer's side of remote reads

@@ -73,21 +73,13 @@ extension VolumeEngine {
         var next = state
         next.peerRole = peer.role
         next.peerDisk = peer.disk
-        if peer.role == .primary, state.role == .primary, !configuration.allowTwoPrimaries {
-            giveUp("both nodes are Primary and allow-two-primaries is off", &effects)
-            return
-        }
+        if refusesTwoPrimaries(state.role, peer.role, &effects) { return }
         // The peer let its disk go (detach or an I/O error): a resync ends, and its writes
         // from now on exist only here.
         if peer.disk == .diskless, state.peerDisk != .diskless {
             if state.connection.isResync { next.connection = .connected }
             resync = ResyncProgress()
             effects.append(.log("the peer is Diskless now"))
-            setState(next, &effects)
-            startGenerationWithoutPeerDisk(&effects)
-            return
-        }
-        if peer.disk == .diskless, peer.role == .primary, state.peerRole != .primary {
             setState(next, &effects)
             startGenerationWithoutPeerDisk(&effects)
             return
@@ -125,13 +117,23 @@ extension VolumeEngine {
 
     /// DRBD's "lost contact to the peer's copy of the data" (reference 3.2): with a Primary on
     /// either side and no bitmap UUID yet, this node starts a new generation, so the peer's
-    /// disk, when it returns, is resynced from the bitmap that marks every write since.
+    /// disk, when it returns, is resynced from the bitmap that marks every write since. Called
+    /// when the peer's disk goes, and for each write of a Diskless peer (the first one that
+    /// finds no bitmap UUID starts the generation).
     mutating func startGenerationWithoutPeerDisk(_ effects: inout [EngineEffect]) {
         guard state.disk == .upToDate, state.role == .primary || state.peerRole == .primary, superblock.uuids.bitmap == 0 else { return }
         superblock.uuids.newCurrent(random: nextRandomUUID(), primary: state.role == .primary)
         persistSuperblock(&effects)
         effects.append(.log("new current UUID \(superblock.uuids.current.hex16): the peer has no disk"))
         if state.connection >= .connected { effects.append(.send(.uuids(uuidsPayload()))) }
+    }
+
+    /// Gives the connection up when it would join two Primaries without
+    /// `allow-two-primaries` ("Multiple primaries not allowed by config"); true if it did.
+    mutating func refusesTwoPrimaries(_ local: Role, _ peer: Role, _ effects: inout [EngineEffect]) -> Bool {
+        guard local == .primary, peer == .primary, !configuration.allowTwoPrimaries else { return false }
+        giveUp(StateChangeError.twoPrimaries.description, &effects)
+        return true
     }
 
     /// Gives up the connection for good: StandAlone, no reconnect (as DRBD does for
@@ -151,10 +153,7 @@ extension VolumeEngine {
         handshake.decided = true
         if state.disk == .diskless || peerState.disk == .diskless {
             // No two sets of data to compare: the Diskless side uses the other's.
-            if state.role == .primary, peerState.role == .primary, !configuration.allowTwoPrimaries {
-                giveUp(StateChangeError.twoPrimaries.description, &effects)
-                return
-            }
+            if refusesTwoPrimaries(state.role, peerState.role, &effects) { return }
             if state.disk == .diskless {
                 // A Diskless Primary's application has seen one generation: it must not be
                 // served from another (older data on a peer that was away, say).
@@ -214,12 +213,10 @@ extension VolumeEngine {
             effects.append(.log("Split-Brain: this Primary is the victim; demoted, its changes are discarded"))
             effects.append(.callHandler("pri-lost-after-sb"))
         }
-        if case .disconnect = result.decision {} else if !result.splitBrainDetected, next.role == .primary, next.peerRole == .primary,
-                                                            !configuration.allowTwoPrimaries {
-            // Both Primary without a split brain in the UUIDs (one of them wrote nothing while
-            // apart): DRBD's state check refuses the connected state, and so do we. (After a
-            // split brain the policy decides: call-pri-lost-after-sb demotes the victim.)
-            giveUp(StateChangeError.twoPrimaries.description, &effects)
+        // Both Primary without a split brain in the UUIDs (one of them wrote nothing while
+        // apart): DRBD's state check refuses the connected state, and so do we. (After a split
+        // brain the policy decides: call-pri-lost-after-sb demotes the victim.)
+        if case .disconnect = result.decision {} else if !result.splitBrainDetected, refusesTwoPrimaries(next.role, next.peerRole, &effects) {
             return
         }
         switch result.decision {

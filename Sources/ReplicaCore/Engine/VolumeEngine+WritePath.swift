@@ -45,13 +45,17 @@ extension VolumeEngine {
             && length <= Int64(FrameLimits.maximumRequestSize)
     }
 
+    /// An application write: activity log, epoch, the data to the peer, the local write. On a
+    /// Diskless node only the peer stores it, so it completes as the protocol says for the
+    /// peer's part (A: sent, B: received, C: written there).
     mutating func startWrite(_ id: RequestID, _ offset: Int64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
-        if state.disk == .diskless {
-            startDisklessWrite(id, offset, data, &effects)
+        let diskless = state.disk == .diskless
+        if diskless, !replicating {
+            effects.append(.complete(id, .failure(.noUpToDateData)))
             return
         }
         let extents = ActivityLog.extents(offset: offset, length: Int64(data.count))
-        guard activate(extents, &effects) else {
+        if !diskless, !activate(extents, &effects) {
             writes.waitingForActivityLog.append((id, offset, data))
             return
         }
@@ -82,8 +86,15 @@ extension VolumeEngine {
             // Not replicated: the peer misses this write.
             bitmap.markOutOfSync(offset: offset, length: Int64(data.count))
         }
-        writes.pending[id] = write
-        submit(.write(offset: offset, data: data), purpose: .applicationWrite(id), &effects)
+        if diskless {
+            write.localDone = true
+            write.disklessOnly = true
+            writes.pending[id] = write
+            finishWriteIfDone(id, &effects)
+        } else {
+            writes.pending[id] = write
+            submit(.write(offset: offset, data: data), purpose: .applicationWrite(id), &effects)
+        }
     }
 
     /// Ends the current epoch: a barrier goes to the peer if the epoch carried writes.
@@ -104,10 +115,8 @@ extension VolumeEngine {
             // The peer may hold the new data while our disk does not: the blocks differ, and
             // the bitmap must say so (a later resync makes both sides equal again).
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
-            let sentToPeer = replicating
-            // Only an UpToDate peer's copy can answer for the write once this disk is gone.
-            let peerHoldsIt = sentToPeer && state.peerDisk == .upToDate
-            if sentToPeer {
+            let peerHoldsIt = peerHoldsUpToDateCopy
+            if replicating {
                 writes.locallyFailed.insert(id)
                 // Tell the peer too: with our disk gone, only its bitmap will remember.
                 effects.append(.send(.outOfSync(offset: UInt64(write.offset), size: UInt32(write.length))))
@@ -180,7 +189,7 @@ extension VolumeEngine {
         writes.flushes[index].localDone = true
         if case .failure(let error) = result {
             // Detached: the peer's barrier acks (awaited before the flush completes) answer for it.
-            let peerHoldsIt = replicating && state.peerDisk == .upToDate
+            let peerHoldsIt = peerHoldsUpToDateCopy
             if !(localIOFailed(error, &effects) && peerHoldsIt) { writes.flushes[index].localError = error }
         }
         finishFlushes(&effects)

@@ -36,10 +36,10 @@ public struct VolumeEngine: Sendable {
     var lossCause: ConnectionState?
     /// The engine's UUID generator (see ``nextRandomUUID()``).
     var entropy: SeededGenerator
-    /// The backing device was let go (`detachDisk`): no meta-data or disk work any more.
-    var detached = false
-    /// True once the engine let its backing device go (`detach`, `on-io-error detach`).
-    public var isDetached: Bool { detached }
+    /// True once the engine let its backing device go (`detach`, `on-io-error detach`): no
+    /// meta-data or disk work any more. (An engine always starts attached, so Diskless means
+    /// detached.)
+    public var isDetached: Bool { state.disk == .diskless }
     /// Reads of a Diskless node waiting for the peer's data reply, by request.
     var remoteReads: [RequestID: Range<Int64>] = [:]
     /// The generation a Diskless node's application has been using (DRBD's `ed_uuid`): its
@@ -105,7 +105,7 @@ public struct VolumeEngine: Sendable {
         let id = nextIOID
         nextIOID += 1
         ioPurpose[id] = (purpose, connectionGeneration)
-        if detached {
+        if isDetached {
             // No disk any more: the I/O fails at once (callers route a Diskless node's work
             // to the peer before this; this is the guard behind them).
             localIOCompleted(id, .failure(Self.disklessError(io)), &effects)
@@ -122,7 +122,7 @@ public struct VolumeEngine: Sendable {
             return
         }
         let ready = ordering.finish(id)
-        if detached {
+        if isDetached {
             // Held back behind this one, but the disk is gone now: they fail.
             for (readyID, io) in ready { localIOCompleted(readyID, .failure(Self.disklessError(io)), &effects) }
         } else {
@@ -172,7 +172,7 @@ public struct VolumeEngine: Sendable {
         if (DiskState.inconsistent ... DiskState.outdated).contains(state.peerDisk) { flags.insert(.peerOutdated) }
         if flags != superblock.flags {
             superblock.flags = flags
-            if persist, !detached { effects.append(.writeSuperblock(superblock)) }
+            if persist, !isDetached { effects.append(.writeSuperblock(superblock)) }
         }
         effects.append(.stateChanged(state))
         if state.connection >= .wfReportParams, state.connection != .wfReportParams || handshake.sentParameters {
@@ -198,13 +198,13 @@ public struct VolumeEngine: Sendable {
     /// last write was when it let the disk go, and its in-memory copy (Diskless flags) must
     /// not reach the disk.
     mutating func persistSuperblock(_ effects: inout [EngineEffect]) {
-        guard !detached else { return }
+        guard !isDetached else { return }
         effects.append(.writeSuperblock(superblock))
     }
 
     /// Persists the whole bitmap now (not on a detached engine).
     mutating func persistBitmap(_ effects: inout [EngineEffect]) {
-        guard !detached else { return }
+        guard !isDetached else { return }
         effects.append(.writeBitmap(bitmap))
     }
 }

@@ -207,16 +207,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     // MARK: - Effects (on engineQueue)
 
-    /// Frames waiting on the data and the meta send queue.
-    private let queuedSends = [QueueDepth(), QueueDepth()]
-
-    /// Frames sent from the engine queue (when their channel's queue is idle): those of the
-    /// meta channel, acks and pings of a few bytes. Never data: a peer that stops reading
-    /// (frozen) would fill the socket and block the engine, and with it the timers that
-    /// declare that peer lost; the meta channel carries too little for that before they fire.
-    static func sendsInline(_ frame: Frame) -> Bool {
-        frame.type.channel == .meta
-    }
+    /// Frames waiting on the meta send queue.
+    private let queuedMetaSends = QueueDepth()
 
     /// Local I/O done inline whose completion the engine has not seen yet (see ``execute(_:)``).
     private var inlineCompletions: [(LocalIOID, LocalIOResult)] = []
@@ -256,22 +248,23 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             case .send(let frame):
                 guard let link else { continue }
                 let logger = self.logger
-                let channel = frame.type.channel
-                let queued = queuedSends[channel == .data ? 0 : 1]
-                if Self.sendsInline(frame), queued.isIdle {
-                    // Nothing waits on this channel's queue: a small frame (an ack, a 4 KiB
-                    // write) goes out from here, in order, without a thread hand-off.
+                if frame.type.channel == .meta, queuedMetaSends.isIdle {
+                    // An ack or a ping, with nothing queued before it: sent from here, in order,
+                    // without a thread hand-off. (Never data: a peer that stops reading fills
+                    // that socket, and a send blocked here would stop the engine and the timers
+                    // that declare the peer lost; the meta channel carries too little for that.)
                     do { try link.send(frame, volume: 0) } catch { logger.warning("send failed: \(error)") }
                     continue
                 }
-                queued.enter()
-                (channel == .data ? dataSendQueue : metaSendQueue).async {
+                let queued: QueueDepth? = frame.type.channel == .meta ? queuedMetaSends : nil
+                queued?.enter()
+                (frame.type.channel == .data ? dataSendQueue : metaSendQueue).async {
                     do {
                         try link.send(frame, volume: 0)
                     } catch {
                         logger.warning("send failed: \(error)")
                     }
-                    queued.leave()
+                    queued?.leave()
                 }
             case .localIO(let id, let io) where Self.runsInline(io):
                 inlineCompletions.append((id, io.perform(on: disk)))
