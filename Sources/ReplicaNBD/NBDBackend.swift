@@ -11,6 +11,25 @@ public protocol NBDBackend: Sendable {
     /// Performs `request`; `completion` gets the data read (empty for other requests) or an
     /// NBD error number.
     func perform(_ request: NBDBackendRequest, completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void)
+    /// Performs requests a client sent together. `completion(index, result)` runs once for
+    /// each, in any order, from any thread; `delivered` runs after one or more completions that
+    /// came together (and eventually after every completion): the export holds replies until
+    /// then and sends them in one write.
+    func perform(batch requests: [NBDBackendRequest], completion: @escaping @Sendable (Int, Result<[UInt8], NBDError>) -> Void,
+                 delivered: @escaping @Sendable () -> Void)
+}
+
+extension NBDBackend {
+    /// Backends without batches perform the requests one by one, each reply sent as it completes.
+    public func perform(batch requests: [NBDBackendRequest], completion: @escaping @Sendable (Int, Result<[UInt8], NBDError>) -> Void,
+                        delivered: @escaping @Sendable () -> Void) {
+        for (index, request) in requests.enumerated() {
+            perform(request) { result in
+                completion(index, result)
+                delivered()
+            }
+        }
+    }
 }
 
 /// A request an export passes to its backend (validated: in range, aligned, bounded).

@@ -24,31 +24,52 @@ final class NBDSocket: @unchecked Sendable {
     func read(_ count: Int) throws(Closed) -> [UInt8] {
         var failure: Closed?
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            var done = 0
-            while done < count {
-                let n = recv(fd, buffer.baseAddress! + done, count - done, 0)
-                if n < 0, errno == EINTR { continue }
-                if n <= 0 {
-                    failure = Closed(description: n == 0 ? "client closed the connection" : "recv: \(String(cString: strerror(errno)))")
-                    break
-                }
-                done += n
+            do throws(Closed) {
+                try readExactly(UnsafeMutableRawBufferPointer(buffer))
+                initialized = count
+            } catch {
+                failure = error
+                initialized = 0
             }
-            initialized = failure == nil ? count : 0
         }
         if let failure { throw failure }
         return bytes
     }
 
+    /// Fills `buffer` completely.
+    func readExactly(_ buffer: UnsafeMutableRawBufferPointer) throws(Closed) {
+        var done = 0
+        while done < buffer.count {
+            done += try receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+        }
+    }
+
+    /// One `recv` into `buffer`: the number of bytes read (at least one), waiting for them.
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Closed) -> Int {
+        while true {
+            let n = recv(fd, buffer.baseAddress!, buffer.count, 0)
+            if n > 0 { return n }
+            if n < 0, errno == EINTR { continue }
+            throw Closed(description: n == 0 ? "client closed the connection" : "recv: \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Writes all of `buffers` in one gather write (repeated until done). Callers serialize.
     func write(_ buffers: [[UInt8]]) throws(Closed) {
+        _ = try write(buffers, waiting: true)
+    }
+
+    /// Writes `buffers` with gather writes; without `waiting`, stops when the socket's buffer
+    /// is full and returns what is left (empty when everything went out). Callers serialize.
+    func write(_ buffers: [[UInt8]], waiting: Bool) throws(Closed) -> [[UInt8]] {
         var pending = buffers.filter { !$0.isEmpty }
         while !pending.isEmpty {
-            let sent: Int = pending.withUnsafeBufferPointers { vectors in
-                sendmsgVectors(fd, vectors)
+            let sent: Int = pending.prefix(64).map { $0 }.withUnsafeBufferPointers { vectors in
+                sendmsgVectors(fd, vectors, flags: waiting ? 0 : Int32(MSG_DONTWAIT))
             }
             if sent < 0 {
                 if errno == EINTR { continue }
+                if !waiting, errno == EAGAIN || errno == EWOULDBLOCK { return pending }
                 throw Closed(description: "send: \(String(cString: strerror(errno)))")
             }
             var left = sent
@@ -62,6 +83,7 @@ final class NBDSocket: @unchecked Sendable {
                 }
             }
         }
+        return []
     }
 
     /// Shuts both directions down (a blocked reader wakes) and closes, once.
@@ -75,13 +97,13 @@ final class NBDSocket: @unchecked Sendable {
     }
 }
 
-private func sendmsgVectors(_ fd: Int32, _ buffers: [UnsafeBufferPointer<UInt8>]) -> Int {
+private func sendmsgVectors(_ fd: Int32, _ buffers: [UnsafeBufferPointer<UInt8>], flags: Int32) -> Int {
     var vectors = buffers.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
     return vectors.withUnsafeMutableBufferPointer { pointer in
         var message = msghdr()
         message.msg_iov = pointer.baseAddress
         message.msg_iovlen = pointer.count
-        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL) | flags)
     }
 }
 

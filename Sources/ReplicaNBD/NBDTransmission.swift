@@ -1,15 +1,20 @@
 import Foundation
 
-/// The transmission phase of one client: requests read in order on the connection's thread,
-/// each passed to the backend at once, each answered as soon as it completes (out of order).
-/// A malformed or oversized request ends this connection only.
+/// The transmission phase of one client: requests read in order on the connection's thread
+/// (those that arrived together passed to the backend together), each answered as soon as it
+/// completes (out of order; replies that complete together leave in one write). A malformed
+/// or oversized request ends this connection only.
 final class NBDTransmission: @unchecked Sendable {
     private let socket: NBDSocket
     private let backend: any NBDBackend
     private let structuredReplies: Bool
-    private let sendLock = NSLock()
     private let inFlight = NSCondition()
     private var pending = 0
+    /// Replies encoded and not sent yet (see ``flushReplies()``).
+    private let outbox = NBDReplyOutbox()
+
+    /// At most this many requests go to the backend at once.
+    static let largestBatch = 64
 
     init(socket: NBDSocket, backend: any NBDBackend, structuredReplies: Bool) {
         self.socket = socket
@@ -20,18 +25,30 @@ final class NBDTransmission: @unchecked Sendable {
     /// Serves requests until the client disconnects (DISC or EOF) or breaks the protocol;
     /// returns why, after every request in flight was answered.
     func run() -> String {
-        let reason = serve()
+        var batch = Batch()
+        let reason = serve(&batch)
+        submit(&batch)
         inFlight.lock()
         while pending > 0 { inFlight.wait() }
         inFlight.unlock()
+        outbox.sendAll(to: socket)
         return reason
     }
 
-    private func serve() -> String {
+    /// Requests read and not yet passed to the backend.
+    private struct Batch {
+        var headers: [NBDRequestHeader] = []
+        var requests: [NBDBackendRequest] = []
+    }
+
+    private func serve(_ batch: inout Batch) -> String {
+        let reader = NBDRequestReader(socket: socket)
         while true {
+            // What arrived together goes to the backend before this thread waits for more.
+            if reader.buffered < NBDRequestHeader.size || batch.requests.count >= Self.largestBatch { submit(&batch) }
             let header: NBDRequestHeader
             do {
-                header = try NBDRequestHeader(bytes: socket.read(NBDRequestHeader.size))
+                header = try reader.header()
             } catch let closed as NBDSocket.Closed {
                 return closed.description
             } catch {
@@ -48,20 +65,33 @@ final class NBDTransmission: @unchecked Sendable {
             }
             var payload: [UInt8] = []
             if header.command == .write {
-                do { payload = try socket.read(length) } catch { return error.description }
+                if reader.buffered < length { submit(&batch) }
+                do { payload = try reader.payload(length) } catch { return error.description }
             }
             if header.command == .disconnect { return "client disconnected" }
             switch validate(header, payload: payload) {
             case .failure(let error):
                 answer(header, .failure(error))
+                flushReplies()
             case .success(let request):
-                begin()
-                backend.perform(request) { [self] result in
-                    answer(header, result)
-                    end()
-                }
+                batch.headers.append(header)
+                batch.requests.append(request)
             }
         }
+    }
+
+    /// Passes the batch to the backend.
+    private func submit(_ batch: inout Batch) {
+        guard !batch.requests.isEmpty else { return }
+        let headers = batch.headers
+        inFlight.lock()
+        pending += headers.count
+        inFlight.unlock()
+        backend.perform(batch: batch.requests, completion: { [self] index, result in
+            answer(headers[index], result)
+            end()
+        }, delivered: { [self] in flushReplies() })
+        batch = Batch()
     }
 
     /// The request for the backend, or the error the spec requires.
@@ -109,12 +139,6 @@ final class NBDTransmission: @unchecked Sendable {
         }
     }
 
-    private func begin() {
-        inFlight.lock()
-        pending += 1
-        inFlight.unlock()
-    }
-
     private func end() {
         inFlight.lock()
         pending -= 1
@@ -156,8 +180,11 @@ final class NBDTransmission: @unchecked Sendable {
             }
             w.put(header.cookie)
         }
-        sendLock.lock()
-        defer { sendLock.unlock() }
-        try? socket.write([w.bytes, data])
+        outbox.append(w.bytes, data)
+    }
+
+    /// Sends every reply encoded so far, in one write.
+    private func flushReplies() {
+        outbox.send(to: socket)
     }
 }

@@ -2,8 +2,9 @@ import Foundation
 import ReplicaCore
 
 /// A ``ReplicationRuntime`` behind an NBD export: requests go to the engine without blocking
-/// a thread (many in flight), split into the engine's 1 MiB pieces; FLUSH and FUA complete
-/// when the data is durable as the resource's protocol defines it (C: on both disks).
+/// a thread (many in flight, those a client sent together in one engine step), split into the
+/// engine's 1 MiB pieces; FLUSH and FUA complete when the data is durable as the resource's
+/// protocol defines it (C: on both disks).
 public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
     private let runtime: ReplicationRuntime
     public let readOnly = false
@@ -12,42 +13,65 @@ public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
     /// A backend over `runtime`.
     public init(runtime: ReplicationRuntime) { self.runtime = runtime }
 
+    /// Never waits (each piece submitted asynchronously): callable from any thread.
     public func perform(_ request: NBDBackendRequest, completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) {
+        let notice = DeliveryNotice {}
+        for (piece, pieceCompletion) in pieces(of: request, notice: notice, completion) {
+            runtime.submit(piece, completion: pieceCompletion)
+        }
+    }
+
+    /// Runs the engine step for the batch on the calling thread (an NBD connection's reader).
+
+    public func perform(batch requests: [NBDBackendRequest], completion: @escaping @Sendable (Int, Result<[UInt8], NBDError>) -> Void,
+                        delivered: @escaping @Sendable () -> Void) {
+        let notice = DeliveryNotice(delivered)
+        var submissions: [(ApplicationRequest, ReplicationRuntime.Completion)] = []
+        for (index, request) in requests.enumerated() {
+            submissions += pieces(of: request, notice: notice) { completion(index, $0) }
+        }
+        runtime.submitWaitingForStep(submissions, notice: notice)
+    }
+
+    /// The engine requests that make up `request`, each with the completion that gathers it.
+    private func pieces(of request: NBDBackendRequest, notice: DeliveryNotice,
+                        _ completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) -> [(ApplicationRequest, ReplicationRuntime.Completion)] {
         let piece = Int64(FrameLimits.maximumRequestSize)
         switch request {
         case .read(let offset, let length):
             let ranges = Self.split(offset, Int64(length), piece)
-            let gather = Gather(pieces: ranges.count, reading: length) { completion($0) }
-            for (index, range) in ranges.enumerated() {
-                runtime.submit(.read(offset: range.lowerBound, length: range.count)) { result in
-                    gather.finished(index, at: Int(range.lowerBound - offset), result)
-                }
+            let gather = Gather(pieces: ranges.count, reading: length, done: completion)
+            return ranges.enumerated().map { index, range in
+                (.read(offset: range.lowerBound, length: range.count), { gather.finished(index, at: Int(range.lowerBound - offset), $0) })
             }
         case .write(let offset, let data, let fua):
             let ranges = Self.split(offset, Int64(data.count), piece)
-            submitAll(ranges.map { range in
+            let writes: [ApplicationRequest] = ranges.count == 1 ? [.write(offset: offset, data: data)] : ranges.map { range in
                 .write(offset: range.lowerBound, data: Array(data[Int(range.lowerBound - offset)..<Int(range.upperBound - offset)]))
-            }, thenFlush: fua, completion)
+            }
+            return gathered(writes, thenFlush: fua, notice: notice, completion)
         case .flush:
-            submitAll([.flush], thenFlush: false, completion)
+            return gathered([.flush], thenFlush: false, notice: notice, completion)
         case .trim(let offset, let length), .writeZeroes(let offset, let length, fua: false):
-            submitAll(Self.split(offset, length, piece).map { .discard(offset: $0.lowerBound, length: Int64($0.count)) }, thenFlush: false, completion)
+            return gathered(Self.split(offset, length, piece).map { .discard(offset: $0.lowerBound, length: Int64($0.count)) },
+                            thenFlush: false, notice: notice, completion)
         case .writeZeroes(let offset, let length, fua: true):
-            submitAll(Self.split(offset, length, piece).map { .discard(offset: $0.lowerBound, length: Int64($0.count)) }, thenFlush: true, completion)
+            return gathered(Self.split(offset, length, piece).map { .discard(offset: $0.lowerBound, length: Int64($0.count)) },
+                            thenFlush: true, notice: notice, completion)
         }
     }
 
-    /// Submits `requests` together; when all are done (and, with `thenFlush`, a flush after
-    /// them), completes with the first error or success.
-    private func submitAll(_ requests: [ApplicationRequest], thenFlush: Bool, _ completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) {
+    /// `requests` with completions that, when all are done (and, with `thenFlush`, a flush
+    /// after them), complete with the first error or success.
+    private func gathered(_ requests: [ApplicationRequest], thenFlush: Bool, notice: DeliveryNotice,
+                          _ completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) -> [(ApplicationRequest, ReplicationRuntime.Completion)] {
         let runtime = self.runtime
         let gather = Gather(pieces: requests.count, reading: 0) { result in
             guard thenFlush, case .success = result else { return completion(result) }
-            runtime.submit(.flush) { completion($0.mapError(Self.nbdError).map { _ in [] }) }
+            // Called inside an engine step: the flush goes in a step of its own.
+            runtime.submit(.flush, notice: notice) { completion($0.mapError(Self.nbdError).map { _ in [] }) }
         }
-        for (index, request) in requests.enumerated() {
-            runtime.submit(request) { gather.finished(index, at: 0, $0) }
-        }
+        return requests.enumerated().map { index, request in (request, { gather.finished(index, at: 0, $0) }) }
     }
 
     static func split(_ offset: Int64, _ length: Int64, _ piece: Int64) -> [Range<Int64>] {
@@ -74,7 +98,7 @@ public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
 
         init(pieces: Int, reading: Int, done: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) {
             left = pieces
-            data = reading > 0 ? [UInt8](repeating: 0, count: reading) : []
+            data = reading > 0 && pieces > 1 ? [UInt8](repeating: 0, count: reading) : []
             self.done = done
         }
 
@@ -82,7 +106,8 @@ public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
             let outcome: Result<[UInt8], NBDError>? = lock.withLock {
                 switch result {
                 case .success(let bytes) where !bytes.isEmpty:
-                    data.replaceSubrange(position..<(position + bytes.count), with: bytes)
+                    // One piece: its bytes are the reply as they are (no copy).
+                    if data.isEmpty { data = bytes } else { data.replaceSubrange(position..<(position + bytes.count), with: bytes) }
                 case .success: break
                 case .failure(let error): if failure == nil { failure = ReplicatedVolumeBackend.nbdError(error) }
                 }

@@ -94,13 +94,18 @@ final class BlockingSocket: @unchecked Sendable {
     func readExactly(_ buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
         var done = 0
         while done < buffer.count {
-            let n = recv(descriptor, buffer.baseAddress! + done, buffer.count - done, 0)
+            done += try receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done...]))
+        }
+    }
+
+    /// One `recv` into `buffer`, waiting for data: the number of bytes read (at least one).
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(TransportError) -> Int {
+        while true {
+            let n = recv(descriptor, buffer.baseAddress!, buffer.count, 0)
+            if n > 0 { return n }
             if n == 0 { throw TransportError(TransportError.closedByPeer) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw TransportError("recv: \(String(cString: strerror(errno)))")
-            }
-            done += n
+            if errno == EINTR { continue }
+            throw TransportError("recv: \(String(cString: strerror(errno)))")
         }
     }
 
@@ -129,6 +134,18 @@ final class BlockingSocket: @unchecked Sendable {
                     written = 0
                 }
             }
+        }
+    }
+
+    /// One `send` of `bytes` that does not wait: the number of bytes the socket took (zero when
+    /// its buffer is full).
+    func sendWithoutWaiting(_ bytes: UnsafeRawBufferPointer) throws(TransportError) -> Int {
+        while true {
+            let n = Glibc.send(descriptor, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { return 0 }
+            throw TransportError("send: \(String(cString: strerror(errno)))")
         }
     }
 

@@ -14,6 +14,8 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     /// Channels whose stream the peer ended cleanly.
     private let endedChannels = Mutex(0)
     private let handler: any PeerLinkHandler
+    /// At most this many received frames go to the handler at once.
+    static let largestBatch = 64
     /// True for the side that accepted the meta connection.
     public let resolveConflicts: Bool
     /// "local -> peer".
@@ -40,71 +42,122 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     }
 
     public func send(_ frame: Frame, volume: UInt16) throws(TransportError) {
-        let fixed = FrameCodec.encodeFixedPayload(frame)
-        let payload = FrameCodec.dataBytes(frame)
-        let header = FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count)).encoded()
-        let channel = frame.type.channel
-        let socket = channel == .data ? data : meta
-        let lock = channel == .data ? dataLock : metaLock
-        let result: Result<Void, TransportError> = lock.withLock {
-            header.withUnsafeBytes { h in
-                fixed.withUnsafeBytes { f in
-                    payload.withUnsafeBytes { p in
-                        Result { () throws(TransportError) in try socket.writeAll([h, f, p]) }
-                    }
-                }
+        try send([frame], volume: volume)
+    }
+
+    /// Frames whose data is at most this large are copied into one buffer with their headers
+    /// (one contiguous write); larger data goes out from its own array in a gather write.
+    static let copiedDataLimit = 64 << 10
+
+    public func send(_ frames: [Frame], volume: UInt16) throws(TransportError) {
+        for channel in [Channel.data, .meta] {
+            let group = frames.filter { $0.type.channel == channel }
+            guard !group.isEmpty else { continue }
+            let socket = channel == .data ? data : meta
+            let lock = channel == .data ? dataLock : metaLock
+            let result: Result<Void, TransportError> = lock.withLock {
+                Result { () throws(TransportError) in try Self.write(group, volume: volume, to: socket) }
+            }
+            if case .failure(let error) = result {
+                close(reason: error.description)
+                throw error
             }
         }
-        if case .failure(let error) = result {
+    }
+
+    public func sendWithoutWaiting(_ frames: [Frame], volume: UInt16) throws(TransportError) -> PendingSend? {
+        guard let channel = frames.first?.type.channel else { return nil }
+        precondition(frames.allSatisfy { $0.type.channel == channel }, "frames of one channel")
+        // Large data is not copied into one buffer: it goes out by the waiting path, whole.
+        guard frames.allSatisfy({ FrameCodec.dataBytes($0).count <= Self.copiedDataLimit }) else {
+            return { [self] () throws(TransportError) in try send(frames, volume: volume) }
+        }
+        var packed: [UInt8] = []
+        for frame in frames { Self.pack(frame, volume: volume, into: &packed) }
+        let socket = channel == .data ? data : meta
+        let lock = channel == .data ? dataLock : metaLock
+        let taken: Result<Int, TransportError> = lock.withLock {
+            packed.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.sendWithoutWaiting(bytes) } }
+        }
+        let sent: Int
+        switch taken {
+        case .success(let count): sent = count
+        case .failure(let error):
             close(reason: error.description)
             throw error
+        }
+        guard sent < packed.count else { return nil }
+        let rest = Array(packed[sent...])
+        return { [self] () throws(TransportError) in
+            let result: Result<Void, TransportError> = lock.withLock {
+                rest.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.writeAll([bytes]) } }
+            }
+            if case .failure(let error) = result {
+                close(reason: error.description)
+                throw error
+            }
+        }
+    }
+
+    /// Appends `frame`'s header, fixed part and data to `packed`.
+    private static func pack(_ frame: Frame, volume: UInt16, into packed: inout [UInt8]) {
+        let fixed = FrameCodec.encodeFixedPayload(frame)
+        let payload = FrameCodec.dataBytes(frame)
+        packed += FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count)).encoded()
+        packed += fixed
+        packed += payload
+    }
+
+    /// Writes `frames` in order: runs of small frames packed into one buffer, each large
+    /// data payload sent from its own array after its packed header.
+    private static func write(_ frames: [Frame], volume: UInt16, to socket: BlockingSocket) throws(TransportError) {
+        var packed: [UInt8] = []
+        for frame in frames {
+            let fixed = FrameCodec.encodeFixedPayload(frame)
+            let payload = FrameCodec.dataBytes(frame)
+            packed += FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count)).encoded()
+            packed += fixed
+            if payload.count <= copiedDataLimit {
+                packed += payload
+                continue
+            }
+            try packed.withUnsafeBytes { head in
+                payload.withUnsafeBytes { body in Result { () throws(TransportError) in try socket.writeAll([head, body]) } }
+            }.get()
+            packed.removeAll(keepingCapacity: true)
+        }
+        if !packed.isEmpty {
+            try packed.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.writeAll([bytes]) } }.get()
         }
     }
 
     private func receiveLoop(_ socket: BlockingSocket) {
-        var headerBytes = [UInt8](repeating: 0, count: FrameHeader.size)
+        let reader = BufferedFrameReader(socket: socket)
+        let channel = socket === data ? Channel.data : .meta
+        var batch: [Frame] = []
         while !isClosed {
             do throws(TransportError) {
-                try headerBytes.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try socket.readExactly(buffer) } }.get()
-                let header: FrameHeader
-                do {
-                    header = try FrameHeader(bytes: headerBytes)
-                } catch {
-                    close(reason: "protocol error: \(error)")
-                    return
-                }
-                // The fixed part first, then the data straight into its own buffer (no zero-fill,
-                // no copy afterwards); both sizes are bounded by the header check.
-                let fixedSize = header.type.fixedPayloadSize
-                var fixed = [UInt8](repeating: 0, count: fixedSize)
-                if fixedSize > 0 {
-                    try fixed.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try socket.readExactly(buffer) } }.get()
-                }
-                let dataSize = Int(header.length) - fixedSize
-                var failure: TransportError?
-                let payload = [UInt8](unsafeUninitializedCapacity: dataSize) { buffer, count in
-                    do throws(TransportError) {
-                        if dataSize > 0 { try socket.readExactly(UnsafeMutableRawBufferPointer(buffer)) }
-                        count = dataSize
-                    } catch {
-                        failure = error
-                        count = 0
-                    }
-                }
-                if let failure { throw failure }
+                // Frames that arrived together go to the handler together, before this thread
+                // waits for more.
+                if !reader.nextFrameIsBuffered { deliver(&batch) }
+                let raw = try reader.next()
                 let frame: Frame
                 do {
-                    frame = try FrameCodec.decode(header, fixed: fixed, data: payload)
+                    frame = try FrameCodec.decode(raw.header, fixed: raw.fixed, data: raw.data)
                 } catch {
+                    deliver(&batch)
                     close(reason: "protocol error: \(error)")
                     return
                 }
-                if frame.type.channel != (socket === data ? Channel.data : .meta) {
+                if frame.type.channel != channel {
+                    deliver(&batch)
                     close(reason: "protocol error: \(frame.type) frame on the wrong channel")
                     return
                 }
-                handler.received(frame, volume: header.volume, on: self)
+                batch.append(frame)
+                if batch.count >= Self.largestBatch { deliver(&batch) }
             } catch {
+                deliver(&batch)
                 guard error.isClosedByPeer else {
                     close(reason: error.description)
                     return
@@ -129,6 +182,13 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// Hands the frames received so far to the handler.
+    private func deliver(_ batch: inout [Frame]) {
+        guard !batch.isEmpty else { return }
+        handler.received(batch, on: self)
+        batch.removeAll()
     }
 
     public func close() { close(reason: "closed") }

@@ -24,7 +24,9 @@ extension VolumeEngine {
             if configuration.wireProtocol == "B" { acknowledged(ack, failed: false, inSync: false, &effects) }
         case .writeAck(let ack): acknowledged(ack, failed: false, inSync: false, &effects)
         case .resyncWriteAck(let ack): resyncWriteAcknowledged(ack, &effects)
-        case .negativeAck(let ack): acknowledged(ack, failed: true, inSync: false, &effects)
+        case .negativeAck(let ack):
+            acknowledged(ack, failed: true, inSync: false, &effects)
+            if ack.blockID & ResyncProgress.resyncIDFlag != 0 { resyncReplyAnswered(&effects) }
         case .resyncRequest(let request): receivedResyncRequest(request, &effects)
         case .resyncReply(let offset, let blockID, let data): receivedResyncReply(offset, blockID, data, &effects)
         case .negativeResyncReply(let ack): resyncRequestFailed(ack, &effects)

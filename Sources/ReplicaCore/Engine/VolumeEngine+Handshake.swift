@@ -107,7 +107,11 @@ extension VolumeEngine {
         }
         // The target reports the end of the resync.
         if state.connection == .syncSource || state.connection == .pausedSyncS, peer.connection == .connected, peer.disk == .upToDate {
-            finishResyncAsSource(&effects)
+            if resync.repliesUnacknowledged > 0 {
+                resync.targetReportedDone = true
+            } else {
+                finishResyncAsSource(&effects)
+            }
             return
         }
         if state.connection == .connected || state.connection >= .syncSource {

@@ -46,6 +46,7 @@ extension VolumeEngine {
             counters.diskRead += UInt64(data.count / 1024)
             counters.networkSent += UInt64(data.count / 1024)
             counters.resyncBytes += UInt64(data.count)
+            resync.repliesUnacknowledged += 1
             effects.append(.send(.resyncReply(offset: request.offset, blockID: request.blockID, data)))
         case .failure:
             effects.append(.send(.negativeResyncReply(BlockAck(offset: request.offset, blockID: request.blockID, size: request.size, sequence: 0))))
@@ -58,7 +59,23 @@ extension VolumeEngine {
         // this disk does not (found by the simulator, seeds 1389 and 1398).
         let localFailed = ack.blockID & ResyncProgress.resyncIDFlag == 0 && writes.locallyFailed.remove(ack.blockID) != nil
         if !localFailed { bitmap.clear(fullyCoveredBits(ack)) }
-        if ack.blockID & ResyncProgress.resyncIDFlag == 0 { acknowledged(ack, failed: false, inSync: false, &effects) }
+        if ack.blockID & ResyncProgress.resyncIDFlag == 0 {
+            acknowledged(ack, failed: false, inSync: false, &effects)
+        } else {
+            resyncReplyAnswered(&effects)
+        }
+    }
+
+    /// The target answered a resync reply (wrote it, or failed to). Its report that the resync
+    /// is done travels on the data channel, these answers on the meta channel: the source
+    /// finishes when it has both, so the bitmap it writes then has no bit the target still
+    /// clears (a crash later would resync those blocks again).
+    mutating func resyncReplyAnswered(_ effects: inout [EngineEffect]) {
+        resync.repliesUnacknowledged = max(0, resync.repliesUnacknowledged - 1)
+        if resync.targetReportedDone, resync.repliesUnacknowledged == 0,
+           state.connection == .syncSource || state.connection == .pausedSyncS {
+            finishResyncAsSource(&effects)
+        }
     }
 
     mutating func finishResyncAsSource(_ effects: inout [EngineEffect]) {

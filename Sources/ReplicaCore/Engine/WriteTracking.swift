@@ -102,6 +102,10 @@ struct ResyncProgress: Sendable {
     /// sent to the peer after the read started (the read is then repeated, so the reply never
     /// carries data older than a write the target already has).
     var sourceReads: [UInt64: (range: Range<Int64>, stale: Bool)] = [:]
+    /// Source: resync replies sent that the target has not answered yet, and whether the
+    /// target already reported the resync done (the source then finishes at the last answer).
+    var repliesUnacknowledged = 0
+    var targetReportedDone = false
     /// Target: the pacing controller, the bytes it still allows in this step, and what
     /// happened since the last step (resync data received, application I/O competing).
     var controller = ResyncRateController(settings: .init())

@@ -21,7 +21,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     private let dataSendQueue: DispatchQueue
     private let metaSendQueue: DispatchQueue
     private var link: (any PeerLink)?
-    private var completions: [RequestID: @Sendable (Result<[UInt8], RequestError>) -> Void] = [:]
+    private var completions: [RequestID: PendingRequest] = [:]
     private var nextRequestID: RequestID = 1
     private var transportRunning = false
     private let published: Mutex<Snapshot>
@@ -128,16 +128,41 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         }
     }
 
-    /// Submits an application request; `completion` runs when the engine completes it.
-    public func submit(_ request: ApplicationRequest, completion: @escaping @Sendable (Result<[UInt8], RequestError>) -> Void) {
-        // Asynchronous: the caller (an NBD connection's reader) goes on reading requests
-        // while the engine works; with many in flight that beats running the engine here.
+    /// What runs when the engine completes an application request: the data read (empty for
+    /// other requests) or why it failed.
+    public typealias Completion = @Sendable (Result<[UInt8], RequestError>) -> Void
+
+    /// Submits an application request; `completion` runs when the engine completes it. Never
+    /// waits: callable from anywhere, Swift's cooperative pool included.
+    /// `notice`, if given, runs after the engine step that completed it (see
+    /// ``submitWaitingForStep(_:notice:)``).
+    public func submit(_ request: ApplicationRequest, notice: DeliveryNotice? = nil, completion: @escaping Completion) {
         engineQueue.async { [self] in
-            let id = nextRequestID
-            nextRequestID += 1
-            completions[id] = completion
-            execute(engine.handle(.request(id, request)))
+            step { start(request, completion, notice: notice) }
         }
+    }
+
+    /// Submits requests that arrived together in one engine step, run on the caller's thread
+    /// (no thread hand-off; the caller waits while the step runs — small reads and writes done
+    /// inline, the rest started — so call it from a dedicated thread such as an NBD
+    /// connection's reader, never from Swift's cooperative pool). Each completion runs when the
+    /// engine completes its request; `notice`, if given, runs once after each engine step in
+    /// which any of them completed, so that the caller can answer everything that completed
+    /// together at once (one `sendmsg` for many replies).
+    public func submitWaitingForStep(_ requests: [(ApplicationRequest, Completion)], notice: DeliveryNotice?) {
+        engineQueue.sync { [self] in
+            step {
+                for (request, completion) in requests { start(request, completion, notice: notice) }
+            }
+        }
+    }
+
+    /// Hands one application request to the engine (on the engine queue, inside a step).
+    private func start(_ request: ApplicationRequest, _ completion: @escaping Completion, notice: DeliveryNotice?) {
+        let id = nextRequestID
+        nextRequestID += 1
+        completions[id] = PendingRequest(completion: completion, notice: notice)
+        run(engine.handle(.request(id, request)))
     }
 
     /// `down`: demotes if Primary, disconnects gracefully, stops the transport, writes the
@@ -189,9 +214,21 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     }
 
     public func received(_ frame: Frame, volume: UInt16, on link: any PeerLink) {
-        engineQueue.async { [self] in
-            guard let current = self.link, current === link else { return }
-            execute(engine.handle(.frame(frame)))
+        received([frame], on: link)
+    }
+
+    /// Runs the step on the transport's receive thread (no thread hand-off): a step never
+    /// waits for the network (see ``flushSends()``), so receive threads cannot wait on each
+    /// other through their engines.
+    public func received(_ frames: [Frame], on link: any PeerLink) {
+        engineQueue.sync { [self] in
+            step {
+                // A frame may end the link (a protocol violation); the rest then belong to no one.
+                for frame in frames {
+                    guard let current = self.link, current === link else { return }
+                    run(engine.handle(.frame(frame)))
+                }
+            }
         }
     }
 
@@ -207,11 +244,16 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     // MARK: - Effects (on engineQueue)
 
-    /// Frames waiting on the meta send queue.
+    /// Sends waiting on each channel's send queue.
     private let queuedMetaSends = QueueDepth()
+    private let queuedDataSends = QueueDepth()
 
-    /// Local I/O done inline whose completion the engine has not seen yet (see ``execute(_:)``).
+    /// Local I/O done inline whose completion the engine has not seen yet (see ``step(_:)``).
     private var inlineCompletions: [(LocalIOID, LocalIOResult)] = []
+    /// Frames the current step sends, in order; handed to the link when the step ends.
+    private var pendingSends: [Frame] = []
+    /// Whose completions the current step delivered.
+    private var deliveredNotices: [DeliveryNotice] = []
     private var executing = false
 
     /// Small reads and writes run inline, on the engine queue: the engine only asks for I/O
@@ -227,45 +269,73 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     }
 
     private func execute(_ effects: [EngineEffect]) {
-        let outermost = !executing
+        step { run(effects) }
+    }
+
+    /// One engine step: `body` handles events; then the completions of inline I/O are handled
+    /// (in order, after the effects that asked for them), the frames of the whole step leave
+    /// together, the status is published and the delivery notices run. Nested calls join the
+    /// step that is running.
+    private func step(_ body: () -> Void) {
+        guard !executing else { return body() }
         executing = true
-        defer {
-            if outermost {
-                // Completions of inline I/O, in order, after the effects that asked for them.
-                while !inlineCompletions.isEmpty {
-                    let (id, result) = inlineCompletions.removeFirst()
-                    run(engine.handle(.localIOCompleted(id, result)))
-                }
-                executing = false
+        body()
+        var next = 0
+        while next < inlineCompletions.count {
+            let (id, result) = inlineCompletions[next]
+            next += 1
+            run(engine.handle(.localIOCompleted(id, result)))
+        }
+        inlineCompletions.removeAll(keepingCapacity: true)
+        flushSends()
+        publish()
+        executing = false
+        guard !deliveredNotices.isEmpty else { return }
+        let notices = deliveredNotices
+        deliveredNotices.removeAll()
+        for notice in notices { notice.notify() }
+    }
+
+    /// Hands the frames of this step to the link, each channel's in one write where the
+    /// transport can: sent from here when nothing waits on that channel's send queue and the
+    /// socket takes them at once; otherwise (or the part the socket did not take) through the
+    /// channel's send queue, in order. A step never waits for the peer: a peer that stops
+    /// reading must not stop the engine and the timers that declare it lost, and the
+    /// transport's receive threads, which run steps, must never wait for each other.
+    private func flushSends() {
+        guard !pendingSends.isEmpty else { return }
+        let frames = pendingSends
+        pendingSends.removeAll(keepingCapacity: true)
+        guard let link else { return }
+        let meta = frames.filter { $0.type.channel == .meta }
+        let data = frames.filter { $0.type.channel == .data }
+        if !meta.isEmpty { send(meta, on: link, through: metaSendQueue, queued: queuedMetaSends) }
+        if !data.isEmpty { send(data, on: link, through: dataSendQueue, queued: queuedDataSends) }
+    }
+
+    private func send(_ frames: [Frame], on link: any PeerLink, through queue: DispatchQueue, queued: QueueDepth) {
+        let logger = self.logger
+        var work: PendingSend = { () throws(TransportError) in try link.send(frames, volume: 0) }
+        if queued.isIdle {
+            do {
+                guard let rest = try link.sendWithoutWaiting(frames, volume: 0) else { return }
+                work = rest
+            } catch {
+                return logger.warning("send failed: \(error)")
             }
         }
-        run(effects)
+        queued.enter()
+        queue.async { [work] in
+            do { try work() } catch { logger.warning("send failed: \(error)") }
+            queued.leave()
+        }
     }
 
     private func run(_ effects: [EngineEffect]) {
         for effect in effects {
             switch effect {
             case .send(let frame):
-                guard let link else { continue }
-                let logger = self.logger
-                if frame.type.channel == .meta, queuedMetaSends.isIdle {
-                    // An ack or a ping, with nothing queued before it: sent from here, in order,
-                    // without a thread hand-off. (Never data: a peer that stops reading fills
-                    // that socket, and a send blocked here would stop the engine and the timers
-                    // that declare the peer lost; the meta channel carries too little for that.)
-                    do { try link.send(frame, volume: 0) } catch { logger.warning("send failed: \(error)") }
-                    continue
-                }
-                let queued: QueueDepth? = frame.type.channel == .meta ? queuedMetaSends : nil
-                queued?.enter()
-                (frame.type.channel == .data ? dataSendQueue : metaSendQueue).async {
-                    do {
-                        try link.send(frame, volume: 0)
-                    } catch {
-                        logger.warning("send failed: \(error)")
-                    }
-                    queued?.leave()
-                }
+                if link != nil { pendingSends.append(frame) }
             case .localIO(let id, let io) where Self.runsInline(io):
                 inlineCompletions.append((id, io.perform(on: disk)))
             case .localIO(let id, let io):
@@ -275,7 +345,11 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                     engineQueue.async { [self] in execute(engine.handle(.localIOCompleted(id, result))) }
                 }
             case .complete(let id, let result):
-                completions.removeValue(forKey: id)?(result)
+                guard let pending = completions.removeValue(forKey: id) else { continue }
+                pending.completion(result)
+                if let notice = pending.notice, !deliveredNotices.contains(where: { $0 === notice }) {
+                    deliveredNotices.append(notice)
+                }
             case .writeSuperblock(let superblock):
                 do { try metadata.writeSuperblock(superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .writeBitmap(let bitmap):
@@ -287,6 +361,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             case .stateChanged(let state):
                 logger.info("\(state)")
             case .closeConnection(let reason, let standAlone):
+                // What this step said before closing leaves first, on the closing link.
+                flushSends()
                 published.withLock { $0.lastCloseReason = reason }
                 let closing = link
                 link = nil
@@ -308,7 +384,6 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 logger.warning("detached from the backing device: \(reason)")
             }
         }
-        publish()
     }
 
     /// Closes `link` once the frames already queued for it are sent, in order (the peer then
@@ -338,6 +413,20 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         snapshot.resyncWantKiB = engine.resync.controller.wantKiBPerSecond
         published.withLock { $0 = snapshot }
     }
+}
+
+/// Runs once after each engine step that completed any of the requests submitted with it.
+public final class DeliveryNotice: Sendable {
+    let notify: @Sendable () -> Void
+
+    /// A notice that calls `notify`.
+    public init(_ notify: @escaping @Sendable () -> Void) { self.notify = notify }
+}
+
+/// An application request the engine has not completed yet.
+private struct PendingRequest {
+    var completion: ReplicationRuntime.Completion
+    var notice: DeliveryNotice?
 }
 
 /// How many jobs wait on a serial queue (so that a caller may do a job inline, in order, when

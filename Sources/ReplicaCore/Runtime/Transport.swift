@@ -15,6 +15,24 @@ extension Transport {
 extension PeerLink {
     /// Transports without an orderly shutdown simply close.
     public func closeGracefully(timeout: Double) { close() }
+
+    /// Transports without gather writes send the frames one by one.
+    public func send(_ frames: [Frame], volume: UInt16) throws(TransportError) {
+        for frame in frames { try send(frame, volume: volume) }
+    }
+
+    /// Transports that cannot tell whether a send would wait send everything now.
+    public func sendWithoutWaiting(_ frames: [Frame], volume: UInt16) throws(TransportError) -> PendingSend? {
+        try send(frames, volume: volume)
+        return nil
+    }
+}
+
+extension PeerLinkHandler {
+    /// Handlers without batches take the frames one by one.
+    public func received(_ frames: [Frame], on link: any PeerLink) {
+        for frame in frames { received(frame, volume: 0, on: link) }
+    }
 }
 
 /// An established link to a peer: two ordered channels (data and meta) that carry frames.
@@ -25,6 +43,13 @@ extension PeerLink {
 public protocol PeerLink: AnyObject, Sendable {
     /// Sends a frame about `volume` on the frame's channel.
     func send(_ frame: Frame, volume: UInt16) throws(TransportError)
+    /// Sends frames about `volume`, each on its channel, in order within each channel —
+    /// together (one gather write per channel) where the transport can.
+    func send(_ frames: [Frame], volume: UInt16) throws(TransportError)
+    /// Sends as much of `frames` (all of one channel) as that channel takes at once, without
+    /// waiting for the peer. Returns what is left as work that sends it (waiting), which the
+    /// caller must run before any later frame of that channel; nil when everything went out.
+    func sendWithoutWaiting(_ frames: [Frame], volume: UInt16) throws(TransportError) -> PendingSend?
     /// Closes both channels; the handler then sees ``PeerLinkHandler/linkLost(_:reason:)`` once.
     func close()
     /// Ends both channels in order: what was sent is delivered, the peer sees the end after
@@ -36,12 +61,17 @@ public protocol PeerLink: AnyObject, Sendable {
     var endpoints: String { get }
 }
 
+/// The rest of a send that did not wait: sends it, waiting as long as the peer makes it.
+public typealias PendingSend = @Sendable () throws(TransportError) -> Void
+
 /// Receives what a transport learns about its link.
 public protocol PeerLinkHandler: AnyObject, Sendable {
     /// A link to the peer is established (both channels up and classified).
     func linkEstablished(_ link: any PeerLink)
     /// A frame arrived from the peer.
     func received(_ frame: Frame, volume: UInt16, on link: any PeerLink)
+    /// Frames arrived from the peer together (in order, on one channel); handled in one go.
+    func received(_ frames: [Frame], on link: any PeerLink)
     /// The link ended: closed, a socket error, or a frame that broke the protocol (`reason`).
     func linkLost(_ link: any PeerLink, reason: String)
 }
