@@ -5,9 +5,13 @@ import Synchronization
 /// Executes a ``VolumeEngine``'s effects with real parts: the disk through a ``BlockTarget``
 /// on an I/O queue, meta-data writes in order, frames through a ``Transport``'s link, timers.
 ///
-/// Engine events run one at a time on a serial queue; blocking disk I/O runs on a concurrent
-/// I/O queue; the transport's receive threads only enqueue. Nothing blocks Swift's cooperative
-/// thread pool.
+/// Engine events run one step at a time, serialized by one queue: events that arrive together
+/// (the requests an NBD reader read with one `recv`, the frames a receive thread read with
+/// one) form one step, run on the thread that brought them, without a hand-off; timers and
+/// large I/O completions run on the queue's own thread. Small reads and writes run inline in
+/// the step, large ones and flushes on an I/O queue. A step never waits for the network:
+/// frames leave without waiting, or through a send queue per channel. Nothing blocks Swift's
+/// cooperative thread pool (``submit(_:notice:completion:)`` never waits).
 public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     // All mutable state below is confined to `engineQueue`, except what the Mutexes guard.
     private var engine: VolumeEngine
