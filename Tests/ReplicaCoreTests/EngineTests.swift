@@ -222,6 +222,30 @@ struct EngineTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 
+    @Test func theSourceFinishesOnlyWhenEveryResyncReplyIsAnswered() throws {
+        // Regression (found by the crashed-Primary netns test): the target's "done" report
+        // travels on the data channel, its resync acks on the meta channel. When the report came
+        // first, the source finished and wrote a bitmap that still had the unanswered blocks'
+        // bits; after a crash they were resynced again.
+        var pair = try cluster()
+        try pair.preload(node: 0, offset: 0, bytes: pattern(4 << 20, seed: 4))
+        try pair.connect()
+        try pair.run()
+        pair.pausedChannels[0] = [.meta]
+        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.disk == .upToDate)
+        #expect(pair.nodes[0].engine.state.connection == .syncSource)
+        pair.pausedChannels[0] = []
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(pair.nodes[0].engine.state.peerDisk == .upToDate)
+        let source = pair.nodes[0]
+        let written = try source.metadata.readBitmap(try source.metadata.readSuperblock(), dataBytes: source.engine.size)
+        #expect(written.setCount == 0)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func invalidateAndInvalidateRemoteRunAFullSync() throws {
         var pair = try syncedPair()
         try pair.request(0, 1, .write(offset: 0, data: pattern(65536, seed: 77)))
