@@ -154,11 +154,12 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// which any of them completed, so that the caller can answer everything that completed
     /// together at once (one `sendmsg` for many replies).
     public func submitWaitingForStep(_ requests: [(ApplicationRequest, Completion)], notice: DeliveryNotice?) {
-        engineQueue.sync { [self] in
-            step {
+        let notices = engineQueue.sync { [self] in
+            stepKeepingNotices {
                 for (request, completion) in requests { start(request, completion, notice: notice) }
             }
         }
+        for notice in notices { notice.notify() }
     }
 
     /// Hands one application request to the engine (on the engine queue, inside a step).
@@ -225,8 +226,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// waits for the network (see ``flushSends()``), so receive threads cannot wait on each
     /// other through their engines.
     public func received(_ frames: [Frame], on link: any PeerLink) {
-        engineQueue.sync { [self] in
-            step {
+        let notices = engineQueue.sync { [self] in
+            stepKeepingNotices {
                 // A frame may end the link (a protocol violation); the rest then belong to no one.
                 for frame in frames {
                     guard let current = self.link, current === link else { return }
@@ -234,6 +235,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 }
             }
         }
+        // The replies these frames completed (acks of protocol C writes) leave after the step,
+        // so that the next step need not wait for them.
+        for notice in notices { notice.notify() }
     }
 
     public func linkLost(_ link: any PeerLink, reason: String) {
@@ -260,16 +264,34 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     private var deliveredNotices: [DeliveryNotice] = []
     private var executing = false
 
-    /// Small reads and writes run inline, on the engine queue: the engine only asks for I/O
-    /// that may run alongside everything else in flight, and two thread hand-offs cost more
-    /// than a small `pread`/`pwrite` into the page cache. Large transfers and flushes go to
-    /// the I/O queue so that the engine keeps serving the network meanwhile.
-    static func runsInline(_ io: LocalIO) -> Bool {
+    /// How long the last flush of the disk took, in nanoseconds (nil before the first).
+    private var lastFlushNanoseconds: UInt64?
+    /// A flush runs inline while the last one took at most this long (a disk whose flushes
+    /// are cheap: a write cache with power-loss protection, tmpfs); a slower one sends the
+    /// next to the I/O queue, so a step waits for at most one slow flush.
+    static let inlineFlushLimitNanoseconds: UInt64 = 200_000
+
+    /// Small reads and writes run inline, in the step: the engine only asks for I/O that may
+    /// run alongside everything else in flight, and two thread hand-offs cost more than a
+    /// small `pread`/`pwrite` into the page cache. Flushes run inline while they are fast (a
+    /// peer flushes at every barrier, and the writes after the barrier wait for it). Large
+    /// transfers, slow flushes and discards go to the I/O queue so that the engine keeps
+    /// serving the network meanwhile.
+    private func runsInline(_ io: LocalIO) -> Bool {
         switch io {
         case .read(_, let length): length <= 64 << 10
         case .write(_, let data): data.count <= 64 << 10
-        case .flush, .discard: false
+        case .flush: lastFlushNanoseconds.map { $0 <= Self.inlineFlushLimitNanoseconds } ?? false
+        case .discard: false
         }
+    }
+
+    /// Performs `io` on `disk`; a flush's duration is measured.
+    private static func perform(_ io: LocalIO, on disk: any BlockTarget) -> (LocalIOResult, flushNanoseconds: UInt64?) {
+        guard case .flush = io else { return (io.perform(on: disk), nil) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = io.perform(on: disk)
+        return (result, DispatchTime.now().uptimeNanoseconds - start)
     }
 
     private func execute(_ effects: [EngineEffect]) {
@@ -281,7 +303,16 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// together, the status is published and the delivery notices run. Nested calls join the
     /// step that is running.
     private func step(_ body: () -> Void) {
-        guard !executing else { return body() }
+        for notice in stepKeepingNotices(body) { notice.notify() }
+    }
+
+    /// ``step(_:)`` without running the delivery notices: returned, for the caller to run once
+    /// it has left the engine queue (the replies they send then do not hold up the next step).
+    private func stepKeepingNotices(_ body: () -> Void) -> [DeliveryNotice] {
+        guard !executing else {
+            body()
+            return []
+        }
         executing = true
         body()
         var next = 0
@@ -294,10 +325,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         flushSends()
         publish()
         executing = false
-        guard !deliveredNotices.isEmpty else { return }
-        let notices = deliveredNotices
-        deliveredNotices.removeAll()
-        for notice in notices { notice.notify() }
+        guard !deliveredNotices.isEmpty else { return [] }
+        defer { deliveredNotices.removeAll() }
+        return deliveredNotices
     }
 
     /// Hands the frames of this step to the link, each channel's in one write where the
@@ -340,13 +370,18 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             switch effect {
             case .send(let frame):
                 if link != nil { pendingSends.append(frame) }
-            case .localIO(let id, let io) where Self.runsInline(io):
-                inlineCompletions.append((id, io.perform(on: disk)))
+            case .localIO(let id, let io) where runsInline(io):
+                let (result, flushTime) = Self.perform(io, on: disk)
+                if let flushTime { lastFlushNanoseconds = flushTime }
+                inlineCompletions.append((id, result))
             case .localIO(let id, let io):
                 let disk = self.disk
                 ioQueue.async { [self] in
-                    let result = io.perform(on: disk)
-                    engineQueue.async { [self] in execute(engine.handle(.localIOCompleted(id, result))) }
+                    let (result, flushTime) = Self.perform(io, on: disk)
+                    engineQueue.async { [self] in
+                        if let flushTime { lastFlushNanoseconds = flushTime }
+                        execute(engine.handle(.localIOCompleted(id, result)))
+                    }
                 }
             case .complete(let id, let result):
                 guard let pending = completions.removeValue(forKey: id) else { continue }
