@@ -256,8 +256,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     private let queuedMetaSends = QueueDepth()
     private let queuedDataSends = QueueDepth()
 
-    /// Local I/O done inline whose completion the engine has not seen yet (see ``step(_:)``).
-    private var inlineCompletions: [(LocalIOID, LocalIOResult)] = []
+    /// Local I/O this step does itself, after the frames said before it (see ``step(_:)``).
+    private var inlineIO: [(LocalIOID, LocalIO)] = []
     /// Frames the current step sends, in order; handed to the link when the step ends.
     private var pendingSends: [Frame] = []
     /// Whose completions the current step delivered.
@@ -298,10 +298,10 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         step { run(effects) }
     }
 
-    /// One engine step: `body` handles events; then the completions of inline I/O are handled
-    /// (in order, after the effects that asked for them), the frames of the whole step leave
-    /// together, the status is published and the delivery notices run. Nested calls join the
-    /// step that is running.
+    /// One engine step: `body` handles events; then the frames said so far leave (together),
+    /// the inline I/O is done in order with each completion handled at once (until none is
+    /// left), the rest of the frames leave, the status is published and the delivery notices
+    /// run. Nested calls join the step that is running.
     private func step(_ body: () -> Void) {
         for notice in stepKeepingNotices(body) { notice.notify() }
     }
@@ -315,13 +315,18 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         }
         executing = true
         body()
-        var next = 0
-        while next < inlineCompletions.count {
-            let (id, result) = inlineCompletions[next]
-            next += 1
-            run(engine.handle(.localIOCompleted(id, result)))
+        while !inlineIO.isEmpty {
+            // The frames first (the peer writes while this node does), then the I/O in order,
+            // each completion handled as it is done (it may ask for more).
+            flushSends()
+            let batch = inlineIO
+            inlineIO.removeAll(keepingCapacity: true)
+            for (id, io) in batch {
+                let (result, flushTime) = Self.perform(io, on: disk)
+                if let flushTime { lastFlushNanoseconds = flushTime }
+                run(engine.handle(.localIOCompleted(id, result)))
+            }
         }
-        inlineCompletions.removeAll(keepingCapacity: true)
         flushSends()
         publish()
         executing = false
@@ -371,9 +376,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             case .send(let frame):
                 if link != nil { pendingSends.append(frame) }
             case .localIO(let id, let io) where runsInline(io):
-                let (result, flushTime) = Self.perform(io, on: disk)
-                if let flushTime { lastFlushNanoseconds = flushTime }
-                inlineCompletions.append((id, result))
+                inlineIO.append((id, io))
             case .localIO(let id, let io):
                 let disk = self.disk
                 ioQueue.async { [self] in
