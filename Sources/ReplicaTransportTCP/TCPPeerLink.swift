@@ -53,59 +53,54 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
         for channel in [Channel.data, .meta] {
             let group = frames.filter { $0.type.channel == channel }
             guard !group.isEmpty else { continue }
-            let socket = channel == .data ? data : meta
-            let lock = channel == .data ? dataLock : metaLock
-            let result: Result<Void, TransportError> = lock.withLock {
-                Result { () throws(TransportError) in try Self.write(group, volume: volume, to: socket) }
-            }
-            if case .failure(let error) = result {
-                close(reason: error.description)
-                throw error
-            }
+            try onChannel(channel) { socket throws(TransportError) in try Self.write(group, volume: volume, to: socket) }
         }
     }
 
     public func sendWithoutWaiting(_ frames: [Frame], volume: UInt16) throws(TransportError) -> PendingSend? {
         guard let channel = frames.first?.type.channel else { return nil }
         precondition(frames.allSatisfy { $0.type.channel == channel }, "frames of one channel")
-        // Large data is not copied into one buffer: it goes out by the waiting path, whole.
-        guard frames.allSatisfy({ FrameCodec.dataBytes($0).count <= Self.copiedDataLimit }) else {
-            return { [self] () throws(TransportError) in try send(frames, volume: volume) }
-        }
         var packed: [UInt8] = []
-        for frame in frames { Self.pack(frame, volume: volume, into: &packed) }
-        let socket = channel == .data ? data : meta
-        let lock = channel == .data ? dataLock : metaLock
-        let taken: Result<Int, TransportError> = lock.withLock {
-            packed.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.sendWithoutWaiting(bytes) } }
+        for frame in frames {
+            let payload = Self.packHeader(frame, volume: volume, into: &packed)
+            // Large data is not copied into one buffer: it goes out by the waiting path, whole.
+            guard payload.count <= Self.copiedDataLimit else {
+                return { [self] () throws(TransportError) in try send(frames, volume: volume) }
+            }
+            packed += payload
         }
-        let sent: Int
-        switch taken {
-        case .success(let count): sent = count
-        case .failure(let error):
-            close(reason: error.description)
-            throw error
+        let sent = try onChannel(channel) { socket throws(TransportError) in
+            try packed.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.sendWithoutWaiting(bytes) } }.get()
         }
         guard sent < packed.count else { return nil }
         let rest = Array(packed[sent...])
         return { [self] () throws(TransportError) in
-            let result: Result<Void, TransportError> = lock.withLock {
-                rest.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.writeAll([bytes]) } }
-            }
-            if case .failure(let error) = result {
-                close(reason: error.description)
-                throw error
+            try onChannel(channel) { socket throws(TransportError) in
+                try rest.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.writeAll([bytes]) } }.get()
             }
         }
     }
 
-    /// Appends `frame`'s header, fixed part and data to `packed`.
-    private static func pack(_ frame: Frame, volume: UInt16, into packed: inout [UInt8]) {
+    /// Runs `body` with `channel`'s socket under that channel's lock; a failure closes the link.
+    private func onChannel<Value>(_ channel: Channel, _ body: (BlockingSocket) throws(TransportError) -> Value) throws(TransportError) -> Value {
+        let socket = channel == .data ? data : meta
+        let lock = channel == .data ? dataLock : metaLock
+        let result: Result<Value, TransportError> = lock.withLock { Result { () throws(TransportError) in try body(socket) } }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error):
+            close(reason: error.description)
+            throw error
+        }
+    }
+
+    /// Appends `frame`'s header and fixed part to `packed`; returns its data, not appended.
+    private static func packHeader(_ frame: Frame, volume: UInt16, into packed: inout [UInt8]) -> [UInt8] {
         let fixed = FrameCodec.encodeFixedPayload(frame)
         let payload = FrameCodec.dataBytes(frame)
         packed += FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count)).encoded()
         packed += fixed
-        packed += payload
+        return payload
     }
 
     /// Writes `frames` in order: runs of small frames packed into one buffer, each large
@@ -113,10 +108,7 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     private static func write(_ frames: [Frame], volume: UInt16, to socket: BlockingSocket) throws(TransportError) {
         var packed: [UInt8] = []
         for frame in frames {
-            let fixed = FrameCodec.encodeFixedPayload(frame)
-            let payload = FrameCodec.dataBytes(frame)
-            packed += FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count)).encoded()
-            packed += fixed
+            let payload = packHeader(frame, volume: volume, into: &packed)
             if payload.count <= copiedDataLimit {
                 packed += payload
                 continue
