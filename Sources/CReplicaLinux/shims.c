@@ -5,8 +5,12 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 int CReplicaLinux_blkgetsize64(int fd, uint64_t *bytes) {
     return ioctl(fd, BLKGETSIZE64, bytes) == 0 ? 0 : -errno;
@@ -85,4 +89,45 @@ int CReplicaLinux_set_malloc_thresholds(int mmap_threshold, int trim_threshold) 
 
 int CReplicaLinux_set_malloc_arena_max(int arenas) {
     return mallopt(M_ARENA_MAX, arenas);
+}
+
+int CReplicaLinux_pipe_with_capacity(int fds[2], int capacity) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    int size = fcntl(fds[1], F_SETPIPE_SZ, capacity);
+    if (size < capacity) {
+        int code = size < 0 ? errno : ENOSPC;
+        close(fds[0]);
+        close(fds[1]);
+        return -code;
+    }
+    return 0;
+}
+
+int64_t CReplicaLinux_splice_file_to_pipe(int file, int64_t offset, int pipe, size_t length) {
+    loff_t position = offset;
+    ssize_t moved;
+    do {
+        moved = splice(file, &position, pipe, NULL, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (moved < 0 && errno == EINTR);
+    return moved < 0 ? -errno : moved;
+}
+
+int64_t CReplicaLinux_splice_pipe_to_socket(int pipe, int socket, size_t length, int more) {
+    // splice has no MSG_NOSIGNAL: SIGPIPE is blocked on this thread for the call, and one it
+    // raised is taken back, so a peer that went away is an EPIPE and never ends the process.
+    sigset_t pipeSignal, previous;
+    sigemptyset(&pipeSignal);
+    sigaddset(&pipeSignal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous);
+    ssize_t moved;
+    do {
+        moved = splice(pipe, NULL, socket, NULL, length, SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0));
+    } while (moved < 0 && errno == EINTR);
+    int code = moved < 0 ? errno : 0;
+    if (code == EPIPE && !sigismember(&previous, SIGPIPE)) {
+        struct timespec now = {0, 0};
+        while (sigtimedwait(&pipeSignal, NULL, &now) < 0 && errno == EINTR) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    return moved < 0 ? -code : moved;
 }

@@ -95,3 +95,19 @@ final class SimulatedDisk: BlockTarget, @unchecked Sendable {
         return damaged
     }
 }
+
+/// A read for the peer held by the simulated runtime: its bytes are what the disk holds when
+/// they are taken (when the frame arrives), as with a spliced read of the page cache.
+final class SimulatedHeldRead: HeldDataStorage, @unchecked Sendable {
+    private let disk: SimulatedDisk
+    private let range: Range<Int64>
+
+    init(disk: SimulatedDisk, range: Range<Int64>) {
+        self.disk = disk
+        self.range = range
+    }
+
+    var count: Int { range.count }
+
+    func takeBytes() throws(BlockIOError) -> [UInt8] { disk.contents(range) }
+}

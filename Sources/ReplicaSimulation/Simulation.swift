@@ -28,7 +28,8 @@ public final class Simulation {
     }
 
     enum Event {
-        case deliver(to: Int, Frame, link: UInt64)
+        /// A frame arrives; `held`: its data, taken from the sender's disk only now.
+        case deliver(to: Int, Frame, held: HeldData?, link: UInt64)
         case ioDone(node: Int, incarnation: Int, LocalIOID, LocalIO)
         case timer(node: Int, incarnation: Int, EngineTimer)
         case peerNoticesLoss(node: Int, incarnation: Int, link: UInt64)
@@ -195,9 +196,10 @@ public final class Simulation {
 
     func handle(_ event: Event) throws {
         switch event {
-        case .deliver(let to, let frame, let generation):
+        case .deliver(let to, let sent, let held, let generation):
             framesInFlight -= 1
             guard generation == link, connected || closedBy == 1 - to, nodes[to].engine != nil else { return }
+            let frame = try held.map { held throws -> Frame in try wireRoundTrip(sent.replacingData(held.storage.takeBytes())) } ?? sent
             note("node\(to) <- \(frame.type)")
             try execute(to, nodes[to].engine!.handle(.frame(frame)))
         case .ioDone(let index, let incarnation, let id, let io):
@@ -205,7 +207,14 @@ public final class Simulation {
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
             let result = io.perform(on: nodes[index].disk)
             noteIfWatched(index, io, id, completed: result)
-            try execute(index, nodes[index].engine!.handle(.localIOCompleted(id, result)))
+            // A read for the peer is held (as a spliced read is) about half of the time: its
+            // data is then what the disk holds when the frame arrives, not when it was read.
+            if case .readForPeer(let offset, let length) = io, case .success = result, random.next() % 2 == 0 {
+                let held = HeldData(SimulatedHeldRead(disk: nodes[index].disk, range: offset..<(offset + Int64(length))))
+                try execute(index, nodes[index].engine!.handle(.heldReadCompleted(id, held)))
+            } else {
+                try execute(index, nodes[index].engine!.handle(.localIOCompleted(id, result)))
+            }
         case .timer(let index, let incarnation, let timer):
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
             try execute(index, nodes[index].engine!.handle(.timer(timer)))
@@ -281,6 +290,23 @@ public final class Simulation {
 
     // MARK: - Effects
 
+    /// `frame` as the peer decodes it from its encoding.
+    func wireRoundTrip(_ frame: Frame) throws -> Frame {
+        let (header, payload) = FrameCodec.encode(frame)
+        return try FrameCodec.decode(try FrameHeader(bytes: header), payload: payload)
+    }
+
+    /// Puts `frame` (and its held data) on the network from node `index`.
+    func send(_ frame: Frame, held: HeldData?, from index: Int) {
+        let channel = frame.type.channel
+        let bytes = FrameCodec.encodeFixedPayload(frame).count + (held?.count ?? FrameCodec.dataBytes(frame).count)
+        // Latency, and the link's bandwidth (1 GB/s: 1 µs per KB) for the bytes queued before.
+        let at = max(lastDelivery[index][channel] ?? 0, now + 20 + random.next() % 400) + UInt64(bytes / 1000)
+        lastDelivery[index][channel] = at
+        queue.push(.deliver(to: 1 - index, frame, held: held, link: link), at: at)
+        framesInFlight += 1
+    }
+
     func execute(_ index: Int, _ effects: [EngineEffect]) throws {
         let node = nodes[index]
         for effect in effects {
@@ -288,14 +314,10 @@ public final class Simulation {
             switch effect {
             case .send(let frame):
                 guard connected else { continue }
-                let (header, payload) = FrameCodec.encode(frame)
-                let decoded = try FrameCodec.decode(try FrameHeader(bytes: header), payload: payload)
-                let channel = frame.type.channel
-                // Latency, and the link's bandwidth (1 GB/s: 1 µs per KB) for the bytes queued before.
-                let at = max(lastDelivery[index][channel] ?? 0, now + 20 + random.next() % 400) + UInt64(payload.count / 1000)
-                lastDelivery[index][channel] = at
-                queue.push(.deliver(to: 1 - index, decoded, link: link), at: at)
-                framesInFlight += 1
+                send(try wireRoundTrip(frame), held: nil, from: index)
+            case .sendHeld(let frame, let held):
+                guard connected else { continue }
+                send(frame, held: held, from: index)
             case .localIO(let id, let io):
                 noteIfWatched(index, io, id, completed: nil)
                 let latency = now < node.slowUntil ? 10_000 + random.next() % 90_000 : 5 + random.next() % 1_500

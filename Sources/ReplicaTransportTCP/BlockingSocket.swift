@@ -109,8 +109,14 @@ final class BlockingSocket: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with the socket's descriptor (for calls this type does not wrap, as `splice`).
+    func withDescriptor<Value>(_ body: (Int32) throws(TransportError) -> Value) throws(TransportError) -> Value {
+        try body(descriptor)
+    }
+
     /// Writes all of the buffers with as few `sendmsg` calls as possible (gather write).
-    func writeAll(_ buffers: [UnsafeRawBufferPointer]) throws(TransportError) {
+    /// `more`: more data follows at once (`MSG_MORE`: a partial packet may wait for it).
+    func writeAll(_ buffers: [UnsafeRawBufferPointer], more: Bool = false) throws(TransportError) {
         var pending = buffers.filter { $0.count > 0 }
         while !pending.isEmpty {
             var vectors = pending.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
@@ -118,7 +124,7 @@ final class BlockingSocket: @unchecked Sendable {
                 var message = msghdr()
                 message.msg_iov = iov.baseAddress
                 message.msg_iovlen = iov.count
-                return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
+                return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL) | (more ? Int32(MSG_MORE) : 0))
             }
             if n < 0 {
                 if errno == EINTR { continue }

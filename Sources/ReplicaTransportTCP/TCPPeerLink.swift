@@ -81,6 +81,23 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
         }
     }
 
+    /// Spliced data (``SplicedRead``) goes from its pipe to the socket without a copy, after
+    /// the frame's header; other held data is copied into the frame.
+    public func send(_ frame: Frame, appending data: HeldData, volume: UInt16) throws(TransportError) {
+        guard let spliced = data.storage as? SplicedRead else {
+            let bytes: [UInt8]
+            do { bytes = try data.storage.takeBytes() } catch { throw TransportError("\(frame.type) frame: \(error)") }
+            return try send(frame.replacingData(bytes), volume: volume)
+        }
+        var head: [UInt8] = []
+        let own = Self.packHeader(frame, volume: volume, extraData: spliced.count, into: &head)
+        head += own
+        try onChannel(frame.type.channel) { socket throws(TransportError) in
+            try head.withUnsafeBytes { bytes in Result { () throws(TransportError) in try socket.writeAll([bytes], more: true) } }.get()
+            try socket.withDescriptor { descriptor throws(TransportError) in try spliced.send(to: descriptor, more: false) }
+        }
+    }
+
     /// Runs `body` with `channel`'s socket under that channel's lock; a failure closes the link.
     private func onChannel<Value>(_ channel: Channel, _ body: (BlockingSocket) throws(TransportError) -> Value) throws(TransportError) -> Value {
         let socket = channel == .data ? data : meta
@@ -95,10 +112,11 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     }
 
     /// Appends `frame`'s header and fixed part to `packed`; returns its data, not appended.
-    private static func packHeader(_ frame: Frame, volume: UInt16, into packed: inout [UInt8]) -> [UInt8] {
+    /// `extraData`: bytes sent after the frame's own data (held data), counted in the header.
+    private static func packHeader(_ frame: Frame, volume: UInt16, extraData: Int = 0, into packed: inout [UInt8]) -> [UInt8] {
         let fixed = FrameCodec.encodeFixedPayload(frame)
         let payload = FrameCodec.dataBytes(frame)
-        packed += FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count)).encoded()
+        packed += FrameHeader(type: frame.type, volume: volume, length: UInt32(fixed.count + payload.count + extraData)).encoded()
         packed += fixed
         return payload
     }

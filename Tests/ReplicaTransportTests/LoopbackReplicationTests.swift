@@ -21,7 +21,7 @@ struct LoopbackReplicationTests {
         }
     }
 
-    func makePair(protocolName: String, port: Int) throws -> Pair {
+    func makePair(protocolName: String, port: Int, resyncRate: String = "1G") throws -> Pair {
         let directory = NSTemporaryDirectory() + "replica-loopback-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for name in ["alpha", "beta"] {
@@ -35,7 +35,7 @@ struct LoopbackReplicationTests {
         let text = """
             resource r0 {
               net { protocol \(protocolName); connect-int 1; }
-              disk { c-plan-ahead 0; resync-rate 1G; }
+              disk { c-plan-ahead 0; resync-rate \(resyncRate); }
               device minor 0; meta-disk internal;
               on alpha { disk \(directory)/alpha.img; address 127.0.0.1:\(port); }
               on beta { disk \(directory)/beta.img; address 127.0.0.2:\(port); }
@@ -97,6 +97,36 @@ struct LoopbackReplicationTests {
         // Secondary refuses application I/O.
         #expect(throws: BlockIOError.self) { try pair.beta.write([UInt8](repeating: 1, count: 512), at: 0) }
 
+        pair.alpha.down()
+        pair.beta.down()
+        let size = pair.alpha.size
+        #expect(try dataArea(pair.directory + "/alpha.img", size) == dataArea(pair.directory + "/beta.img", size))
+    }
+
+    @Test func writesDuringAFullSyncLandOnBothDisks() throws {
+        // The source splices its resync blocks from the page cache: a block is sent as the
+        // disk is when it leaves, and writes made meanwhile follow it on the data channel.
+        let pair = try makePair(protocolName: "C", port: 17840, resyncRate: "24M")
+        defer { pair.close() }
+        var generator = SystemRandomNumberGenerator()
+        try FileBlockTarget(path: pair.directory + "/alpha.img").write(Self.randomBytes(Int(Self.size), &generator), at: 0)
+        try pair.alpha.up()
+        try pair.beta.up()
+        #expect(pair.alpha.waitForConnection(timeout: 20))
+        let splicedBefore = SplicedRead.readsSpliced
+        try pair.alpha.promote(force: true)
+        var writesDuringSync = 0
+        for _ in 0..<600 {
+            let blocks = Int.random(in: 1...256, using: &generator)
+            let offset = Int64.random(in: 0..<((pair.alpha.size - Int64(blocks * 512)) / 512), using: &generator) * 512
+            try pair.alpha.write(Self.randomBytes(blocks * 512, &generator), at: offset)
+            if pair.alpha.state.connection == .syncSource { writesDuringSync += 1 }
+            usleep(2_000)
+        }
+        #expect(writesDuringSync > 100, "the writes did not overlap the sync")
+        #expect(pair.alpha.waitForSync(timeout: 60), "\(pair.alpha.state)")
+        #expect(pair.beta.waitForSync(timeout: 10), "\(pair.beta.state)")
+        #expect(SplicedRead.readsSpliced > splicedBefore, "no resync block was spliced")
         pair.alpha.down()
         pair.beta.down()
         let size = pair.alpha.size

@@ -1,5 +1,6 @@
 // Thin C helpers for what Swift cannot import directly: ioctl request macros,
-// O_DIRECT (needs _GNU_SOURCE), fallocate flags, malloc tuning and the SSE4.2 CRC32C instruction.
+// O_DIRECT (needs _GNU_SOURCE), fallocate flags, malloc tuning, the SSE4.2 CRC32C instruction,
+// and splice(2) with pipes sized by F_SETPIPE_SZ (both _GNU_SOURCE).
 #ifndef C_REPLICA_LINUX_H
 #define C_REPLICA_LINUX_H
 
@@ -30,5 +31,16 @@ uint32_t CReplicaLinux_crc32c_hardware(uint32_t crc, const void *data, size_t le
 int CReplicaLinux_set_malloc_thresholds(int mmap_threshold, int trim_threshold);
 /// glibc mallopt(M_ARENA_MAX, arenas). Returns 1 when accepted.
 int CReplicaLinux_set_malloc_arena_max(int arenas);
+
+/// A pipe (close-on-exec) that holds at least `capacity` bytes (F_SETPIPE_SZ): fds[0] is the
+/// read end, fds[1] the write end. Returns 0 or -errno (both ends closed on failure).
+int CReplicaLinux_pipe_with_capacity(int fds[2], int capacity);
+/// splice(2) of up to `length` bytes of `file` at `offset` into `pipe` (the page cache's pages
+/// are referenced, not copied), not waiting for room in the pipe. Returns the bytes moved,
+/// 0 at the end of the file, or -errno.
+int64_t CReplicaLinux_splice_file_to_pipe(int file, int64_t offset, int pipe, size_t length);
+/// splice(2) of up to `length` bytes from `pipe` to `socket` (waiting as the socket does);
+/// `more`: more data follows (SPLICE_F_MORE). Returns the bytes moved or -errno.
+int64_t CReplicaLinux_splice_pipe_to_socket(int pipe, int socket, size_t length, int more);
 
 #endif

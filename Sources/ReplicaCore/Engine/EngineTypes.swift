@@ -42,6 +42,11 @@ public enum RequestError: Error, Sendable, Equatable, CustomStringConvertible {
 /// A local disk operation the runtime performs and reports back with ``EngineEvent/localIOCompleted(_:_:)``.
 public enum LocalIO: Sendable, Equatable {
     case read(offset: Int64, length: Int)
+    /// A read whose data goes to the peer unchanged (a resync block): the runtime may keep it
+    /// out of memory and answer ``EngineEvent/heldReadCompleted(_:_:)``, or answer as for a
+    /// read. Either way the data sent is at least as recent as the disk was when this I/O
+    /// was started (writes started after it may show in it, and are sent after it).
+    case readForPeer(offset: Int64, length: Int)
     case write(offset: Int64, data: [UInt8])
     case flush
     case discard(offset: Int64, length: Int64)
@@ -49,7 +54,7 @@ public enum LocalIO: Sendable, Equatable {
     /// The byte range the I/O touches (empty for a flush).
     public var range: Range<Int64> {
         switch self {
-        case .read(let offset, let length): offset..<(offset + Int64(length))
+        case .read(let offset, let length), .readForPeer(let offset, let length): offset..<(offset + Int64(length))
         case .write(let offset, let data): offset..<(offset + Int64(data.count))
         case .discard(let offset, let length): offset..<(offset + length)
         case .flush: 0..<0
@@ -71,6 +76,8 @@ public enum EngineEvent: Sendable, Equatable {
     case request(RequestID, ApplicationRequest)
     /// A local I/O finished.
     case localIOCompleted(LocalIOID, LocalIOResult)
+    /// A ``LocalIO/readForPeer(offset:length:)`` finished with its data held by the runtime.
+    case heldReadCompleted(LocalIOID, HeldData)
     /// Both channels to the peer are up; `resolveConflicts` if this node accepted the meta channel.
     case connectionEstablished(resolveConflicts: Bool)
     /// The connection broke (or was closed).
@@ -102,6 +109,9 @@ public enum EngineTimer: Sendable, Equatable, Hashable {
 public enum EngineEffect: Sendable, Equatable {
     /// Send a frame to the peer (on its channel).
     case send(Frame)
+    /// Send a frame whose data is `HeldData` (the frame's own data is empty), in order with
+    /// the frames sent before and after it.
+    case sendHeld(Frame, HeldData)
     /// Perform a local disk operation and report it back.
     case localIO(LocalIOID, LocalIO)
     /// Complete an application request.

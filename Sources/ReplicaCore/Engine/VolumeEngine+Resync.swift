@@ -24,7 +24,7 @@ extension VolumeEngine {
             return
         }
         resync.sourceReads[request.blockID] = (Int64(request.offset)..<end, false)
-        submit(.read(offset: Int64(request.offset), length: Int(request.size)), purpose: .resyncRead(request), &effects)
+        submit(.readForPeer(offset: Int64(request.offset), length: Int(request.size)), purpose: .resyncRead(request), &effects)
     }
 
     /// An application write to `range` is going to the peer: resync reads of it are stale.
@@ -32,22 +32,25 @@ extension VolumeEngine {
         for (id, read) in resync.sourceReads where read.range.overlaps(range) { resync.sourceReads[id]?.stale = true }
     }
 
-    mutating func resyncReadDone(_ request: BlockRequest, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+    /// `held`: the block's data when the runtime kept it out of memory (``HeldData``).
+    mutating func resyncReadDone(_ request: BlockRequest, _ result: LocalIOResult, held: HeldData?, _ effects: inout [EngineEffect]) {
         guard state.connection >= .connected, let read = resync.sourceReads[request.blockID] else { return }
         if read.stale, case .success = result {
             // Read again: the new read is ordered after the write that made this one stale.
             resync.sourceReads[request.blockID]?.stale = false
-            submit(.read(offset: Int64(request.offset), length: Int(request.size)), purpose: .resyncRead(request), &effects)
+            submit(.readForPeer(offset: Int64(request.offset), length: Int(request.size)), purpose: .resyncRead(request), &effects)
             return
         }
         resync.sourceReads[request.blockID] = nil
         switch result {
         case .success(let data):
-            counters.diskRead += UInt64(data.count / 1024)
-            counters.networkSent += UInt64(data.count / 1024)
-            counters.resyncBytes += UInt64(data.count)
+            let count = held?.count ?? data.count
+            counters.diskRead += UInt64(count / 1024)
+            counters.networkSent += UInt64(count / 1024)
+            counters.resyncBytes += UInt64(count)
             resync.repliesUnacknowledged += 1
-            effects.append(.send(.resyncReply(offset: request.offset, blockID: request.blockID, data)))
+            let reply = Frame.resyncReply(offset: request.offset, blockID: request.blockID, held == nil ? data : [])
+            effects.append(held.map { .sendHeld(reply, $0) } ?? .send(reply))
         case .failure:
             effects.append(.send(.negativeResyncReply(BlockAck(offset: request.offset, blockID: request.blockID, size: request.size, sequence: 0))))
         }

@@ -72,6 +72,8 @@ public struct VolumeEngine: Sendable {
             applicationRequest(id, request, &effects)
         case .localIOCompleted(let id, let result):
             localIOCompleted(id, result, &effects)
+        case .heldReadCompleted(let id, let held):
+            localIOCompleted(id, .success([]), held: held, &effects)
         case .connectionEstablished(let resolve):
             connectionEstablished(resolveConflicts: resolve, &effects)
         case .connectionLost:
@@ -90,7 +92,7 @@ public struct VolumeEngine: Sendable {
     static func disklessError(_ io: LocalIO) -> BlockIOError {
         let operation: BlockIOError.Operation
         switch io {
-        case .read: operation = .read
+        case .read, .readForPeer: operation = .read
         case .write: operation = .write
         case .flush: operation = .flush
         case .discard: operation = .discard
@@ -116,7 +118,8 @@ public struct VolumeEngine: Sendable {
         }
     }
 
-    mutating func localIOCompleted(_ id: LocalIOID, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {
+    /// `held`: the data of a ``LocalIO/readForPeer(offset:length:)`` that the runtime kept.
+    mutating func localIOCompleted(_ id: LocalIOID, _ result: LocalIOResult, held: HeldData? = nil, _ effects: inout [EngineEffect]) {
         guard let (purpose, connection) = ioPurpose.removeValue(forKey: id) else {
             effects.append(.log("completion of unknown local I/O \(id) ignored"))
             return
@@ -138,7 +141,7 @@ public struct VolumeEngine: Sendable {
         case .applicationFlush(let request): applicationFlushDone(request, result, &effects)
         case .peerWrite(let write): peerWriteDone(write, result, &effects)
         case .receiverFlush(let epoch): receiverFlushDone(epoch, result, &effects)
-        case .resyncRead(let request): resyncReadDone(request, result, &effects)
+        case .resyncRead(let request): resyncReadDone(request, result, held: held, &effects)
         case .resyncWrite(let reply): resyncWriteDone(reply, result, &effects)
         case .peerRead(let request): peerReadDone(request, result, &effects)
         }

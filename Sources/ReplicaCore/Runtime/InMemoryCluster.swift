@@ -30,6 +30,8 @@ public struct InMemoryCluster {
         public var armedTimers: [EngineTimer] = []
         /// The engine let its disk go (`detachDisk`).
         public var diskDetached = false
+        /// Reads for the peer this node answered with held data.
+        public var heldReads = 0
     }
 
     /// The two nodes.
@@ -40,6 +42,9 @@ public struct InMemoryCluster {
     public var pausedChannels: [Set<Channel>] = [[], []]
     /// True while both channels are up.
     public private(set) var connected = false
+    /// Reads for the peer are answered with held data whose bytes are taken from the disk
+    /// when the frame is sent (as a runtime that splices them does), not when read.
+    public var holdsReadsForPeer = false
     /// A node that closed the connection: the frames it sent before are still delivered (an
     /// orderly close), then its peer sees the loss.
     private var closedBy: Int?
@@ -174,7 +179,14 @@ public struct InMemoryCluster {
         switch possible[Int(random.next() % UInt64(possible.count))] {
         case .completeIO(let node, let position):
             let (id, io) = nodes[node].pendingIO.remove(at: position)
-            try execute(node, nodes[node].engine.handle(.localIOCompleted(id, io.perform(on: nodes[node].disk))))
+            let result = io.perform(on: nodes[node].disk)
+            if holdsReadsForPeer, case .readForPeer(let offset, let length) = io, case .success = result {
+                nodes[node].heldReads += 1
+                let held = HeldData(ReadWhenTaken(disk: nodes[node].disk, offset: offset, length: length))
+                try execute(node, nodes[node].engine.handle(.heldReadCompleted(id, held)))
+            } else {
+                try execute(node, nodes[node].engine.handle(.localIOCompleted(id, result)))
+            }
         case .deliver(let from, let channel):
             let frame = links[from][channel]!.removeFirst()
             try execute(1 - from, nodes[1 - from].engine.handle(.frame(frame)))
@@ -213,6 +225,8 @@ public struct InMemoryCluster {
                 let (headerBytes, payload) = FrameCodec.encode(frame)
                 let decoded = try FrameCodec.decode(try FrameHeader(bytes: headerBytes), payload: payload)
                 links[node][frame.type.channel, default: []].append(decoded)
+            case .sendHeld(let frame, let held):
+                try execute(node, [.send(frame.replacingData(held.storage.takeBytes()))])
             case .localIO(let id, let io):
                 nodes[node].pendingIO.append((id, io))
             case .complete(let id, let result):
@@ -275,4 +289,19 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
+
+/// Held data that is read from its disk when it is taken (``InMemoryCluster/holdsReadsForPeer``).
+final class ReadWhenTaken: HeldDataStorage, @unchecked Sendable {
+    private let disk: any BlockTarget
+    private let offset: Int64
+    let count: Int
+
+    init(disk: any BlockTarget, offset: Int64, length: Int) {
+        self.disk = disk
+        self.offset = offset
+        count = length
+    }
+
+    func takeBytes() throws(BlockIOError) -> [UInt8] { try disk.read(count: count, at: offset) }
 }

@@ -3,7 +3,7 @@ extension LocalIO {
     public func perform(on disk: any BlockTarget) -> LocalIOResult {
         do {
             switch self {
-            case .read(let offset, let length): return .success(try disk.read(count: length, at: offset))
+            case .read(let offset, let length), .readForPeer(let offset, let length): return .success(try disk.read(count: length, at: offset))
             case .write(let offset, let data): try disk.write(data, at: offset)
             case .flush: try disk.flush()
             case .discard(let offset, let length): try disk.discard(at: offset, length: length)
@@ -12,5 +12,18 @@ extension LocalIO {
         } catch {
             return .failure(error)
         }
+    }
+}
+
+extension LocalIO {
+    /// Performs this operation on `disk` (blocking) and returns the engine's event for it: a
+    /// read for the peer is kept in the page cache (``SplicedRead``) where `disk` has one and
+    /// the system allows; everything else is done as ``perform(on:)`` does.
+    public func completion(_ id: LocalIOID, on disk: any BlockTarget) -> EngineEvent {
+        if case .readForPeer(let offset, let length) = self, let file = disk.pageCacheDescriptor,
+           let held = SplicedRead.read(file, offset: offset, length: length) {
+            return .heldReadCompleted(id, HeldData(held))
+        }
+        return .localIOCompleted(id, perform(on: disk))
     }
 }

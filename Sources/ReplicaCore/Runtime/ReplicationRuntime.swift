@@ -258,8 +258,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     /// Local I/O this step does itself, after the frames said before it (see ``step(_:)``).
     private var inlineIO: [(LocalIOID, LocalIO)] = []
-    /// Frames the current step sends, in order; handed to the link when the step ends.
-    private var pendingSends: [Frame] = []
+    /// Frames the current step sends, in order (with their held data, if any); handed to the
+    /// link when the step ends.
+    private var pendingSends: [(frame: Frame, held: HeldData?)] = []
     /// Whose completions the current step delivered.
     private var deliveredNotices: [DeliveryNotice] = []
     private var executing = false
@@ -282,19 +283,19 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// serving the network meanwhile.
     private func runsInline(_ io: LocalIO) -> Bool {
         switch io {
-        case .read(_, let length): length <= 64 << 10
+        case .read(_, let length), .readForPeer(_, let length): length <= 64 << 10
         case .write(_, let data): data.count <= 64 << 10 || (link != nil && data.count <= 1 << 20)
         case .flush: lastFlushNanoseconds.map { $0 <= Self.inlineFlushLimitNanoseconds } ?? false
         case .discard: false
         }
     }
 
-    /// Performs `io` on `disk`; a flush's duration is measured.
-    private static func perform(_ io: LocalIO, on disk: any BlockTarget) -> (LocalIOResult, flushNanoseconds: UInt64?) {
-        guard case .flush = io else { return (io.perform(on: disk), nil) }
+    /// Performs `io` on `disk` and returns the engine's event for it; a flush's duration is measured.
+    private static func perform(_ id: LocalIOID, _ io: LocalIO, on disk: any BlockTarget) -> (EngineEvent, flushNanoseconds: UInt64?) {
+        guard case .flush = io else { return (io.completion(id, on: disk), nil) }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = io.perform(on: disk)
-        return (result, DispatchTime.now().uptimeNanoseconds - start)
+        return (.localIOCompleted(id, result), DispatchTime.now().uptimeNanoseconds - start)
     }
 
     private func execute(_ effects: [EngineEffect]) {
@@ -325,9 +326,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             let batch = inlineIO
             inlineIO.removeAll(keepingCapacity: true)
             for (id, io) in batch {
-                let (result, flushTime) = Self.perform(io, on: disk)
+                let (completion, flushTime) = Self.perform(id, io, on: disk)
                 if let flushTime { lastFlushNanoseconds = flushTime }
-                run(engine.handle(.localIOCompleted(id, result)))
+                run(engine.handle(completion))
             }
         }
         flushSends()
@@ -344,19 +345,29 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// channel's send queue, in order. A step never waits for the peer: a peer that stops
     /// reading must not stop the engine and the timers that declare it lost, and the
     /// transport's receive threads, which run steps, must never wait for each other.
+    /// A frame with held data (a spliced resync block) always goes through the send queue,
+    /// in its place among the others.
     private func flushSends() {
         guard !pendingSends.isEmpty else { return }
-        let frames = pendingSends
+        let outgoing = pendingSends
         pendingSends.removeAll(keepingCapacity: true)
         guard let link else { return }
-        let meta = frames.filter { $0.type.channel == .meta }
-        let data = frames.filter { $0.type.channel == .data }
+        let meta = outgoing.filter { $0.frame.type.channel == .meta }.map(\.frame)
         if !meta.isEmpty { send(meta, on: link, through: metaSendQueue, queued: queuedMetaSends) }
+        var data: [Frame] = []
+        for (frame, held) in outgoing where frame.type.channel == .data {
+            guard let held else {
+                data.append(frame)
+                continue
+            }
+            if !data.isEmpty { send(data, on: link, through: dataSendQueue, queued: queuedDataSends) }
+            data.removeAll()
+            enqueue({ () throws(TransportError) in try link.send(frame, appending: held, volume: 0) }, on: dataSendQueue, queued: queuedDataSends)
+        }
         if !data.isEmpty { send(data, on: link, through: dataSendQueue, queued: queuedDataSends) }
     }
 
     private func send(_ frames: [Frame], on link: any PeerLink, through queue: DispatchQueue, queued: QueueDepth) {
-        let logger = self.logger
         var work: PendingSend = { () throws(TransportError) in try link.send(frames, volume: 0) }
         if queued.isIdle {
             do {
@@ -366,8 +377,14 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 return logger.warning("send failed: \(error)")
             }
         }
+        enqueue(work, on: queue, queued: queued)
+    }
+
+    /// Runs `work` on a channel's send queue, after what is queued there.
+    private func enqueue(_ work: @escaping PendingSend, on queue: DispatchQueue, queued: QueueDepth) {
+        let logger = self.logger
         queued.enter()
-        queue.async { [work] in
+        queue.async {
             do { try work() } catch { logger.warning("send failed: \(error)") }
             queued.leave()
         }
@@ -377,16 +394,18 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         for effect in effects {
             switch effect {
             case .send(let frame):
-                if link != nil { pendingSends.append(frame) }
+                if link != nil { pendingSends.append((frame, nil)) }
+            case .sendHeld(let frame, let held):
+                if link != nil { pendingSends.append((frame, held)) }
             case .localIO(let id, let io) where runsInline(io):
                 inlineIO.append((id, io))
             case .localIO(let id, let io):
                 let disk = self.disk
                 ioQueue.async { [self] in
-                    let (result, flushTime) = Self.perform(io, on: disk)
+                    let (completion, flushTime) = Self.perform(id, io, on: disk)
                     engineQueue.async { [self] in
                         if let flushTime { lastFlushNanoseconds = flushTime }
-                        execute(engine.handle(.localIOCompleted(id, result)))
+                        execute(engine.handle(completion))
                     }
                 }
             case .complete(let id, let result):

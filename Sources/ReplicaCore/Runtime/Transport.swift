@@ -21,6 +21,17 @@ extension PeerLink {
         for frame in frames { try send(frame, volume: volume) }
     }
 
+    /// Transports that cannot send held data from where it is copy it into the frame.
+    public func send(_ frame: Frame, appending data: HeldData, volume: UInt16) throws(TransportError) {
+        let bytes: [UInt8]
+        do {
+            bytes = try data.storage.takeBytes()
+        } catch {
+            throw TransportError("\(frame.type) frame: \(error)")
+        }
+        try send(frame.replacingData(bytes), volume: volume)
+    }
+
     /// Transports that cannot tell whether a send would wait send everything now.
     public func sendWithoutWaiting(_ frames: [Frame], volume: UInt16) throws(TransportError) -> PendingSend? {
         try send(frames, volume: volume)
@@ -50,6 +61,11 @@ public protocol PeerLink: AnyObject, Sendable {
     /// waiting for the peer. Returns what is left as work that sends it (waiting), which the
     /// caller must run before any later frame of that channel; nil when everything went out.
     func sendWithoutWaiting(_ frames: [Frame], volume: UInt16) throws(TransportError) -> PendingSend?
+    /// Sends `frame` (whose own data is empty) with `data` as its data, on the frame's
+    /// channel in order with the frames sent before and after it, waiting as long as the peer
+    /// makes it. A transport over sockets sends spliced data without copying it
+    /// (``SplicedRead/send(to:more:)``); the others copy it (``HeldDataStorage/takeBytes()``).
+    func send(_ frame: Frame, appending data: HeldData, volume: UInt16) throws(TransportError)
     /// Closes both channels; the handler then sees ``PeerLinkHandler/linkLost(_:reason:)`` once.
     func close()
     /// Ends both channels in order: what was sent is delivered, the peer sees the end after

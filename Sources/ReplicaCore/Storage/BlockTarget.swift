@@ -20,9 +20,16 @@ public protocol BlockTarget: Sendable {
     func discard(at offset: Int64, length: Int64) throws(BlockIOError)
     /// Makes a range read back as zeroes.
     func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError)
+    /// A file descriptor whose page cache holds this target's data at the same offsets, from
+    /// which the runtime may send resync blocks without copying them into memory (`splice`);
+    /// nil (the default) when there is none, as with `O_DIRECT`.
+    var pageCacheDescriptor: Int32? { get }
 }
 
 extension BlockTarget {
+    /// No page cache to send from: data is read into memory.
+    public var pageCacheDescriptor: Int32? { nil }
+
     /// Reads `count` bytes at `offset` into a new array.
     public func read(count: Int, at offset: Int64) throws(BlockIOError) -> [UInt8] {
         // Uninitialised capacity: the read fills every byte, so no zeroing pass first.

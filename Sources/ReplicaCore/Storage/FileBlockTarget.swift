@@ -19,6 +19,9 @@ public final class FileBlockTarget: BlockTarget {
     public let directIO: Bool
     private let descriptor: Int32
 
+    /// The file's descriptor, unless it bypasses the page cache (`O_DIRECT`).
+    public var pageCacheDescriptor: Int32? { directIO ? nil : descriptor }
+
     /// Opens `path` for reading and writing (or reading only).
     /// - Parameters:
     ///   - directIO: bypass the page cache with `O_DIRECT`.

@@ -1,0 +1,42 @@
+/// Bytes read from a disk for the peer that the runtime keeps out of the process's memory —
+/// on Linux as the page cache's own pages in a pipe (``SplicedRead``) — until the transport
+/// sends them, so that a resync block is not copied into memory and out again. The engine
+/// passes it on unopened. Two values are equal when they hold the same storage.
+public struct HeldData: Sendable, Equatable, CustomStringConvertible {
+    /// Where the bytes are.
+    public let storage: any HeldDataStorage
+
+    /// Wraps `storage`.
+    public init(_ storage: any HeldDataStorage) { self.storage = storage }
+
+    /// Number of bytes held.
+    public var count: Int { storage.count }
+
+    public static func == (lhs: HeldData, rhs: HeldData) -> Bool { lhs.storage === rhs.storage }
+
+    public var description: String { "\(count) held bytes" }
+}
+
+/// The storage behind ``HeldData``. Its bytes are taken once: sent by a transport that can
+/// send them from where they are, or copied into memory with ``takeBytes()``.
+public protocol HeldDataStorage: AnyObject, Sendable {
+    /// Number of bytes held.
+    var count: Int { get }
+    /// The bytes, copied into memory (for a transport that cannot send them from where they
+    /// are); the storage is empty afterwards.
+    /// - Throws: ``BlockIOError`` naming the operation that failed.
+    func takeBytes() throws(BlockIOError) -> [UInt8]
+}
+
+extension Frame {
+    /// This frame with `bytes` as its data (for the frames that carry data: data, data reply,
+    /// resync reply); other frames are returned unchanged.
+    public func replacingData(_ bytes: [UInt8]) -> Frame {
+        switch self {
+        case .data(let header, _): .data(header, bytes)
+        case .dataReply(let offset, let blockID, _): .dataReply(offset: offset, blockID: blockID, bytes)
+        case .resyncReply(let offset, let blockID, _): .resyncReply(offset: offset, blockID: blockID, bytes)
+        default: self
+        }
+    }
+}
