@@ -2,7 +2,7 @@
 # Integration tests with two real daemons, each in its own network namespace, joined by a veth
 # pair (10.99.N.1 / 10.99.N.2, addresses that exist only inside the namespaces). Needs root.
 # Usage: netns-integration.sh REPLCTL TEST
-#   (TEST: seed | protocols | garbage | cut | freeze | splitbrain | sbpolicies | unrelated | crashprimary | crashsecondary | diskless)
+#   (TEST: seed | protocols | garbage | cut | freeze | splitbrain | sbpolicies | unrelated | crashprimary | crashsecondary | diskless | disknone)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Cleans up its
 # namespaces and kills only the daemons it started, by PID.
 set -euo pipefail
@@ -378,6 +378,41 @@ diskless)
     A wait-sync --timeout 60 r0 || fail "no resync after attach on alpha: $(A status --proc)"
     A down r0; B down r0
     same_data || fail "data differs after detach and attach"
+    ;;
+disknone)
+    # beta is configured 'disk none' (a diskless client): it has no meta-data, connects
+    # Diskless, takes alpha's size, and as Primary reads and writes through alpha.
+    truncate -s 64M "$work/alpha.img"
+    cat > "$work/r.conf" <<CONF
+resource r0 {
+  net { protocol C; connect-int 1; ping-int 1; ping-timeout 5; }
+  device minor 0; meta-disk internal;
+  on alpha { disk $work/alpha.img; address $ipA:7789; }
+  on beta  { disk none; address $ipB:7789; }
+}
+CONF
+    A create-md r0 >/dev/null
+    B create-md r0 >/dev/null 2>&1 && fail "create-md accepted for 'disk none'"
+    start
+    A primary --force r0 || fail "primary --force on alpha"
+    for _ in $(seq 50); do A status --proc | grep -q "ds:UpToDate/Diskless" && break; sleep 0.1; done
+    A status --proc | grep -q "cs:Connected ro:Primary/Secondary ds:UpToDate/Diskless" || fail "alpha: $(A status --proc)"
+    B status --proc | grep -q "cs:Connected ro:Secondary/Primary ds:Diskless/UpToDate" || fail "beta: $(B status --proc)"
+    write_chunk A 1
+    B primary r0 2>/dev/null && fail "a second Primary was accepted"
+    A secondary r0 || fail "secondary on alpha"
+    B primary r0 || fail "primary on the diskless beta: $(B status --proc)"
+    B read --offset $(( 1 << 20 )) --length 1048576 --output "$work/read-back" r0 || fail "read on beta"
+    cmp -s "$work/read-back" "$work/chunk-A-1" || fail "beta read other data than alpha wrote"
+    write_chunk B 5
+    cmp -s "$work/chunk-B-5" <(dd if="$work/alpha.img" bs=1M skip=5 count=1 status=none) || fail "beta's write is not on alpha's disk"
+    B attach r0 2>/dev/null && fail "attach accepted for 'disk none'"
+    B status --verbose r0 | grep -q "backing_dev:none" || fail "status: $(B status --verbose r0)"
+    B secondary r0 || fail "secondary on beta"
+    A primary r0 || fail "primary on alpha again"
+    A read --offset $(( 5 << 20 )) --length 1048576 --output "$work/read-back-a" r0 || fail "read on alpha"
+    cmp -s "$work/read-back-a" "$work/chunk-B-5" || fail "alpha does not read beta's write"
+    A down r0; B down r0
     ;;
 unrelated)
     # Two disks that were initialised apart (each UpToDate with its own generation, no shared

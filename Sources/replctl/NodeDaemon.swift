@@ -247,6 +247,9 @@ final class NodeDaemon: @unchecked Sendable {
     /// connection drops and is made again; the handshake resyncs what the disk missed). A
     /// Diskless Primary must be demoted first: Replica has no Primary SyncTarget yet.
     private func reattach(_ request: ControlRequest, _ instance: ResourceInstance) -> ControlResponse {
+        guard instance.backingDevice != "none" else {
+            return fail("\(instance.name): has 'disk none' in its configuration: there is no disk to attach", ExitCodes.stateRefused)
+        }
         let state = instance.volume.state
         guard state.role == .secondary else {
             return fail("\(instance.name): State change failed: (-2) attach of a Diskless Primary is not supported (it would become a SyncTarget while Primary); run 'secondary' first", ExitCodes.stateRefused)

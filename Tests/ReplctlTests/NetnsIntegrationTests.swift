@@ -39,6 +39,9 @@ struct NetnsIntegrationTests {
     @Test("detach and attach of a connected Secondary (a bitmap resync of what it missed) and of a Primary (served by its peer: remote reads)")
     func detachAndAttach() throws { try run("diskless") }
 
+    @Test("a node configured 'disk none' connects Diskless and, as Primary, reads and writes through its peer")
+    func diskNone() throws { try run("disknone") }
+
     @Test("the seed's split brain: both StandAlone, split-brain handler run, manual recovery with --discard-my-data")
     func splitBrainManualRecovery() throws { try run("splitbrain") }
 

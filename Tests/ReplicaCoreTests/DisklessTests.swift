@@ -148,4 +148,42 @@ struct DisklessTests {
         #expect(pair.nodes[0].engine.state.disk == .upToDate)
         #expect(pair.nodes[0].engine.bitmap.setCount == 2, "the peer has the data this disk lacks: marked")
     }
+
+    @Test func aNodeConfiguredWithoutADiskIsServedByItsPeer() throws {
+        // `disk none`: node 1 never had a disk. It takes node 0's size on connect, becomes
+        // Primary once node 0 is UpToDate and Secondary, and reads and writes through it.
+        var pair = try InMemoryCluster(diskSize: 8 << 20, seed: 5)
+        try pair.preload(node: 0, offset: 0, bytes: block(7, 1 << 20))
+        pair.modifyEngine(1) { $0 = .withoutDisk(configuration: EngineConfiguration(), entropySeed: 3) }
+        #expect(pair.nodes[1].engine.state.description == "cs:StandAlone ro:Secondary/Unknown ds:Diskless/DUnknown")
+        #expect(pair.nodes[1].engine.size == 0)
+        #expect(try pair.admin(1) { $0.promote(force: true) } != nil, "no data to make the truth")
+        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.description == "cs:Connected ro:Primary/Secondary ds:UpToDate/Diskless")
+        #expect(pair.nodes[1].engine.state.description == "cs:Connected ro:Secondary/Primary ds:Diskless/UpToDate")
+        #expect(pair.nodes[1].engine.size == pair.nodes[0].engine.size)
+        #expect(try pair.admin(0) { $0.demote() } == nil)
+        try pair.run()
+        #expect(try pair.admin(1) { $0.promote(force: false) } == nil)
+        try pair.run()
+        try pair.request(1, 1, .write(offset: 8192, data: block(9)))
+        try pair.request(1, 2, .flush)
+        try pair.run()
+        try pair.request(1, 3, .read(offset: 0, length: 16384))
+        try pair.run()
+        #expect(succeeded(pair, 1, 1) != nil)
+        #expect(succeeded(pair, 1, 2) != nil)
+        #expect(succeeded(pair, 1, 3) == block(7, 8192) + block(9, 8192))
+        #expect(try pair.data(0)[8192..<16384] == block(9)[...])
+        // Nothing of node 1's own disk was used: no local I/O, no meta-data.
+        #expect(pair.nodes[1].engine.counters.diskWritten == 0 && pair.nodes[1].engine.counters.diskRead == 0)
+        #expect(try pair.nodes[1].metadata.readSuperblock().uuids.current == GenerationUUIDs.justCreated.current)
+        // Its peer gone, a node without a disk has nothing to serve from.
+        try pair.disconnect()
+        try pair.request(1, 4, .read(offset: 0, length: 4096))
+        try pair.run()
+        #expect(failure(pair, 1, 4) != nil)
+    }
 }

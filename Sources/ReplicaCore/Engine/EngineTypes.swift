@@ -51,6 +51,16 @@ public enum LocalIO: Sendable, Equatable {
     case flush
     case discard(offset: Int64, length: Int64)
 
+    /// The kind of operation, as a failure names it.
+    public var operation: BlockIOError.Operation {
+        switch self {
+        case .read, .readForPeer: .read
+        case .write: .write
+        case .flush: .flush
+        case .discard: .discard
+        }
+    }
+
     /// The byte range the I/O touches (empty for a flush).
     public var range: Range<Int64> {
         switch self {

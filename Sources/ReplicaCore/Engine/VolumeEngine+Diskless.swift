@@ -2,6 +2,25 @@
 /// serves its application through the peer — reads as data requests, writes sent only to the
 /// peer. A diskless engine asks for no disk work; `attach` gives the runtime a new engine.
 extension VolumeEngine {
+    /// An engine for a volume configured without a disk (`disk none`: a diskless client).
+    /// Diskless from the start and without meta-data: once connected its size is the peer's,
+    /// and it serves its application through the peer (Primary while the peer is UpToDate).
+    /// It connects to whatever data its peer has; once its application used a generation, it
+    /// connects only to that one (as a Diskless Primary does).
+    public static func withoutDisk(configuration: EngineConfiguration, entropySeed: UInt64) -> VolumeEngine {
+        let noLayout = MetadataLayout(placement: .external, superblockOffset: 0, sizeSectors: 0, activityLogOffsetSectors: 0,
+                                      bitmapOffsetSectors: 0, activityLogStripes: 1, activityLogStripeSize4k: 8,
+                                      usableDataBytes: 0, bitmapBytes: 0)
+        var superblock = Superblock(layout: noLayout)
+        superblock.uuids = GenerationUUIDs(current: 0)
+        var engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: Bitmap(bitCount: 0),
+                                  dataSize: 0, entropySeed: entropySeed)
+        engine.hasNoDisk = true
+        engine.state.disk = .diskless
+        engine.state.peerDisk = .dUnknown
+        return engine
+    }
+
     /// `detach`: the node stops using its backing device and goes Diskless. Refused for a
     /// Primary without an UpToDate peer to serve it (DRBD's "Need access to UpToDate data").
     public mutating func detach() -> Result<[EngineEffect], StateChangeError> {

@@ -32,7 +32,8 @@ extension VolumeEngine {
     mutating func receivedSizes(_ payload: SizesPayload, _ effects: inout [EngineEffect]) {
         handshake.peerSizes = payload
         let peerSize = Int64(clamping: payload.backingSize)
-        let agreed = min(localSize, peerSize > 0 ? peerSize : localSize)
+        // A node without a disk of its own uses the peer's size.
+        let agreed = hasNoDisk ? peerSize : min(localSize, peerSize > 0 ? peerSize : localSize)
         if agreed != size {
             effects.append(.log("size agreed with the peer: \(agreed) bytes (local \(localSize), peer \(peerSize))"))
             size = agreed

@@ -27,6 +27,8 @@ public struct VolumeEngine: Sendable {
     var resync = ResyncProgress()
     var resolveConflicts = false
     var localSize: Int64
+    /// Configured without a disk (`disk none`): never had one, has no meta-data to write.
+    public internal(set) var hasNoDisk = false
     /// Counts connections; timers carry it so that stale ones are ignored.
     var connectionGeneration: UInt64 = 0
     /// A ping was sent and its answer has not arrived.
@@ -90,15 +92,8 @@ public struct VolumeEngine: Sendable {
 
     /// The failure of disk work asked for after the disk was let go (ENODEV).
     static func disklessError(_ io: LocalIO) -> BlockIOError {
-        let operation: BlockIOError.Operation
-        switch io {
-        case .read, .readForPeer: operation = .read
-        case .write: operation = .write
-        case .flush: operation = .flush
-        case .discard: operation = .discard
-        }
-        return BlockIOError(operation: operation, offset: io.range.lowerBound, length: Int64(io.range.count), errno: 19,
-                            detail: "the volume is Diskless")
+        BlockIOError(operation: io.operation, offset: io.range.lowerBound, length: Int64(io.range.count), errno: 19,
+                    detail: "the volume is Diskless")
     }
 
     // MARK: - Shared helpers

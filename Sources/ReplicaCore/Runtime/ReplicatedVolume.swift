@@ -27,14 +27,23 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
         }
         let resolver = NodeResolver(nodeName: node)
         let volume = try resolver.volumes(of: resource, in: configuration)[0]
-        let attachment = try VolumeAttachment.attach(volume, net: resolver.netOptions(of: resource, in: configuration),
-                                                     entropySeed: UInt64.random(in: 0...UInt64.max))
+        let net = resolver.netOptions(of: resource, in: configuration)
         let handlers = HandlerRunner(commands: resolver.handlerCommands(of: resource, in: configuration), resource: name,
                                      minor: volume.device.minor, volume: volume.number, configurationFile: configuration.file)
+        label = volume.label
+        guard case .path = volume.disk else {
+            // `disk none`: a diskless client, served by its peer.
+            let engine = VolumeEngine.withoutDisk(configuration: EngineConfiguration(volume: volume, net: net),
+                                                  entropySeed: UInt64.random(in: 0...UInt64.max))
+            runtime = ReplicationRuntime(engine: engine, disk: nil, metadata: nil, transport: transport,
+                                         name: "\(name)-\(node)", handlers: handlers)
+            logicalBlockSize = 512
+            return
+        }
+        let attachment = try VolumeAttachment.attach(volume, net: net, entropySeed: UInt64.random(in: 0...UInt64.max))
         runtime = ReplicationRuntime(engine: attachment.engine, disk: attachment.disk, metadata: attachment.metadata,
                                      transport: transport, name: "\(name)-\(node)", metadataFlushes: attachment.metadataFlushes,
                                      handlers: handlers)
-        label = volume.label
         logicalBlockSize = attachment.disk.logicalBlockSize
     }
 

@@ -15,8 +15,10 @@ import Synchronization
 public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     // All mutable state below is confined to `engineQueue`, except what the Mutexes guard.
     private var engine: VolumeEngine
-    private let disk: any BlockTarget
-    private let metadata: MetadataDevice
+    /// The backing disk and its meta-data; nil for a volume configured without a disk
+    /// (`disk none`), whose engine asks for neither.
+    private let disk: (any BlockTarget)?
+    private let metadata: MetadataDevice?
     private let transport: any Transport
     private let engineQueue: DispatchQueue
     private let ioQueue: DispatchQueue
@@ -61,8 +63,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         public var resyncWantKiB: Int64 = 0
     }
 
-    /// A runtime for an attached volume.
-    public init(engine: VolumeEngine, disk: any BlockTarget, metadata: MetadataDevice, transport: any Transport,
+    /// A runtime for an attached volume, or (`disk` and `metadata` nil) for a volume without a
+    /// disk, whose engine is ``VolumeEngine/withoutDisk(configuration:entropySeed:)``.
+    public init(engine: VolumeEngine, disk: (any BlockTarget)?, metadata: MetadataDevice?, transport: any Transport,
                 name: String, metadataFlushes: Bool = true, handlers: HandlerRunner = .none, logger: Logger? = nil) {
         self.engine = engine
         self.disk = disk
@@ -185,7 +188,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             link = nil
             // A detached engine wrote its meta-data when it let the disk go; its in-memory
             // copy (Diskless flags) must not overwrite that.
-            guard !engine.isDetached else { return }
+            guard !engine.isDetached, let metadata else { return }
             var superblock = engine.superblock
             superblock.magic = Superblock.magicV08
             superblock.flags.insert(.activityLogClean)
@@ -291,7 +294,12 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     }
 
     /// Performs `io` on `disk` and returns the engine's event for it; a flush's duration is measured.
-    private static func perform(_ id: LocalIOID, _ io: LocalIO, on disk: any BlockTarget) -> (EngineEvent, flushNanoseconds: UInt64?) {
+    private static func perform(_ id: LocalIOID, _ io: LocalIO, on disk: (any BlockTarget)?) -> (EngineEvent, flushNanoseconds: UInt64?) {
+        guard let disk else {
+            // (An engine without a disk asks for no disk work; were it to, it fails.)
+            return (.localIOCompleted(id, .failure(BlockIOError(operation: io.operation, offset: io.range.lowerBound, length: Int64(io.range.count),
+                                                                errno: 19, detail: "the volume has no disk (disk none)"))), nil)
+        }
         guard case .flush = io else { return (io.completion(id, on: disk), nil) }
         let start = DispatchTime.now().uptimeNanoseconds
         let result = io.perform(on: disk)
@@ -415,11 +423,11 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                     deliveredNotices.append(notice)
                 }
             case .writeSuperblock(let superblock):
-                do { try metadata.writeSuperblock(superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+                do { try metadata?.writeSuperblock(superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .writeBitmap(let bitmap):
-                do { try metadata.writeBitmap(bitmap, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+                do { try metadata?.writeBitmap(bitmap, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .writeActivityLog(let transaction):
-                do { try metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+                do { try metadata?.writeActivityLogTransaction(transaction, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .armTimer(let timer, let milliseconds):
                 engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in execute(engine.handle(.timer(timer))) }
             case .stateChanged(let state):

@@ -10,10 +10,11 @@ public struct VolumeAttachment: Sendable {
     /// `md-flushes`.
     public let metadataFlushes: Bool
 
-    /// Attaches `volume` of a configuration.
+    /// Attaches `volume` of a configuration. A volume with `disk none` has nothing to attach
+    /// (it runs ``VolumeEngine/withoutDisk(configuration:entropySeed:)``, as ``ReplicatedVolume`` does).
     public static func attach(_ volume: ResolvedVolume, net: [OptionSetting], entropySeed: UInt64) throws -> VolumeAttachment {
         guard case .path(let path) = volume.disk else {
-            throw MetadataError("\(volume.label) has 'disk none': diskless volumes are not supported yet")
+            throw MetadataError("\(volume.label) has 'disk none': there is no disk to attach")
         }
         let disk = try FileBlockTarget(path: path)
         let metadata: MetadataDevice
