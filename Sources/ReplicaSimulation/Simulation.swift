@@ -54,6 +54,9 @@ public final class Simulation {
     let options: SimulationOptions
     let wireProtocol: String
     var random: SeededGenerator
+    /// Which reads for the peer are held: a stream of its own, so that a seed's run (its
+    /// faults, timings and workload) is the same with and without held reads.
+    var heldChoices: SeededGenerator
     var queue = EventQueue<Event>()
     var now: UInt64 = 0
     var nodes: [Node] = []
@@ -88,6 +91,7 @@ public final class Simulation {
         var generator = SeededGenerator(seed: options.seed &* 0x9E37_79B9_7F4A_7C15 &+ 1)
         let chosen = options.wireProtocol ?? ["A", "B", "C"][Int(generator.next() % 3)]
         random = generator
+        heldChoices = SeededGenerator(seed: options.seed ^ 0x4845_4C44_5245_4144)
         wireProtocol = chosen
         var configuration = EngineConfiguration()
         configuration.wireProtocol = chosen
@@ -209,7 +213,7 @@ public final class Simulation {
             noteIfWatched(index, io, id, completed: result)
             // A read for the peer is held (as a spliced read is) about half of the time: its
             // data is then what the disk holds when the frame arrives, not when it was read.
-            if case .readForPeer(let offset, let length) = io, case .success = result, random.next() % 2 == 0 {
+            if case .readForPeer(let offset, let length) = io, case .success = result, heldChoices.next() % 2 == 0 {
                 let held = HeldData(SimulatedHeldRead(disk: nodes[index].disk, range: offset..<(offset + Int64(length))))
                 try execute(index, nodes[index].engine!.handle(.heldReadCompleted(id, held)))
             } else {

@@ -26,7 +26,7 @@ extension VolumeEngine {
         case .resyncWriteAck(let ack): resyncWriteAcknowledged(ack, &effects)
         case .negativeAck(let ack):
             acknowledged(ack, failed: true, inSync: false, &effects)
-            if ack.blockID & ResyncProgress.resyncIDFlag != 0 { resyncReplyAnswered(&effects) }
+            if ack.blockID & ResyncProgress.resyncIDFlag != 0 { resyncReplyAnswered(ack.blockID, &effects) }
         case .resyncRequest(let request): receivedResyncRequest(request, &effects)
         case .resyncReply(let offset, let blockID, let data): receivedResyncReply(offset, blockID, data, &effects)
         case .negativeResyncReply(let ack): resyncRequestFailed(ack, &effects)
@@ -38,7 +38,7 @@ extension VolumeEngine {
             // Written at once: the source clears its bit when our resync write is acknowledged,
             // before that write is durable, so after a crash here only our own bitmap still
             // names the block (found by the simulator, seed 102152).
-            if bitmap.markOutOfSync(offset: Int64(offset), length: Int64(size)) > 0 {
+            if markOutOfSync(offset: Int64(offset), length: Int64(size)) > 0 {
                 counters.bitmapWrites += 1
                 persistBitmap(&effects)
             }
@@ -152,14 +152,17 @@ extension VolumeEngine {
         if wasConnected, peerHadDisk, previous.role == .primary, previous.disk == .upToDate, superblock.uuids.bitmap == 0 {
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the peer"))
-        } else if wasConnected, previous.role == .primary, previous.disk == .upToDate,
+        } else if wasConnected, previous.disk == .upToDate,
                   previous.connection == .syncSource || previous.connection == .pausedSyncS {
-            // Replica goes beyond DRBD 8.4 here: a Primary SyncSource that loses its peer starts a
-            // new generation too (the sync UUID moves to history). The target may have finished
-            // the resync unseen and been promoted since; without this, both writing apart would
-            // not show as a split brain. An interrupted resync still resumes (rules 52 and 72).
+            // Replica goes beyond DRBD 8.4 here: a SyncSource that loses its peer starts a new
+            // generation too (the sync UUID moves to history). The target may have finished the
+            // resync unseen and been promoted since; without this, both writing apart would not
+            // show as a split brain — a Primary source writing on, or a Secondary source promoted
+            // later, whose bitmap UUID (the sync UUID) then keeps promotion from starting one
+            // (simulator seeds 101853, 101922, 12031). An interrupted resync still resumes
+            // (rules 52 and 72).
             superblock.uuids.clearBitmapUUID()
-            superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+            superblock.uuids.newCurrent(random: nextRandomUUID(), primary: previous.role == .primary)
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the SyncTarget"))
         }
         counters.bitmapWrites += 1

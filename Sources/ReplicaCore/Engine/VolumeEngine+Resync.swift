@@ -27,6 +27,29 @@ extension VolumeEngine {
         submit(.readForPeer(offset: Int64(request.offset), length: Int(request.size)), purpose: .resyncRead(request), &effects)
     }
 
+    /// Marks bytes `offset..<offset+length` out of sync. Resync data already asked for or sent
+    /// for these blocks predates this change: its write or acknowledgement must not clear them
+    /// (``ResyncProgress/markedLater``; found by the simulator, seed 11484).
+    @discardableResult
+    mutating func markOutOfSync(offset: Int64, length: Int64) -> Int64 {
+        let range = offset..<(offset + length)
+        for (id, requested) in resync.inFlight where requested.overlaps(range) { resync.markedLater[id, default: []].append(range) }
+        for (id, sent) in resync.repliesAwaitingAnswer where sent.overlaps(range) { resync.markedLater[id, default: []].append(range) }
+        return bitmap.markOutOfSync(offset: offset, length: length)
+    }
+
+    /// Clears `bits`, except those marked after resync block `blockID` was asked for or sent.
+    mutating func clearUnlessMarkedLater(_ bits: Range<Int64>, blockID: UInt64) {
+        var keep = (resync.markedLater.removeValue(forKey: blockID) ?? []).map { Bitmap.bits(forBytes: $0.lowerBound, length: Int64($0.count)) }
+        keep.sort { $0.lowerBound < $1.lowerBound }
+        var next = bits.lowerBound
+        for kept in keep where kept.upperBound > next && kept.lowerBound < bits.upperBound {
+            if kept.lowerBound > next { bitmap.clear(next..<kept.lowerBound) }
+            next = max(next, kept.upperBound)
+        }
+        if next < bits.upperBound { bitmap.clear(next..<bits.upperBound) }
+    }
+
     /// An application write to `range` is going to the peer: resync reads of it are stale.
     mutating func invalidateResyncReads(_ range: Range<Int64>) {
         for (id, read) in resync.sourceReads where read.range.overlaps(range) { resync.sourceReads[id]?.stale = true }
@@ -49,6 +72,7 @@ extension VolumeEngine {
             counters.networkSent += UInt64(count / 1024)
             counters.resyncBytes += UInt64(count)
             resync.repliesUnacknowledged += 1
+            resync.repliesAwaitingAnswer[request.blockID] = Int64(request.offset)..<(Int64(request.offset) + Int64(request.size))
             let reply = Frame.resyncReply(offset: request.offset, blockID: request.blockID, held == nil ? data : [])
             effects.append(held.map { .sendHeld(reply, $0) } ?? .send(reply))
         case .failure:
@@ -61,11 +85,12 @@ extension VolumeEngine {
         // An application write whose local write failed stays marked: the peer has the data,
         // this disk does not (found by the simulator, seeds 1389 and 1398).
         let localFailed = ack.blockID & ResyncProgress.resyncIDFlag == 0 && writes.locallyFailed.remove(ack.blockID) != nil
-        if !localFailed { bitmap.clear(fullyCoveredBits(ack)) }
         if ack.blockID & ResyncProgress.resyncIDFlag == 0 {
+            if !localFailed { bitmap.clear(fullyCoveredBits(ack)) }
             acknowledged(ack, failed: false, inSync: false, &effects)
         } else {
-            resyncReplyAnswered(&effects)
+            clearUnlessMarkedLater(fullyCoveredBits(ack), blockID: ack.blockID)
+            resyncReplyAnswered(ack.blockID, &effects)
         }
     }
 
@@ -73,8 +98,10 @@ extension VolumeEngine {
     /// is done travels on the data channel, these answers on the meta channel: the source
     /// finishes when it has both, so the bitmap it writes then has no bit the target still
     /// clears (a crash later would resync those blocks again).
-    mutating func resyncReplyAnswered(_ effects: inout [EngineEffect]) {
+    mutating func resyncReplyAnswered(_ blockID: UInt64, _ effects: inout [EngineEffect]) {
         resync.repliesUnacknowledged = max(0, resync.repliesUnacknowledged - 1)
+        resync.repliesAwaitingAnswer[blockID] = nil
+        resync.markedLater[blockID] = nil
         if resync.targetReportedDone, resync.repliesUnacknowledged == 0,
            state.connection == .syncSource || state.connection == .pausedSyncS {
             finishResyncAsSource(&effects)
@@ -193,9 +220,10 @@ extension VolumeEngine {
         case .success:
             counters.diskWritten += UInt64(reply.size / 1024)
             counters.resyncBytes += UInt64(reply.size)
-            bitmap.clear(Bitmap.bits(forBytes: Int64(reply.offset), length: Int64(reply.size)))
+            clearUnlessMarkedLater(Bitmap.bits(forBytes: Int64(reply.offset), length: Int64(reply.size)), blockID: reply.blockID)
             effects.append(.send(.resyncWriteAck(ack)))
         case .failure:
+            resync.markedLater[reply.blockID] = nil
             resync.failedBlocks += Int64(reply.size / 4096)
             effects.append(.send(.negativeAck(ack)))
         }
@@ -204,6 +232,7 @@ extension VolumeEngine {
 
     mutating func resyncRequestFailed(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
         guard let range = resync.inFlight.removeValue(forKey: ack.blockID) else { return }
+        resync.markedLater[ack.blockID] = nil
         resync.inFlightBytes -= range.count
         resync.controller.answered(bytes: Int64(range.count))
         resync.failedBlocks += Int64(range.count / 4096)

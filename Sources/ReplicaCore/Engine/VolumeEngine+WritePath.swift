@@ -114,7 +114,7 @@ extension VolumeEngine {
         if case .failure(let error) = result {
             // The peer may hold the new data while our disk does not: the blocks differ, and
             // the bitmap must say so (a later resync makes both sides equal again).
-            bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
+            markOutOfSync(offset: write.offset, length: Int64(write.length))
             let peerHoldsIt = peerHoldsUpToDateCopy
             if replicating {
                 writes.locallyFailed.insert(id)
@@ -215,7 +215,7 @@ extension VolumeEngine {
         // The peer failed to write: the range differs, whether or not the write still waits
         // (under protocol A and B it completed before this answer; found by the simulator,
         // seed 82).
-        if failed { bitmap.markOutOfSync(offset: Int64(ack.offset), length: Int64(ack.size)) }
+        if failed { markOutOfSync(offset: Int64(ack.offset), length: Int64(ack.size)) }
         if failed, state.disk == .diskless, writes.pending[ack.blockID]?.networkPending != true { writes.disklessWriteLost = true }
         guard var write = writes.pending[ack.blockID] else { return }
         write.networkPending = false
@@ -300,7 +300,7 @@ extension VolumeEngine {
                 effects.append(.send(.writeAck(ack)))
             }
         case .failure(let error):
-            bitmap.markOutOfSync(offset: Int64(header.offset), length: Int64(write.size))
+            markOutOfSync(offset: Int64(header.offset), length: Int64(write.size))
             effects.append(.send(.negativeAck(ack)))
             _ = localIOFailed(error, &effects)
         }

@@ -106,6 +106,13 @@ struct ResyncProgress: Sendable {
     /// target already reported the resync done (the source then finishes at the last answer).
     var repliesUnacknowledged = 0
     var targetReportedDone = false
+    /// Source: the range of each resync reply sent and not answered yet, by block id.
+    var repliesAwaitingAnswer: [UInt64: Range<Int64>] = [:]
+    /// Ranges marked out of sync after the resync data for them was asked for (target) or
+    /// sent (source), by block id: an out-of-sync frame, a failed write. That data predates
+    /// the change, so its write (target) or acknowledgement (source) leaves these bits set;
+    /// the target asks for them again.
+    var markedLater: [UInt64: [Range<Int64>]] = [:]
     /// Target: the pacing controller, the bytes it still allows in this step, and what
     /// happened since the last step (resync data received, application I/O competing).
     var controller = ResyncRateController(settings: .init())
