@@ -246,20 +246,27 @@ struct EngineTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 
-    @Test(arguments: ["A", "C"])
-    func aBlockMarkedAfterItsResyncDataWasSentStaysMarked(protocolName: String) throws {
-        // Regression (simulator seed 11484): the SyncSource's application write to a range it had
-        // already answered a resync request for failed on its disk (pass_on) and was marked; the
-        // target's answer to the resync block then cleared the mark, although the target went on
-        // to write the application's data and the source's disk did not have it.
-        var pair = try cluster(protocolName, seed: 7) { $0.onIOError = .passOn }
-        try pair.preload(node: 0, offset: 0, bytes: pattern(4 << 20, seed: 7))
+    /// `pair` with 4 MiB of data on node 0, promoted with `--force`: a full sync in progress,
+    /// node 1's disk I/O held (its resync writes wait until released).
+    func syncSourceWithHeldTarget(_ pair: InMemoryCluster, seed: UInt64) throws -> InMemoryCluster {
+        var pair = pair
+        try pair.preload(node: 0, offset: 0, bytes: pattern(4 << 20, seed: seed))
         try pair.connect()
         try pair.run()
         pair.setHoldIO(1, true)
         #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
         try pair.run()
         #expect(pair.nodes[0].engine.state.connection == .syncSource)
+        return pair
+    }
+
+    @Test(arguments: ["A", "C"])
+    func aBlockMarkedAfterItsResyncDataWasSentStaysMarked(protocolName: String) throws {
+        // Regression (simulator seed 11484): the SyncSource's application write to a range it had
+        // already answered a resync request for failed on its disk (pass_on) and was marked; the
+        // target's answer to the resync block then cleared the mark, although the target went on
+        // to write the application's data and the source's disk did not have it.
+        var pair = try syncSourceWithHeldTarget(cluster(protocolName, seed: 7) { $0.onIOError = .passOn }, seed: 7)
         #expect(pair.nodes[0].engine.counters.resyncBytes >= 2 << 20, "the first blocks were answered")
         let range: Range<Int64> = (1 << 20)..<((1 << 20) + 8192)
         pair.nodes[0].disk.injectFailure(in: range)
@@ -284,13 +291,7 @@ struct EngineTests {
     @Test func aSecondarySyncSourceThatLosesItsTargetStartsANewGeneration() throws {
         // As a Primary SyncSource does (simulator seed 12031): the target may finish unseen and
         // be promoted, and this node promoted apart must then meet it as a split brain.
-        var pair = try cluster(seed: 9)
-        try pair.preload(node: 0, offset: 0, bytes: pattern(4 << 20, seed: 9))
-        try pair.connect()
-        try pair.run()
-        pair.setHoldIO(1, true)
-        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
-        try pair.run()
+        var pair = try syncSourceWithHeldTarget(cluster(seed: 9), seed: 9)
         #expect(try pair.admin(0) { $0.demote() } == nil)
         try pair.run()
         #expect(pair.nodes[0].engine.state.description.hasPrefix("cs:SyncSource ro:Secondary/Secondary"))
