@@ -152,17 +152,17 @@ extension VolumeEngine {
         if wasConnected, peerHadDisk, previous.role == .primary, previous.disk == .upToDate, superblock.uuids.bitmap == 0 {
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the peer"))
-        } else if wasConnected, previous.disk == .upToDate,
+        } else if wasConnected, previous.role == .primary, previous.disk == .upToDate,
                   previous.connection == .syncSource || previous.connection == .pausedSyncS {
-            // Replica goes beyond DRBD 8.4 here: a SyncSource that loses its peer starts a new
-            // generation too (the sync UUID moves to history). The target may have finished the
-            // resync unseen and been promoted since; without this, both writing apart would not
-            // show as a split brain — a Primary source writing on, or a Secondary source promoted
-            // later, whose bitmap UUID (the sync UUID) then keeps promotion from starting one
-            // (simulator seeds 101853, 101922, 12031). An interrupted resync still resumes
-            // (rules 52 and 72).
+            // Replica goes beyond DRBD 8.4 here: a Primary SyncSource that loses its peer starts a
+            // new generation too (the sync UUID moves to history). The target may have finished
+            // the resync unseen and been promoted since; without this, both writing apart would
+            // not show as a split brain. An interrupted resync still resumes (rules 52 and 72).
+            // (A Secondary SyncSource promoted apart later has the same gap — simulator seed
+            // 12031 at 300 operations — but doing this for it too broke resumption after repeated
+            // interruptions: seed 905 ended with "Unrelated data". Open; see docs/SIMULATION.md.)
             superblock.uuids.clearBitmapUUID()
-            superblock.uuids.newCurrent(random: nextRandomUUID(), primary: previous.role == .primary)
+            superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the SyncTarget"))
         }
         counters.bitmapWrites += 1
