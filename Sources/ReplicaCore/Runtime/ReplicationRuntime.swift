@@ -487,29 +487,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     }
 }
 
-/// Runs once after each engine step that completed any of the requests submitted with it.
-public final class DeliveryNotice: Sendable {
-    let notify: @Sendable () -> Void
-
-    /// A notice that calls `notify`.
-    public init(_ notify: @escaping @Sendable () -> Void) { self.notify = notify }
-}
-
 /// An application request the engine has not completed yet.
 private struct PendingRequest {
     var completion: ReplicationRuntime.Completion
     var notice: DeliveryNotice?
-}
-
-/// How many jobs wait on a serial queue (so that a caller may do a job inline, in order, when
-/// none does).
-final class QueueDepth: Sendable {
-    private let count = Atomic<Int>(0)
-
-    /// No job is queued or running.
-    var isIdle: Bool { count.load(ordering: .acquiring) == 0 }
-    /// A job was queued.
-    func enter() { count.add(1, ordering: .acquiringAndReleasing) }
-    /// A job finished.
-    func leave() { count.subtract(1, ordering: .acquiringAndReleasing) }
 }
