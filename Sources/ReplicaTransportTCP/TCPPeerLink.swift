@@ -84,11 +84,7 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     /// Spliced data (``SplicedRead``) goes from its pipe to the socket without a copy, after
     /// the frame's header; other held data is copied into the frame.
     public func send(_ frame: Frame, appending data: HeldData, volume: UInt16) throws(TransportError) {
-        guard let spliced = data.storage as? SplicedRead else {
-            let bytes: [UInt8]
-            do { bytes = try data.storage.takeBytes() } catch { throw TransportError("\(frame.type) frame: \(error)") }
-            return try send(frame.replacingData(bytes), volume: volume)
-        }
+        guard let spliced = data.storage as? SplicedRead else { return try send(data.copied(into: frame), volume: volume) }
         var head: [UInt8] = []
         let own = Self.packHeader(frame, volume: volume, extraData: spliced.count, into: &head)
         head += own

@@ -23,13 +23,7 @@ extension PeerLink {
 
     /// Transports that cannot send held data from where it is copy it into the frame.
     public func send(_ frame: Frame, appending data: HeldData, volume: UInt16) throws(TransportError) {
-        let bytes: [UInt8]
-        do {
-            bytes = try data.storage.takeBytes()
-        } catch {
-            throw TransportError("\(frame.type) frame: \(error)")
-        }
-        try send(frame.replacingData(bytes), volume: volume)
+        try send(data.copied(into: frame), volume: volume)
     }
 
     /// Transports that cannot tell whether a send would wait send everything now.
@@ -102,4 +96,16 @@ public protocol Transport: AnyObject, Sendable {
     /// Stops listening and connecting, leaving the current link to its owner, who closes it
     /// in order (``PeerLink/closeGracefully(timeout:)``).
     func stopConnecting()
+}
+
+extension HeldData {
+    /// `frame` with these bytes copied into it as its data (for a transport that cannot send
+    /// them from where they are); a failure to take them names the frame.
+    public func copied(into frame: Frame) throws(TransportError) -> Frame {
+        do {
+            return frame.replacingData(try storage.takeBytes())
+        } catch {
+            throw TransportError("\(frame.type) frame: \(error)")
+        }
+    }
 }
