@@ -13,10 +13,17 @@ extension VolumeEngine {
         case .success(let next):
             var effects: [EngineEffect] = []
             let connected = state.connection >= .connected
-            if force || (!connected && superblock.uuids.bitmap == 0) {
+            if !connected, superblock.uuids.bitmap != 0, superblock.uuids.bitmap & ~1 == interruptedSyncUUID {
+                // This node lost its SyncTarget while Secondary; the target may have finished and
+                // been promoted apart. A new generation makes both writing apart a split brain.
+                superblock.uuids.clearBitmapUUID()
+                superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+                effects.append(.log("new current UUID \(superblock.uuids.current.hex16) (promoted apart from an interrupted SyncTarget)"))
+            } else if force || (!connected && superblock.uuids.bitmap == 0) {
                 superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
                 effects.append(.log(force ? "Forced to consider local data as UpToDate!" : "new current UUID \(superblock.uuids.current.hex16)"))
             }
+            interruptedSyncUUID = 0
             superblock.uuids.setRoleBit(primary: true)
             persistSuperblock(&effects)
             setState(next, &effects)

@@ -158,12 +158,15 @@ extension VolumeEngine {
             // new generation too (the sync UUID moves to history). The target may have finished
             // the resync unseen and been promoted since; without this, both writing apart would
             // not show as a split brain. An interrupted resync still resumes (rules 52 and 72).
-            // (A Secondary SyncSource promoted apart later has the same gap — simulator seed
-            // 12031 at 300 operations — but doing this for it too broke resumption after repeated
-            // interruptions: seed 905 ended with "Unrelated data". Open; see docs/SIMULATION.md.)
+            // A Secondary SyncSource has the same gap, closed at its promotion apart instead
+            // (`interruptedSyncUUID`): a new generation at every loss would rotate the sync UUID
+            // out of the target's reach after repeated interruptions ("Unrelated data").
             superblock.uuids.clearBitmapUUID()
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the SyncTarget"))
+        } else if wasConnected, previous.role == .secondary, previous.disk == .upToDate,
+                  previous.connection == .syncSource || previous.connection == .pausedSyncS {
+            interruptedSyncUUID = superblock.uuids.bitmap & ~1
         }
         counters.bitmapWrites += 1
         persistBitmap(&effects)

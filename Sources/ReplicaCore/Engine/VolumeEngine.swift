@@ -47,6 +47,12 @@ public struct VolumeEngine: Sendable {
     /// The generation a Diskless node's application has been using (DRBD's `ed_uuid`): its
     /// own at detach, then the peer's. A Diskless Primary connects only to that data.
     var effectiveDataUUID: UInt64 = 0
+    /// The sync UUID of a resync this node served as a Secondary SyncSource when it lost the
+    /// target (0 when none). The target may have finished unseen and been promoted since; a
+    /// promotion apart while the bitmap UUID is still this one starts a new generation, so
+    /// that both writing apart shows as a split brain (simulator seed 12031). Kept in memory
+    /// only: a restart forgets it, as DRBD 8.4 would never know it.
+    var interruptedSyncUUID: UInt64 = 0
 
     /// An engine for an attached disk: `superblock` and `bitmap` as read from the meta-data
     /// (after the activity log was applied), `dataSize` the usable bytes. `entropySeed` seeds the
