@@ -172,6 +172,8 @@ extension VolumeEngine {
         persistBitmap(&effects)
         persistSuperblock(&effects)
         setState(next, &effects)
+        // Writes that waited for a resync answer: none comes now.
+        retryActivityLogWaiters(&effects)
     }
 
     /// The engine's source of UUIDs: a generator seeded by the runtime, so a simulation

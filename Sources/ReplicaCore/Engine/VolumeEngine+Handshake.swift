@@ -75,6 +75,15 @@ extension VolumeEngine {
         next.peerRole = peer.role
         next.peerDisk = peer.disk
         if refusesTwoPrimaries(state.role, peer.role, &effects) { return }
+        if handshake.attachingInPlace {
+            attachInPlaceAnswered(peer, &effects)
+            return
+        }
+        // The peer, a Diskless Primary, attached its disk on this connection.
+        if state.peerDisk == .diskless, peer.disk > .diskless, state.connection == .connected, state.disk == .upToDate {
+            peerAttachedInPlace(peer, &effects)
+            return
+        }
         // The peer let its disk go (detach or an I/O error): a resync ends, and its writes
         // from now on exist only here.
         if peer.disk == .diskless, state.peerDisk != .diskless {
@@ -178,26 +187,8 @@ extension VolumeEngine {
             setState(next, &effects)
             return
         }
-        var input = UUIDHandshakeInput(local: superblock.uuids, peer: peerUUIDs.uuids)
-        input.localCrashedPrimary = superblock.flags.contains(.crashedPrimary)
-        input.peerCrashedPrimary = peerUUIDs.flags & 2 != 0
-        input.localRole = state.role
-        input.peerRole = peerState.role
-        input.resolveConflicts = resolveConflicts
-        input.localInconsistent = state.disk == .inconsistent
-        input.peerInconsistent = peerUUIDs.flags & 4 != 0 || peerState.disk == .inconsistent
+        let result = syncHandshake(peerUUIDs: peerUUIDs, peerState: peerState)
         let peerDisk: DiskState = peerUUIDs.flags & 4 != 0 ? .inconsistent : peerState.disk
-        var context = SyncHandshakeContext(localDisk: state.disk, peerDisk: peerDisk, splitBrain: SplitBrainInput(
-            localWasPrimaryAtSplit: superblock.uuids.bitmap & 1 == 1, peerWasPrimaryAtSplit: peerUUIDs.uuids.bitmap & 1 == 1,
-            localChanges: UInt64(bitmap.setCount), peerChanges: peerUUIDs.dirtyBits,
-            localRole: state.role, peerRole: peerState.role, resolveConflicts: resolveConflicts))
-        context.afterSB0 = configuration.afterSB0
-        context.afterSB1 = configuration.afterSB1
-        context.afterSB2 = configuration.afterSB2
-        context.rrConflict = configuration.rrConflict
-        context.discardMyData = handshake.discardMyData
-        context.peerDiscardMyData = peerUUIDs.flags & 1 != 0
-        let result = SyncHandshake.decide(input, context)
         if result.comparison.correctedLocal != superblock.uuids {
             superblock.uuids = result.comparison.correctedLocal
             persistSuperblock(&effects)
@@ -254,6 +245,31 @@ extension VolumeEngine {
             next.disk = .inconsistent
             setState(next, &effects)
         }
+    }
+
+    /// The sync handshake of this node against the peer's UUIDs and state (reference 3.3–3.5):
+    /// the UUID comparison, then the split-brain policies and the role checks.
+    func syncHandshake(peerUUIDs: UUIDsPayload, peerState: ResourceState) -> SyncHandshakeResult {
+        var input = UUIDHandshakeInput(local: superblock.uuids, peer: peerUUIDs.uuids)
+        input.localCrashedPrimary = superblock.flags.contains(.crashedPrimary)
+        input.peerCrashedPrimary = peerUUIDs.flags & 2 != 0
+        input.localRole = state.role
+        input.peerRole = peerState.role
+        input.resolveConflicts = resolveConflicts
+        input.localInconsistent = state.disk == .inconsistent
+        input.peerInconsistent = peerUUIDs.flags & 4 != 0 || peerState.disk == .inconsistent
+        let peerDisk: DiskState = peerUUIDs.flags & 4 != 0 ? .inconsistent : peerState.disk
+        var context = SyncHandshakeContext(localDisk: state.disk, peerDisk: peerDisk, splitBrain: SplitBrainInput(
+            localWasPrimaryAtSplit: superblock.uuids.bitmap & 1 == 1, peerWasPrimaryAtSplit: peerUUIDs.uuids.bitmap & 1 == 1,
+            localChanges: UInt64(bitmap.setCount), peerChanges: peerUUIDs.dirtyBits,
+            localRole: state.role, peerRole: peerState.role, resolveConflicts: resolveConflicts))
+        context.afterSB0 = configuration.afterSB0
+        context.afterSB1 = configuration.afterSB1
+        context.afterSB2 = configuration.afterSB2
+        context.rrConflict = configuration.rrConflict
+        context.discardMyData = handshake.discardMyData
+        context.peerDiscardMyData = peerUUIDs.flags & 1 != 0
+        return SyncHandshake.decide(input, context)
     }
 
     // MARK: - Bitmap exchange

@@ -228,6 +228,7 @@ extension VolumeEngine {
             effects.append(.send(.negativeAck(ack)))
         }
         requestResyncBlocks(&effects)
+        retryActivityLogWaiters(&effects)
     }
 
     mutating func resyncRequestFailed(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
@@ -237,6 +238,7 @@ extension VolumeEngine {
         resync.controller.answered(bytes: Int64(range.count))
         resync.failedBlocks += Int64(range.count / 4096)
         effects.append(.log("resync read failed on the source at \(range.lowerBound)+\(range.count)"))
+        retryActivityLogWaiters(&effects)
     }
 
     mutating func finishResyncAsTarget(_ effects: inout [EngineEffect]) {
@@ -246,6 +248,7 @@ extension VolumeEngine {
             superblock.uuids = GenerationUUIDs(current: source.current & ~1, bitmap: syncUUID,
                                                historyStart: source.historyStart, historyEnd: source.historyEnd)
             superblock.uuids.clearBitmapUUID()
+            superblock.uuids.setRoleBit(primary: state.role == .primary)
         }
         var next = state
         next.disk = .upToDate

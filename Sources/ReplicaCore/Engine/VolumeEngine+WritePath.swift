@@ -6,8 +6,9 @@ extension VolumeEngine {
             effects.append(.complete(id, .failure(.notPrimary)))
             return
         }
-        let diskless = state.disk == .diskless
-        guard state.disk == .upToDate || state.connection == .syncSource || state.connection == .pausedSyncS || (diskless && peerServesData) else {
+        // A Diskless Primary, or a Primary SyncTarget, reads its peer's UpToDate data.
+        let readsFromPeer = state.disk < .upToDate && peerServesData
+        guard state.disk == .upToDate || state.connection == .syncSource || state.connection == .pausedSyncS || readsFromPeer else {
             effects.append(.complete(id, .failure(.noUpToDateData)))
             return
         }
@@ -17,7 +18,7 @@ extension VolumeEngine {
                 effects.append(.complete(id, .failure(.invalidRange(offset: offset, length: Int64(length), size: size))))
                 return
             }
-            if diskless {
+            if readsFromPeer {
                 startRemoteRead(id, offset: offset, length: length, &effects)
             } else {
                 submit(.read(offset: offset, length: length), purpose: .applicationRead(id, offset: offset, length: length), &effects)
@@ -52,6 +53,10 @@ extension VolumeEngine {
         let diskless = state.disk == .diskless
         if diskless, !replicating {
             effects.append(.complete(id, .failure(.noUpToDateData)))
+            return
+        }
+        if !diskless, waitsForResyncAnswer(offset..<(offset + Int64(data.count))) {
+            writes.waitingForActivityLog.append((id, offset, data))
             return
         }
         let extents = ActivityLog.extents(offset: offset, length: Int64(data.count))
@@ -134,10 +139,12 @@ extension VolumeEngine {
         retryActivityLogWaiters(&effects)
     }
 
+    /// Starts the writes that waited for an activity-log slot or a resync answer again, each
+    /// checked as a new request (the state may have changed while it waited).
     mutating func retryActivityLogWaiters(_ effects: inout [EngineEffect]) {
         let waiting = writes.waitingForActivityLog
         writes.waitingForActivityLog.removeAll()
-        for (id, offset, data) in waiting { startWrite(id, offset, data, &effects) }
+        for (id, offset, data) in waiting { applicationRequest(id, .write(offset: offset, data: data), &effects) }
     }
 
     mutating func finishWriteIfDone(_ id: RequestID, _ effects: inout [EngineEffect]) {

@@ -185,8 +185,11 @@ public struct VolumeEngine: Sendable {
     }
 
     /// True when writes must be replicated to the peer.
+    /// A Primary that is to become SyncTarget replicates during the bitmap exchange too: its
+    /// peer is the source, and a write kept only here would be overwritten by the resync.
     var replicating: Bool {
-        state.connection >= .connected && state.peerDisk >= .inconsistent && state.connection != .wfBitMapS && state.connection != .wfBitMapT
+        state.connection >= .connected && state.peerDisk >= .inconsistent && state.connection != .wfBitMapS
+            && (state.connection != .wfBitMapT || state.role == .primary)
     }
 
     /// Requests in flight, as `/proc/drbd` counts them: `lo` local I/O, `pe` answers awaited

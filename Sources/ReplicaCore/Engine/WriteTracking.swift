@@ -80,6 +80,9 @@ struct HandshakeProgress: Sendable {
     var peerState: ResourceState?
     var decided = false
     var discardMyData = false
+    /// This Diskless Primary attached its disk on the live connection and waits for the
+    /// peer's answer (``VolumeEngine/attachInPlace(_:)``).
+    var attachingInPlace = false
     /// Bits of the peer's bitmap received during WFBitMapS/T.
     var bitmapWordsReceived = 0
 }

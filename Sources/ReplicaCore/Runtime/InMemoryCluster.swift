@@ -137,6 +137,21 @@ public struct InMemoryCluster {
         try connect()
     }
 
+    /// `attach` of a Diskless Primary, as the daemon does it: a new engine reads the disk's
+    /// meta-data and the running engine takes the disk over on its live connection. Returns
+    /// the refusal, or nil.
+    public mutating func attachInPlace(_ node: Int, seed: UInt64 = 99) throws -> VolumeEngine.AttachRefusal? {
+        let fresh = try Self.attach(disk: nodes[node].disk, metadata: nodes[node].metadata, configuration: nodes[node].engine.configuration, seed: seed)
+        switch nodes[node].engine.attachInPlace(fresh.engine) {
+        case .success(let effects):
+            nodes[node].diskDetached = false
+            try execute(node, effects)
+            return nil
+        case .failure(let refusal):
+            return refusal
+        }
+    }
+
     /// Submits an application request on a node.
     public mutating func request(_ node: Int, _ id: RequestID, _ request: ApplicationRequest) throws {
         try execute(node, nodes[node].engine.handle(.request(id, request)))

@@ -1,0 +1,92 @@
+import Testing
+@testable import ReplicaCore
+
+/// `attach` of a Diskless Primary on its live connection: the Primary keeps serving while its
+/// disk is resynced from the peer (a Primary SyncTarget), on the in-memory runtime.
+@Suite("Attach of a Diskless Primary")
+struct AttachInPlaceTests {
+    func block(_ value: UInt8, _ count: Int = 8192) -> [UInt8] { [UInt8](repeating: value, count: count) }
+
+    func succeeded(_ pair: InMemoryCluster, _ node: Int, _ id: RequestID) -> [UInt8]? {
+        pair.nodes[node].completions.last { $0.0 == id }.flatMap { try? $0.1.get() }
+    }
+
+    /// Node 0 Primary, written, then detached and written through its peer: its disk misses
+    /// the blocks at 1 MiB and 3 MiB.
+    func detachedPrimaryBehind() throws -> InMemoryCluster {
+        var pair = try InMemoryCluster.primaryPair(seed: 11)
+        try pair.request(0, 1, .write(offset: 0, data: block(1)))
+        try pair.run()
+        #expect(try pair.admin(0) { $0.detach() } == nil)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.disk == .diskless)
+        try pair.request(0, 2, .write(offset: 1 << 20, data: block(2)))
+        try pair.request(0, 3, .write(offset: 3 << 20, data: block(3, 1 << 20)))
+        try pair.run()
+        #expect(succeeded(pair, 0, 2) != nil && succeeded(pair, 0, 3) != nil)
+        #expect(try pair.data(0) != pair.data(1))
+        return pair
+    }
+
+    @Test func aDisklessPrimaryAttachesAndIsResyncedWhileItServes() throws {
+        var pair = try detachedPrimaryBehind()
+        #expect(try pair.attachInPlace(0) == nil)
+        // Requests while the disk is being resynced: a read of a block the disk misses is
+        // served by the peer, writes go to both disks.
+        try pair.request(0, 4, .read(offset: 1 << 20, length: 8192))
+        try pair.request(0, 5, .write(offset: 2 << 20, data: block(5)))
+        try pair.request(0, 6, .write(offset: (3 << 20) + 4096, data: block(6, 4096)))
+        try pair.run()
+        let states = (pair.nodes[0].engine.state, pair.nodes[1].engine.state)
+        #expect(states.0.role == .primary && states.0.connection == .connected && states.0.disk == .upToDate && states.0.peerDisk == .upToDate, "\(states.0)")
+        #expect(states.1.disk == .upToDate && states.1.peerDisk == .upToDate, "\(states.1)")
+        let readBack = succeeded(pair, 0, 4)
+        let readSawNewData = readBack == block(2)
+        let finalBytes = Set(try pair.data(1)[(1 << 20)..<((1 << 20) + 8192)])
+        #expect(readSawNewData, "the read saw \(readBack.map { Set($0) } ?? []) instead of the data written while Diskless; \(pair.nodes[0].log) \(pair.nodes[0].sentFrames) final \(finalBytes)")
+        #expect(succeeded(pair, 0, 5) != nil && succeeded(pair, 0, 6) != nil)
+        #expect(try pair.data(0) == pair.data(1))
+        #expect(Array(try pair.data(0)[(3 << 20) + 4096 ..< (3 << 20) + 8192]) == block(6, 4096))
+        #expect(pair.nodes[0].log.contains { $0.hasPrefix("Resync done as SyncTarget") })
+        #expect(pair.nodes[0].engine.bitmap.setCount == 0 && pair.nodes[1].engine.bitmap.setCount == 0)
+        #expect(pair.nodes[0].engine.superblock.uuids.current & ~1 == pair.nodes[1].engine.superblock.uuids.current & ~1)
+        #expect(pair.nodes[0].engine.superblock.uuids.current & 1 == 1, "the Primary's current UUID carries the role bit")
+    }
+
+    @Test func aWriteOverlappingAResyncRequestInFlightLandsAfterItsAnswer() throws {
+        // The resync answer for a block carries the peer's data as it was when the peer read it;
+        // a write of the same block made here after the request must not be overwritten by it.
+        var pair = try detachedPrimaryBehind()
+        pair.setHoldIO(1, true)
+        #expect(try pair.attachInPlace(0) == nil)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .syncTarget)
+        let requested = pair.nodes[0].engine.resync.inFlight.values.map(\.lowerBound).sorted()
+        let target = try #require(requested.first, "resync requests wait on the peer's disk")
+        try pair.request(0, 7, .write(offset: target, data: block(7, 4096)))
+        try pair.run()
+        pair.setHoldIO(1, false)
+        try pair.run()
+        #expect(succeeded(pair, 0, 7) != nil)
+        let kept = Array(try pair.data(0)[Int(target) ..< Int(target) + 4096]) == block(7, 4096)
+        #expect(kept, "the write at \(target) was overwritten by an older resync answer")
+        #expect(try pair.data(0) == pair.data(1))
+        #expect(pair.nodes[0].engine.state.disk == .upToDate)
+    }
+
+    @Test func anAttachIsRefusedWithoutAPeerOrWithUnrelatedData() throws {
+        var pair = try detachedPrimaryBehind()
+        // Another disk's data (created apart): refused before anything changes.
+        var other = try InMemoryCluster(diskSize: 8 << 20, configuration: EngineConfiguration(), seed: 5)
+        _ = try other.admin(0) { $0.promote(force: true) }
+        let strangerUUID = other.nodes[0].engine.superblock.uuids.current
+        #expect(strangerUUID & ~1 != pair.nodes[1].engine.superblock.uuids.current & ~1)
+        try pair.nodes[0].metadata.writeSuperblock(other.nodes[0].engine.superblock, flush: true)
+        let refusal = try pair.attachInPlace(0)
+        #expect(refusal?.description.contains("not an older copy") == true, "\(String(describing: refusal))")
+        #expect(pair.nodes[0].engine.state.disk == .diskless && pair.nodes[0].engine.state.connection == .connected)
+        // Without the peer: refused.
+        try pair.disconnect()
+        #expect(try pair.attachInPlace(0)?.description.contains("Connected") == true)
+    }
+}
