@@ -94,10 +94,11 @@ extension Simulation {
             try apply(primary, nodes[primary].engine!.promote(force: false))
         }
         // A Diskless node gets its disk back once the disk works: a Secondary at once, the
-        // application's Primary only when healing (it steps down for it; it served through
-        // its peer until then).
+        // application's Primary in place while connected to its UpToDate peer (resynced while
+        // it serves), else only when healing (it steps down for it).
         for index in 0..<2 where nodes[index].engine?.isDetached == true && nodes[index].disk.failing == nil {
             if index == primary, nodes[index].engine?.state.role == .primary {
+                if try attachInPlace(index) { return }
                 guard healing, pending.isEmpty else { continue }
                 try apply(index, nodes[index].engine!.demote())
             }

@@ -168,6 +168,27 @@ public final class Simulation {
         try tryConnect()
     }
 
+    /// `attach` of a Diskless Primary, as the daemon does it: the running engine takes the
+    /// disk over on its live connection and is resynced while it serves. False when the engine
+    /// refuses (not connected to an UpToDate peer, say): nothing changed but the meta-data's
+    /// in-use mark, as with the daemon.
+    func attachInPlace(_ index: Int) throws -> Bool {
+        let node = nodes[index]
+        guard node.engine?.isDetached == true, node.engine?.state.role == .primary,
+              node.engine?.state.connection == .connected, node.engine?.state.peerDisk == .upToDate else { return false }
+        let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
+                                                     metadataFlushes: true, entropySeed: random.next())
+        switch node.engine!.attachInPlace(attachment.engine) {
+        case .success(let effects):
+            note("admin: attach on the Diskless Primary node\(index) (its disk works again), resynced while it serves", fault: true)
+            try execute(index, effects)
+            return true
+        case .failure(let refusal):
+            note("admin: attach on node\(index) refused: \(refusal)")
+            return false
+        }
+    }
+
     func crash(_ index: Int) {
         let node = nodes[index]
         guard node.engine != nil else { return }
@@ -339,23 +360,27 @@ public final class Simulation {
                 schedule(.timer(node: index, incarnation: node.incarnation, timer), after: UInt64(milliseconds) * 1000)
             case .stateChanged(let state):
                 note("node\(index) \(state)")
-                // A Diskless Primary that lost its peer, or its peer's disk, is left without data
-                // (its I/O fails), as DRBD allows after a connection loss or an I/O error; every
-                // other state must be valid.
-                let disklessPrimaryAlone = state.role == .primary && state.disk == .diskless
+                // A Diskless Primary, or a Primary whose disk was being resynced from its peer,
+                // that lost its peer or its peer's disk is left without data (its I/O fails), as
+                // DRBD allows after a connection loss or an I/O error; every other state must be
+                // valid.
+                let primaryWithoutData = state.role == .primary && state.disk <= .inconsistent
                     && (state.connection < .connected || state.peerDisk < .upToDate)
-                if !disklessPrimaryAlone, let error = StateRules.validate(state, StateRuleContext()) {
+                if !primaryWithoutData, let error = StateRules.validate(state, StateRuleContext()) {
                     fail("node\(index) announced an invalid state \(state): \(error)")
                 }
                 if state.connection == .standAlone { node.standAloneSince = node.standAloneSince ?? now } else { node.standAloneSince = nil }
                 let previous = node.lastConnection
                 node.lastConnection = state.connection
-                // (A Diskless Primary apart has no data to write to: it makes no split brain.)
-                if state.role == .primary, state.connection < .connected, state.disk > .diskless { node.primaryApart = true }
-                if index == primary, state.disk == .diskless, state.connection < .connected {
-                    // The application's node is Diskless and lost its peer, which held the only
-                    // copy: what it wrote without a flush since may be gone (under protocol A
-                    // it may never have left this node), as on a local disk that lost power.
+                // (A Primary without data of its own apart — Diskless, or an interrupted
+                // SyncTarget — writes nothing: it makes no split brain.)
+                if state.role == .primary, state.connection < .connected, state.disk > .inconsistent { node.primaryApart = true }
+                if index == primary, state.disk <= .inconsistent, state.connection < .connected || state.peerDisk < .upToDate {
+                    // The application's node has no data of its own (Diskless, or a SyncTarget
+                    // whose disk the peer's resync overwrites) and lost its peer, or its peer's
+                    // disk, which held the only copy: what it wrote without a flush since may be
+                    // gone (under protocols A and B it may never have reached that disk), as on
+                    // a local disk that lost power.
                     uncertain += unflushed
                     unflushed.removeAll()
                 }

@@ -243,16 +243,28 @@ final class NodeDaemon: @unchecked Sendable {
         return all.filter { $0.name == resource }
     }
 
-    /// `attach` of a Diskless volume: the volume is brought up again on its disk (the
+    /// `attach` of a Diskless volume. A Secondary is brought up again on its disk (the
     /// connection drops and is made again; the handshake resyncs what the disk missed). A
-    /// Diskless Primary must be demoted first: Replica has no Primary SyncTarget yet.
+    /// Primary keeps its connection and its NBD clients: the disk is taken into use in place
+    /// and resynced from the peer while the volume serves.
     private func reattach(_ request: ControlRequest, _ instance: ResourceInstance) -> ControlResponse {
         guard instance.backingDevice != "none" else {
             return fail("\(instance.name): has 'disk none' in its configuration: there is no disk to attach", ExitCodes.stateRefused)
         }
         let state = instance.volume.state
         guard state.role == .secondary else {
-            return fail("\(instance.name): State change failed: (-2) attach of a Diskless Primary is not supported (it would become a SyncTarget while Primary); run 'secondary' first", ExitCodes.stateRefused)
+            let configuration: Configuration
+            do {
+                configuration = try ConfigBuilder.load(path: request.config ?? configPath)
+            } catch {
+                return fail(error.description, 10)
+            }
+            do {
+                try instance.volume.attachInPlace(configuration: configuration, resource: instance.name, node: nodeName)
+                return ok()
+            } catch {
+                return fail("\(instance.name): attach of the Diskless Primary refused: \(error)", ExitCodes.stateRefused)
+            }
         }
         guard instance.openClients == 0 else {
             return fail("\(instance.name): State change failed: (-12) Device is held open by someone", ExitCodes.stateRefused)

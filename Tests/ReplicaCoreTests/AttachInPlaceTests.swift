@@ -13,8 +13,10 @@ struct AttachInPlaceTests {
 
     /// Node 0 Primary, written, then detached and written through its peer: its disk misses
     /// the blocks at 1 MiB and 3 MiB.
-    func detachedPrimaryBehind() throws -> InMemoryCluster {
-        var pair = try InMemoryCluster.primaryPair(seed: 11)
+    func detachedPrimaryBehind(protocolName: String = "C") throws -> InMemoryCluster {
+        var configuration = EngineConfiguration()
+        configuration.wireProtocol = protocolName
+        var pair = try InMemoryCluster.primaryPair(configuration: configuration, seed: 11)
         try pair.request(0, 1, .write(offset: 0, data: block(1)))
         try pair.run()
         #expect(try pair.admin(0) { $0.detach() } == nil)
@@ -26,6 +28,15 @@ struct AttachInPlaceTests {
         #expect(succeeded(pair, 0, 2) != nil && succeeded(pair, 0, 3) != nil)
         #expect(try pair.data(0) != pair.data(1))
         return pair
+    }
+
+    /// Attaches node 0's disk with node 1's disk I/O held: the resync stays in progress, node 0
+    /// a Primary SyncTarget with requests in flight.
+    func attachHeldMidResync(_ pair: inout InMemoryCluster) throws {
+        pair.setHoldIO(1, true)
+        #expect(try pair.attachInPlace(0) == nil)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .syncTarget)
     }
 
     @Test func aDisklessPrimaryAttachesAndIsResyncedWhileItServes() throws {
@@ -57,10 +68,7 @@ struct AttachInPlaceTests {
         // The resync answer for a block carries the peer's data as it was when the peer read it;
         // a write of the same block made here after the request must not be overwritten by it.
         var pair = try detachedPrimaryBehind()
-        pair.setHoldIO(1, true)
-        #expect(try pair.attachInPlace(0) == nil)
-        try pair.run()
-        #expect(pair.nodes[0].engine.state.connection == .syncTarget)
+        try attachHeldMidResync(&pair)
         let requested = pair.nodes[0].engine.resync.inFlight.values.map(\.lowerBound).sorted()
         let target = try #require(requested.first, "resync requests wait on the peer's disk")
         try pair.request(0, 7, .write(offset: target, data: block(7, 4096)))
@@ -72,6 +80,67 @@ struct AttachInPlaceTests {
         #expect(kept, "the write at \(target) was overwritten by an older resync answer")
         #expect(try pair.data(0) == pair.data(1))
         #expect(pair.nodes[0].engine.state.disk == .upToDate)
+    }
+
+    @Test func theAttachWorksAfterAnEarlierBitmapExchangeOnTheSameConnection() throws {
+        // Regression (simulator, --on-io-error detach): the peer's count of bitmap words received
+        // was left from the connection's first handshake, so the bitmap of the attach was
+        // refused as out of order ("expected bit 2304") and the connection dropped.
+        var pair = try InMemoryCluster(diskSize: 8 << 20, configuration: EngineConfiguration(), seed: 4)
+        try pair.preload(node: 0, offset: 0, bytes: block(9, 1 << 20))
+        try pair.connect()
+        try pair.run()
+        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.disk == .upToDate, "a full sync with a bitmap exchange ran first")
+        #expect(try pair.admin(0) { $0.detach() } == nil)
+        try pair.request(0, 1, .write(offset: 1 << 20, data: block(1)))
+        try pair.run()
+        #expect(try pair.attachInPlace(0) == nil)
+        try pair.run()
+        #expect(!pair.nodes[1].log.contains { $0.contains("protocol error") }, "\(pair.nodes[1].log)")
+        #expect(pair.nodes[0].engine.state.disk == .upToDate && pair.nodes[0].engine.state.connection == .connected)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
+    @Test func aPrimarySyncTargetThatLosesItsPeerIsResyncedWhenItComesBack() throws {
+        // The link breaks mid-resync: the Primary's disk is Inconsistent and no UpToDate data is
+        // reachable (its I/O fails, as DRBD's does); on reconnect the resync resumes, the
+        // Primary still Primary.
+        var pair = try detachedPrimaryBehind()
+        try attachHeldMidResync(&pair)
+        try pair.disconnect()
+        pair.setHoldIO(1, false)
+        try pair.run()
+        let apart = pair.nodes[0].engine.state
+        #expect(apart.role == .primary && apart.disk == .inconsistent && apart.connection < .connected, "\(apart)")
+        try pair.request(0, 8, .read(offset: 0, length: 4096))
+        try pair.run()
+        #expect(succeeded(pair, 0, 8) == nil, "a read without reachable UpToDate data must fail")
+        try pair.connect()
+        try pair.run()
+        let state = pair.nodes[0].engine.state
+        #expect(state.role == .primary && state.connection == .connected && state.disk == .upToDate, "\(state) \(pair.nodes[0].log)")
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
+    @Test func aWriteThePeerFailsWhileItHoldsTheOnlyGoodCopyFailsTheNextFlush() throws {
+        // Regression (simulator seed 23877, --on-io-error detach): under protocol A a Primary
+        // SyncTarget's write completed, then the source failed it; the flush after it succeeded
+        // although no UpToDate copy of the write existed (this disk is being overwritten by the
+        // resync), as a Diskless Primary's would not.
+        var pair = try detachedPrimaryBehind(protocolName: "A")
+        try attachHeldMidResync(&pair)
+        let failing: Range<Int64> = (6 << 20)..<((6 << 20) + 8192)
+        pair.nodes[1].disk.injectFailure(in: failing)
+        try pair.request(0, 9, .write(offset: failing.lowerBound, data: block(9)))
+        try pair.run()
+        #expect(succeeded(pair, 0, 9) != nil, "protocol A: complete once written here and sent")
+        try pair.request(0, 10, .flush)
+        pair.setHoldIO(1, false)
+        try pair.run()
+        let flushFailed = pair.nodes[0].completions.contains { $0.0 == 10 && (try? $0.1.get()) == nil }
+        #expect(flushFailed, "the flush reported success for a write that exists on no UpToDate disk")
     }
 
     @Test func anAttachIsRefusedWithoutAPeerOrWithUnrelatedData() throws {

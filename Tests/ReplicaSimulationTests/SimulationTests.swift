@@ -32,6 +32,20 @@ struct SimulationTests {
         #expect(failures.isEmpty, "\(failures.count) seeds broke an invariant:\n\(failures.prefix(2).joined(separator: "\n"))")
     }
 
+    /// The `--on-io-error detach` campaign of seeds 20001–24000 (300 operations) found two faults
+    /// of the attach of a Diskless Primary in place: the peer's count of bitmap words left from
+    /// the first handshake refused the attach's bitmap (20042), and a flush that succeeded
+    /// after the SyncSource failed a protocol A write whose only good copy it held (23877).
+    @Test(arguments: [UInt64(20042), 23877])
+    func detachRegressionSeeds(seed: UInt64) throws {
+        var options = SimulationOptions(seed: seed)
+        options.onIOError = .detach
+        options.operations = 300
+        let outcome = try Simulation(options).run()
+        #expect(outcome.violation == nil, "\(outcome.report)")
+        #expect(outcome.faults.contains { $0.contains("attach on the Diskless Primary") }, "the run no longer attaches a Diskless Primary")
+    }
+
     @Test func detachRunsGoDisklessAndAttachAgain() throws {
         var faults: [String] = []
         for seed: UInt64 in 1...60 {

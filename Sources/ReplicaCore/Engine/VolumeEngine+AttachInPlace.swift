@@ -81,6 +81,7 @@ extension VolumeEngine {
             return
         }
         if full { bitmap.setAll() }
+        handshake.bitmapWordsReceived = 0
         // The target takes this generation over when the resync ends.
         effects.append(.send(.uuids(uuidsPayload())))
         var next = state

@@ -123,9 +123,9 @@ extension VolumeEngine {
         for (id, write) in writes.pending where write.networkPending {
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
             writes.pending[id]?.networkPending = false
-            if write.disklessOnly { writes.pending[id]?.localError = Self.disklessError(.write(offset: write.offset, data: [])) }
+            if write.peerCopyOnly { writes.pending[id]?.localError = Self.disklessError(.write(offset: write.offset, data: [])) }
         }
-        for index in writes.flushes.indices where writes.flushes[index].disklessOnly && !writes.flushes[index].awaitedEpochs.isEmpty {
+        for index in writes.flushes.indices where writes.flushes[index].peerCopyOnly && !writes.flushes[index].awaitedEpochs.isEmpty {
             writes.flushes[index].localError = Self.disklessError(.flush)
         }
         failRemoteReads(&effects)

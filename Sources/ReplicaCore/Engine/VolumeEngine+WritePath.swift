@@ -70,6 +70,7 @@ extension VolumeEngine {
         let replicate = replicating
         var write = PendingWrite(offset: offset, length: data.count, epoch: writes.currentEpoch, extents: extents,
                                  networkPending: replicate && configuration.wireProtocol != "A", sentTick: writes.requestTick)
+        write.peerCopyOnly = state.disk < .upToDate
         if state.connection == .wfBitMapS {
             // The bitmap already went to the peer: tell it about this block (DRBD's P_OUT_OF_SYNC).
             bitmap.markOutOfSync(offset: offset, length: Int64(data.count))
@@ -93,7 +94,7 @@ extension VolumeEngine {
         }
         if diskless {
             write.localDone = true
-            write.disklessOnly = true
+            write.peerCopyOnly = true
             writes.pending[id] = write
             finishWriteIfDone(id, &effects)
         } else {
@@ -182,12 +183,14 @@ extension VolumeEngine {
         if state.disk == .diskless {
             // Only the peer's disk holds the data: the flush is its barrier acks.
             var flush = PendingFlush(id: id, localDone: true, awaitedEpochs: awaited)
-            flush.disklessOnly = true
+            flush.peerCopyOnly = true
             writes.flushes.append(flush)
             finishFlushes(&effects)
             return
         }
-        writes.flushes.append(PendingFlush(id: id, awaitedEpochs: replicating ? awaited : []))
+        var flush = PendingFlush(id: id, awaitedEpochs: replicating ? awaited : [])
+        flush.peerCopyOnly = state.disk < .upToDate
+        writes.flushes.append(flush)
         submit(.flush, purpose: .applicationFlush(id), &effects)
     }
 
@@ -203,8 +206,8 @@ extension VolumeEngine {
     }
 
     mutating func finishFlushes(_ effects: inout [EngineEffect]) {
-        if writes.disklessWriteLost, let index = writes.flushes.firstIndex(where: { $0.disklessOnly && $0.localDone && $0.awaitedEpochs.isEmpty }) {
-            writes.disklessWriteLost = false
+        if writes.peerOnlyWriteLost, let index = writes.flushes.firstIndex(where: { $0.peerCopyOnly && $0.localDone && $0.awaitedEpochs.isEmpty }) {
+            writes.peerOnlyWriteLost = false
             writes.flushes[index].localError = BlockIOError(operation: .flush, offset: 0, length: 0, errno: 5,
                                                             detail: "a write completed before the peer, which holds the only disk, failed it")
         }
@@ -223,10 +226,10 @@ extension VolumeEngine {
         // (under protocol A and B it completed before this answer; found by the simulator,
         // seed 82).
         if failed { markOutOfSync(offset: Int64(ack.offset), length: Int64(ack.size)) }
-        if failed, state.disk == .diskless, writes.pending[ack.blockID]?.networkPending != true { writes.disklessWriteLost = true }
+        if failed, state.disk < .upToDate, writes.pending[ack.blockID]?.networkPending != true { writes.peerOnlyWriteLost = true }
         guard var write = writes.pending[ack.blockID] else { return }
         write.networkPending = false
-        if failed, write.disklessOnly {
+        if failed, write.peerCopyOnly {
             // The peer's disk was the only one: the write is nowhere.
             write.localError = BlockIOError(operation: .write, offset: write.offset, length: Int64(write.length), errno: 5,
                                             detail: "the peer, which holds the only disk, could not write it")

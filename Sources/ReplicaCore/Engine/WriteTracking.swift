@@ -10,8 +10,9 @@ struct PendingWrite: Sendable, Equatable {
     var networkPending: Bool
     /// The request-timeout period in which it was sent.
     var sentTick: UInt64 = 0
-    /// Written by a Diskless node: the peer's copy is the only one.
-    var disklessOnly = false
+    /// Written while the peer's copy is the only good one: by a Diskless node (nothing is
+    /// written here), or by a Primary whose disk the peer is resyncing.
+    var peerCopyOnly = false
 }
 
 /// A flush of the application: done when the local flush finished and every epoch before it
@@ -20,8 +21,9 @@ struct PendingFlush: Sendable, Equatable {
     var id: RequestID
     var localDone = false
     var localError: BlockIOError?
-    /// Issued on a Diskless node: the peer's flush is the only one.
-    var disklessOnly = false
+    /// Issued while the peer's copy is the only good one (a Diskless node, whose flush is the
+    /// peer's alone, or a Primary SyncTarget).
+    var peerCopyOnly = false
     /// The epochs that must be barrier-acked first.
     var awaitedEpochs: Set<UInt32>
 }
@@ -47,9 +49,10 @@ struct WriteTracking: Sendable {
     var locallyFailed: Set<RequestID> = []
     /// Request-timeout periods elapsed on this connection.
     var requestTick: UInt64 = 0
-    /// A Diskless node's write was completed (protocol A or B) before the peer failed to
-    /// write it: the next flush reports the loss, as fsync reports a lost write-back.
-    var disklessWriteLost = false
+    /// A write whose only good copy was the peer's (a Diskless node, a Primary SyncTarget) was
+    /// completed (protocol A or B) before the peer failed to write it: the next flush reports
+    /// the loss, as fsync reports a lost write-back.
+    var peerOnlyWriteLost = false
 }
 
 /// One write epoch received by the Secondary.

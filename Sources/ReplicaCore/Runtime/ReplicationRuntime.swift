@@ -16,9 +16,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     // All mutable state below is confined to `engineQueue`, except what the Mutexes guard.
     private var engine: VolumeEngine
     /// The backing disk and its meta-data; nil for a volume configured without a disk
-    /// (`disk none`), whose engine asks for neither.
-    private let disk: (any BlockTarget)?
-    private let metadata: MetadataDevice?
+    /// (`disk none`), whose engine asks for neither. Replaced by an attach in place.
+    private var disk: (any BlockTarget)?
+    private var metadata: MetadataDevice?
     private let transport: any Transport
     private let engineQueue: DispatchQueue
     private let ioQueue: DispatchQueue
@@ -36,32 +36,6 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     public let metadataFlushes: Bool
     /// The resource's `handlers { }`.
     public let handlers: HandlerRunner
-
-    /// What status commands read without waiting for the engine.
-    public struct Snapshot: Sendable {
-        /// The state.
-        public var state: ResourceState
-        /// Counters.
-        public var counters: EngineCounters
-        /// Out-of-sync bits.
-        public var outOfSyncBits: Int64
-        /// Bits to sync when the current resync started.
-        public var resyncTotalBits: Int64
-        /// Generation UUIDs.
-        public var uuids: GenerationUUIDs
-        /// Exported size in bytes.
-        public var size: Int64
-        /// Why the connection was last closed, if it was.
-        public var lastCloseReason: String?
-        /// Requests waiting for completion.
-        public var pendingRequests: Int
-        /// `lo`, `pe`, `ua`, `ap`, `ep` of /proc/drbd.
-        public var local = 0, peer = 0, unacknowledged = 0, application = 0, epochs = 1
-        /// The replication protocol letter.
-        public var wireProtocol = "C"
-        /// What the resync-rate controller of a SyncTarget wants, KiB/s (`want:` in /proc/drbd).
-        public var resyncWantKiB: Int64 = 0
-    }
 
     /// A runtime for an attached volume, or (`disk` and `metadata` nil) for a volume without a
     /// disk, whose engine is ``VolumeEngine/withoutDisk(configuration:entropySeed:)``.
@@ -119,6 +93,23 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 transportRunning = false
             }
             link = nil
+        }
+    }
+
+    /// `attach` of a Diskless Primary on its live connection
+    /// (``VolumeEngine/attachInPlace(_:)``): the attachment's disk and meta-data take the
+    /// detached ones' place, and the peer resyncs the disk while this node goes on serving.
+    public func attachInPlace(_ attachment: VolumeAttachment) -> Result<Void, VolumeEngine.AttachRefusal> {
+        engineQueue.sync {
+            switch engine.attachInPlace(attachment.engine) {
+            case .success(let effects):
+                disk = attachment.disk
+                metadata = attachment.metadata
+                execute(effects)
+                return .success(())
+            case .failure(let refusal):
+                return .failure(refusal)
+            }
         }
     }
 
