@@ -170,8 +170,7 @@ public final class Simulation {
 
     /// `attach` of a Diskless Primary, as the daemon does it: the running engine takes the
     /// disk over on its live connection and is resynced while it serves. False when the engine
-    /// refuses (not connected to an UpToDate peer, say): nothing changed but the meta-data's
-    /// in-use mark, as with the daemon.
+    /// refuses: nothing changed (the superblock is written back as found), as with the daemon.
     func attachInPlace(_ index: Int) throws -> Bool {
         let node = nodes[index]
         guard node.engine?.isDetached == true, node.engine?.state.role == .primary,
@@ -185,6 +184,7 @@ public final class Simulation {
             return true
         case .failure(let refusal):
             note("admin: attach on node\(index) refused: \(refusal)")
+            try attachment.abandon()
             return false
         }
     }

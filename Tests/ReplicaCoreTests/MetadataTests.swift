@@ -175,6 +175,20 @@ struct MetadataTextTests {
 
 @Suite("Meta-data device")
 struct MetadataDeviceTests {
+    @Test func anAbandonedAttachmentLeavesTheSuperblockAsItWasFound() throws {
+        // A refused attach in place must not leave the meta-data claiming the disk was in use
+        // (the next attach would replay the activity log for nothing).
+        let disk = MemoryBlockTarget(size: 8 << 20)
+        let metadata = try MetadataDevice.internalMetadata(disk, name: "abandoned")
+        try metadata.create(force: true)
+        let found = try metadata.readSuperblock()
+        let attachment = try VolumeAttachment.attach(disk: disk, metadata: metadata, configuration: EngineConfiguration(),
+                                                     metadataFlushes: true, entropySeed: 1)
+        #expect(try metadata.readSuperblock().magic == Superblock.magicV08Unclean, "attached: marked in use")
+        try attachment.abandon()
+        #expect(try metadata.readSuperblock() == found)
+    }
+
     @Test func createRefusesToOverwriteAndReadsBack() throws {
         let disk = MemoryBlockTarget(size: 64 << 20)
         let device = try MetadataDevice.internalMetadata(disk, name: "mem")

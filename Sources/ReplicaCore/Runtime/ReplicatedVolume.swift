@@ -50,7 +50,7 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
     /// `attach` of this volume while it is a Diskless Primary: its disk (as `configuration`
     /// names it) is opened and taken into use on the live connection, and the peer resyncs it
     /// while the volume goes on serving (``VolumeEngine/attachInPlace(_:)``). Throws the
-    /// refusal, with nothing changed but the meta-data's in-use mark.
+    /// refusal, with nothing changed (the disk's superblock is written back as it was found).
     public func attachInPlace(configuration: Configuration, resource name: String, node: String) throws {
         guard let resource = configuration.resource(named: name) else {
             throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
@@ -59,7 +59,10 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
         let volume = try resolver.volumes(of: resource, in: configuration)[0]
         let attachment = try VolumeAttachment.attach(volume, net: resolver.netOptions(of: resource, in: configuration),
                                                      entropySeed: UInt64.random(in: 0...UInt64.max))
-        try runtime.attachInPlace(attachment).get()
+        if case .failure(let refusal) = runtime.attachInPlace(attachment) {
+            try attachment.abandon()
+            throw refusal
+        }
     }
 
     /// The size the volume exposes (agreed with the peer).

@@ -9,6 +9,8 @@ public struct VolumeAttachment: Sendable {
     public let engine: VolumeEngine
     /// `md-flushes`.
     public let metadataFlushes: Bool
+    /// The superblock as it was found, before the attachment marked it in use.
+    public let foundSuperblock: Superblock
 
     /// Attaches `volume` of a configuration. A volume with `disk none` has nothing to attach
     /// (it runs ``VolumeEngine/withoutDisk(configuration:entropySeed:)``, as ``ReplicatedVolume`` does).
@@ -57,7 +59,15 @@ public struct VolumeAttachment: Sendable {
         superblock.activityLogExtents = UInt32(configuration.activityLogExtents)
         try metadata.writeSuperblock(superblock, flush: true)
         let engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: bitmap, dataSize: dataBytes, entropySeed: entropySeed)
-        return VolumeAttachment(disk: disk, metadata: metadata, engine: engine, metadataFlushes: metadataFlushes)
+        return VolumeAttachment(disk: disk, metadata: metadata, engine: engine, metadataFlushes: metadataFlushes, foundSuperblock: found)
+    }
+}
+
+extension VolumeAttachment {
+    /// Gives the disk up unused (an attach that was refused): its superblock is written back as
+    /// it was found, so the meta-data does not claim the disk was in use.
+    public func abandon() throws {
+        try metadata.writeSuperblock(foundSuperblock, flush: true)
     }
 }
 
