@@ -53,6 +53,32 @@ struct DisklessTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 
+    @Test func aPrimaryWhoseDiskFailsNextToADisklessPeerConnectsOnlyToItsOwnData() throws {
+        // Regression (simulator seed 30208, --on-io-error detach): the Primary's disk failed while
+        // its peer was Diskless; it took the peer's UUIDs for the data it goes on with, and when
+        // the peer attached its stale disk the Primary was served from it.
+        var pair = try pair { $0.onIOError = .detach }
+        // A reconnect first: the handshake then carries the generation both disks share.
+        try pair.disconnect()
+        try pair.request(0, 1, .write(offset: 0, data: block(1)))
+        try pair.run()
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[1].engine.state.disk == .upToDate)
+        #expect(try pair.admin(1) { $0.detach() } == nil)
+        try pair.run()
+        try pair.request(0, 2, .write(offset: 1 << 20, data: block(2)))
+        try pair.run()
+        pair.nodes[0].disk.injectFailure(in: (2 << 20)..<((2 << 20) + 8192))
+        try pair.request(0, 3, .write(offset: 2 << 20, data: block(3)))
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.disk == .diskless && pair.nodes[0].engine.state.role == .primary)
+        try pair.reattach(1)
+        try pair.run()
+        #expect(pair.nodes[0].log.contains { $0.hasPrefix("Can only connect to data with current UUID") }, "\(pair.nodes[0].log)")
+        #expect(pair.nodes[0].engine.state.connection < .connected, "served from a disk that missed its writes")
+    }
+
     @Test func detachedPrimaryReadsAndWritesThroughItsPeer() throws {
         var pair = try pair()
         try pair.request(0, 1, .write(offset: 4096, data: block(7)))

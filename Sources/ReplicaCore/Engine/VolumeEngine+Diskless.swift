@@ -44,7 +44,11 @@ extension VolumeEngine {
         persistBitmap(&effects)
         persistSuperblock(&effects)
         effects.append(.detachDisk(reason: reason))
-        effectiveDataUUID = state.connection >= .connected ? (handshake.peerUUIDs?.uuids.current ?? 0) & ~1 : superblock.uuids.current & ~1
+        // The data the application goes on with: the peer's if it holds an UpToDate copy, else
+        // this disk's (a peer that is Diskless too has no data of its own to offer; simulator
+        // seed 30208 connected to such a peer's stale disk after it attached).
+        let peerData = state.connection >= .connected && state.peerDisk == .upToDate ? handshake.peerUUIDs?.uuids.current : nil
+        effectiveDataUUID = (peerData ?? superblock.uuids.current) & ~1
         writes.waitingForActivityLog.removeAll()
         resync = ResyncProgress()
         setState(disklessState, &effects, persist: false)
