@@ -51,9 +51,12 @@ extension ForwardedCommand {
     func run() throws { try DaemonClient.run(commandName, resource, flags: flags, options) }
 }
 
-/// `replctl attach RES`: attach the disk without connecting (StandAlone).
+/// `replctl attach RES`: attach the disk without connecting (StandAlone); on a Diskless
+/// volume, take its disk back (a Primary keeps its connection and is resynced while it serves).
 struct Attach: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Attach a resource's disk without connecting (starts the daemon when needed).")
+    static let configuration = CommandConfiguration(
+        abstract: "Attach a resource's disk without connecting (starts the daemon when needed).",
+        discussion: "On a Diskless volume the disk is taken back: a Secondary reconnects on it; a Primary keeps its connection and NBD clients, and its peer resyncs the disk while it serves.")
     @OptionGroup var options: DaemonOptions
     @Argument var resource: String
 
