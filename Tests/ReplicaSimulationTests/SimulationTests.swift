@@ -58,7 +58,7 @@ struct SimulationTests {
             options.onIOError = .detach
             faults += try Simulation(options).run().faults
         }
-        for kind in ["detaches its disk", "admin: attach on node"] {
+        for kind in ["detaches its disk", "admin: attach on node", "admin: attach on the Diskless Primary"] {
             #expect(faults.contains { $0.contains(kind) }, "no run had '\(kind)'")
         }
     }
