@@ -227,8 +227,10 @@ extension VolumeEngine {
             resync.failedBlocks += Int64(reply.size / 4096)
             effects.append(.send(.negativeAck(ack)))
         }
-        requestResyncBlocks(&effects)
+        // Writes that waited for this answer go first: requests made after them are answered
+        // with their data.
         retryActivityLogWaiters(&effects)
+        requestResyncBlocks(&effects)
     }
 
     mutating func resyncRequestFailed(_ ack: BlockAck, _ effects: inout [EngineEffect]) {
