@@ -49,7 +49,7 @@ extension VolumeEngine {
         // seed 30208 connected to such a peer's stale disk after it attached).
         let peerData = state.connection >= .connected && state.peerDisk == .upToDate ? handshake.peerUUIDs?.uuids.current : nil
         effectiveDataUUID = (peerData ?? superblock.uuids.current) & ~1
-        writes.waitingForActivityLog.removeAll()
+        writes.waitingWrites.removeAll()
         resync = ResyncProgress()
         setState(disklessState, &effects, persist: false)
     }

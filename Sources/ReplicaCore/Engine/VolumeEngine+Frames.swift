@@ -173,7 +173,7 @@ extension VolumeEngine {
         persistSuperblock(&effects)
         setState(next, &effects)
         // Writes that waited for a resync answer: none comes now.
-        retryActivityLogWaiters(&effects)
+        retryWaitingWrites(&effects)
     }
 
     /// The engine's source of UUIDs: a generator seeded by the runtime, so a simulation

@@ -229,7 +229,7 @@ extension VolumeEngine {
         }
         // Writes that waited for this answer go first: requests made after them are answered
         // with their data.
-        retryActivityLogWaiters(&effects)
+        retryWaitingWrites(&effects)
         requestResyncBlocks(&effects)
     }
 
@@ -240,7 +240,7 @@ extension VolumeEngine {
         resync.controller.answered(bytes: Int64(range.count))
         resync.failedBlocks += Int64(range.count / 4096)
         effects.append(.log("resync read failed on the source at \(range.lowerBound)+\(range.count)"))
-        retryActivityLogWaiters(&effects)
+        retryWaitingWrites(&effects)
     }
 
     mutating func finishResyncAsTarget(_ effects: inout [EngineEffect]) {

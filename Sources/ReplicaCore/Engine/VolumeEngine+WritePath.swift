@@ -56,12 +56,12 @@ extension VolumeEngine {
             return
         }
         if !diskless, waitsForResyncAnswer(offset..<(offset + Int64(data.count))) {
-            writes.waitingForActivityLog.append((id, offset, data))
+            writes.waitingWrites.append((id, offset, data))
             return
         }
         let extents = ActivityLog.extents(offset: offset, length: Int64(data.count))
         if !diskless, !activate(extents, &effects) {
-            writes.waitingForActivityLog.append((id, offset, data))
+            writes.waitingWrites.append((id, offset, data))
             return
         }
         if writes.currentEpochClosed || writes.sentInCurrentEpoch >= configuration.maxEpochSize {
@@ -137,14 +137,14 @@ extension VolumeEngine {
         writes.pending[id] = write
         activityLog.release(write.extents)
         finishWriteIfDone(id, &effects)
-        retryActivityLogWaiters(&effects)
+        retryWaitingWrites(&effects)
     }
 
     /// Starts the writes that waited for an activity-log slot or a resync answer again, each
     /// checked as a new request (the state may have changed while it waited).
-    mutating func retryActivityLogWaiters(_ effects: inout [EngineEffect]) {
-        let waiting = writes.waitingForActivityLog
-        writes.waitingForActivityLog.removeAll()
+    mutating func retryWaitingWrites(_ effects: inout [EngineEffect]) {
+        let waiting = writes.waitingWrites
+        writes.waitingWrites.removeAll()
         for (id, offset, data) in waiting { applicationRequest(id, .write(offset: offset, data: data), &effects) }
     }
 

@@ -40,8 +40,9 @@ struct WriteTracking: Sendable {
     var transferLog: [UInt32: [Range<Int64>]] = [:]
     var sequence: UInt32 = 0
     var flushes: [PendingFlush] = []
-    /// Writes waiting for a free activity-log slot.
-    var waitingForActivityLog: [(RequestID, Int64, [UInt8])] = []
+    /// Writes waiting for a free activity-log slot, or (on a Primary SyncTarget) for the
+    /// answer to a resync request they overlap.
+    var waitingWrites: [(RequestID, Int64, [UInt8])] = []
     /// The request-timeout period in which each epoch's barrier was sent.
     var barrierSentTick: [UInt32: UInt64] = [:]
     /// Application writes whose local write failed while the peer may still confirm them as
