@@ -143,6 +143,25 @@ struct AttachInPlaceTests {
         #expect(flushFailed, "the flush reported success for a write that exists on no UpToDate disk")
     }
 
+    @Test func aReplacedBlankDiskIsFullySyncedWhileThePrimaryServes() throws {
+        // The disk replacement of DRBD's manual: the failed disk is swapped for a new one,
+        // `create-md` writes fresh meta-data, `attach` on the running Diskless Primary. The new
+        // disk knows no generation: a full sync from the peer.
+        var pair = try detachedPrimaryBehind()
+        try pair.nodes[0].disk.write([UInt8](repeating: 0, count: Int(pair.nodes[0].engine.size)), at: 0)
+        try pair.nodes[0].metadata.create(force: true)
+        #expect(try pair.attachInPlace(0) == nil)
+        try pair.request(0, 11, .read(offset: 3 << 20, length: 4096))
+        try pair.run()
+        let state = pair.nodes[0].engine.state
+        #expect(state.role == .primary && state.connection == .connected && state.disk == .upToDate, "\(state) \(pair.nodes[0].log)")
+        #expect(pair.nodes[0].log.contains { $0.hasPrefix("Resync done as SyncTarget") })
+        #expect(pair.nodes[0].log.contains { $0.contains("uuid_compare()=-2 by rule 20") }, "a full sync to the blank disk")
+        let readBack = succeeded(pair, 0, 11) == block(3, 4096)
+        #expect(readBack, "the read during the full sync was not served from the peer's data")
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func anAttachIsRefusedWithoutAPeerOrWithUnrelatedData() throws {
         var pair = try detachedPrimaryBehind()
         // Another disk's data (created apart): refused before anything changes.
