@@ -393,6 +393,18 @@ diskless)
     A read --offset $(( 60 << 20 )) --length 1048576 --output "$work/read-back-60" r0 || fail "read after the attach"
     cmp -s "$work/read-back-60" "$work/chunk-A-60" || fail "alpha reads other data than it wrote while Diskless"
     cmp -s "$work/chunk-A-60" <(dd if="$work/alpha.img" bs=1M skip=60 count=1 status=none) || fail "the resync did not bring alpha's disk what it wrote while Diskless"
+    # The meta-data of an attached disk is the daemon's: create-md is refused.
+    A create-md --force r0 >/dev/null 2>&1 && fail "create-md accepted on an attached disk"
+    # A disk replacement under the running Primary: detach, a blank disk with new meta-data,
+    # attach: a full sync from beta while alpha serves.
+    A detach r0 || fail "second detach on alpha"
+    dd if=/dev/zero of="$work/alpha.img" bs=1M count=64 conv=notrunc status=none
+    A create-md --force r0 >/dev/null || fail "create-md on the replaced (Diskless) disk"
+    write_chunk A 61
+    A attach r0 || fail "attach of the replaced disk: $(A status --proc)"
+    A wait-sync --timeout 60 r0 || fail "no full sync to the replaced disk: $(A status --proc)"
+    grep -q "attaching the disk while Primary (uuid_compare()=-2 by rule 20)" "$work/run-alpha/replctl.log" || fail "not a full sync to the new disk"
+    A status --proc | grep -q "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" || fail "after the replacement: $(A status --proc)"
     A down r0; B down r0
     same_data || fail "data differs after detach and attach"
     cmp -s "$work/stream" <(head -c 48M "$work/alpha.img") || fail "the NBD client's data is not on alpha's disk"

@@ -14,6 +14,7 @@ struct CreateMetadata: ParsableCommand {
         try runReporting {
             let access = try VolumeAccess(options: options)
             for volume in try access.volumes(resource) {
+                try volume.refuseWhileAttached(options)
                 let device = try access.metadata(volume)
                 try metadataOperation { () throws(MetadataError) in try device.create(force: force) }
                 FileOutput.standardOutput("\(volume.label): writing meta data...\nNew drbd meta data block successfully created.\n")
@@ -60,6 +61,7 @@ struct ApplyActivityLog: ParsableCommand {
         try runReporting {
             let access = try VolumeAccess(options: options)
             for volume in try access.volumes(resource) {
+                try volume.refuseWhileAttached(options)
                 let device = try access.metadata(volume)
                 let result = try metadataOperation { () throws(MetadataError) in try device.applyActivityLog() }
                 var line = "\(volume.label): \(result.replay.validTransactions) activity log transactions, \(result.replay.activeExtents.count) active extents, \(result.bitsSet) bitmap bits set"
@@ -111,6 +113,7 @@ struct SetGenerationIdentifiers: ParsableCommand {
 
     func run() throws {
         try runReporting {
+            try VolumeAccess(options: options).singleVolume(resource).refuseWhileAttached(options)
             let (device, before) = try VolumeAccess.superblock(options: options, resource: resource)
             let after: Superblock
             do throws(MetadataText.SetGenerationError) {

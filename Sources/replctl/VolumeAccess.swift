@@ -83,6 +83,21 @@ struct VolumeAccess {
     }
 }
 
+extension ResolvedVolume {
+    /// Refuses to write this volume's meta-data while this node's daemon has its disk attached
+    /// (drbdmeta's "Device is configured!"): the daemon owns that meta-data, and writing under
+    /// it would lose the record of writes. A Diskless volume, or one that is not up, may be
+    /// written (the disk replacement: create-md on the new disk, then attach).
+    func refuseWhileAttached(_ options: ConfigOptions) throws {
+        let request = ControlRequest(command: "dstate", resource: resourceName)
+        guard let response = DaemonClient.send(request, runDirectory: options.runDirectory), response.exitCode == 0 else { return }
+        let states = response.output.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        guard states.split(separator: "/").first == "Diskless" else {
+            throw CommandFailure(message: "\(label): the disk is attached (\(states)): 'replctl detach \(resourceName)' or 'replctl down \(resourceName)' first", code: ExitCodes.metadata)
+        }
+    }
+}
+
 /// Runs a meta-data operation, turning ``MetadataError`` into exit code 20.
 func metadataOperation<T>(_ body: () throws(MetadataError) -> T) throws -> T {
     do { return try body() } catch { throw CommandFailure(message: error.description, code: ExitCodes.metadata) }
