@@ -23,6 +23,14 @@ HEADER = 40
 F_SETPIPE_SZ = 1031
 
 
+def splice_without_waiting(conn, pipe, count):
+    """Bytes moved from the socket into the pipe, 0 when either would block."""
+    try:
+        return os.splice(conn.fileno(), pipe, count, flags=os.SPLICE_F_NONBLOCK)
+    except BlockingIOError:
+        return 0
+
+
 def main():
     mode, total = sys.argv[1], int(sys.argv[2]) * MIB
     source, target = "/dev/shm/receive-splice-src", "/dev/shm/receive-splice-dst"
@@ -90,19 +98,13 @@ def main():
             held = [0] * len(pipes)
             index, left = 0, MIB
             while left:
-                try:
-                    n = os.splice(conn.fileno(), pipes[index][1], left, flags=os.SPLICE_F_NONBLOCK)
-                except BlockingIOError:
-                    n = 0
+                n = splice_without_waiting(conn, pipes[index][1], left)
                 calls += 1
                 if n == 0:
                     # Either the socket has nothing yet or this pipe is full: wait for data, and
                     # if the pipe still takes nothing, go on with the next one.
                     select.select([conn], [], [], 1)
-                    try:
-                        n = os.splice(conn.fileno(), pipes[index][1], left, flags=os.SPLICE_F_NONBLOCK)
-                    except BlockingIOError:
-                        n = 0
+                    n = splice_without_waiting(conn, pipes[index][1], left)
                     calls += 1
                     if n == 0:
                         index += 1
