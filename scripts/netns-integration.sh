@@ -373,14 +373,18 @@ diskless)
     cmp -s "$work/chunk-A-12" <(dd if="$work/beta.img" bs=1M skip=12 count=1 status=none) || fail "the Diskless Primary's write is not on beta"
     cmp -s "$work/chunk-A-12" <(dd if="$work/alpha.img" bs=1M skip=12 count=1 status=none) && fail "the detached disk was written"
     # attach of the Diskless Primary in place: alpha stays Primary and Connected, an NBD client
-    # writing to it stays connected, and beta resyncs alpha's disk while alpha serves.
+    # on one connection writes before, across and after the attach (qemu-io sleeps 3 s between
+    # its writes), and beta resyncs alpha's disk while alpha serves.
     write_chunk A 60
     head -c 48M /dev/urandom > "$work/stream"
-    ( for _ in 1 2 3; do nbdcopy "$work/stream" "nbd+unix:///?socket=$work/run-alpha/replica0" || exit 1; done ) &
-    copier=$!
-    sleep 0.3
-    A attach r0 || { kill "$copier" 2>/dev/null; fail "attach of the Diskless Primary: $(A status --proc)"; }
-    wait "$copier" || fail "the NBD client's writes failed across the attach"
+    nbdcopy "$work/stream" "nbd+unix:///?socket=$work/run-alpha/replica0" || fail "nbdcopy to the Diskless Primary"
+    qemu-io -f raw -c 'write -P 0x5a 0 8M' -c 'sleep 3000' -c 'write -P 0xa5 8M 8M' -c 'flush' \
+        "nbd+unix:///?socket=$work/run-alpha/replica0" > "$work/qemu-io.log" 2>&1 &
+    client=$!
+    sleep 1
+    A attach r0 || { kill "$client" 2>/dev/null; fail "attach of the Diskless Primary: $(A status --proc)"; }
+    wait "$client" || fail "the NBD client's writes failed across the attach: $(cat "$work/qemu-io.log")"
+    grep -q "error\|failed" "$work/qemu-io.log" && fail "qemu-io: $(cat "$work/qemu-io.log")"
     A wait-sync --timeout 60 r0 || fail "no resync after the attach on alpha: $(A status --proc)"
     A status --proc | grep -q "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" || fail "after the attach: $(A status --proc)"
     grep -q "attaching the disk while Primary" "$work/run-alpha/replctl.log" || fail "the Primary did not attach in place"
@@ -388,7 +392,6 @@ diskless)
     # left after).
     awk '/: transmission/ { open++ } /client disconnected/ { open-- } /attaching the disk while Primary/ { seen = open } END { exit !(seen > 0) }' \
         "$work/run-alpha/replctl.log" || fail "no NBD client was connected across the attach"
-
     grep -q "Resync done as SyncTarget" "$work/run-alpha/replctl.log" || fail "alpha was not resynced as a Primary SyncTarget"
     A read --offset $(( 60 << 20 )) --length 1048576 --output "$work/read-back-60" r0 || fail "read after the attach"
     cmp -s "$work/read-back-60" "$work/chunk-A-60" || fail "alpha reads other data than it wrote while Diskless"
@@ -407,7 +410,9 @@ diskless)
     A status --proc | grep -q "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate" || fail "after the replacement: $(A status --proc)"
     A down r0; B down r0
     same_data || fail "data differs after detach and attach"
-    cmp -s "$work/stream" <(head -c 48M "$work/alpha.img") || fail "the NBD client's data is not on alpha's disk"
+    cp "$work/stream" "$work/expected"
+    python3 -c 'import sys; sys.stdout.buffer.write(b"\x5a" * (8 << 20) + b"\xa5" * (8 << 20))' | dd of="$work/expected" conv=notrunc status=none
+    cmp -s "$work/expected" <(head -c 48M "$work/alpha.img") || fail "the NBD clients' data is not on alpha's disk"
     ;;
 disknone)
     # beta is configured 'disk none' (a diskless client): it has no meta-data, connects

@@ -52,13 +52,14 @@ extension VolumeEngine {
         attached.handshake.attachingInPlace = true
         self = attached
         var effects: [EngineEffect] = [.log("attaching the disk while Primary (uuid_compare()=\(result.comparison.handshake) by rule \(result.comparison.rule)): the peer resyncs it")]
-        effects.append(.send(.sizes(SizesPayload(backingSize: UInt64(localSize), userSize: 0, currentSize: UInt64(size), maxRequestSize: UInt32(FrameLimits.maximumRequestSize)))))
+        effects.append(.send(.sizes(sizesPayload)))
         effects.append(.send(.uuids(uuidsPayload(extraFlags: diskState == .inconsistent ? 4 : 0))))
         // Negotiating until the peer answers (DRBD's D_NEGOTIATING): reads keep going to the
         // peer, and the meta-data does not call the disk consistent.
+        // (One superblock write: the new disk's, with the agreed size and the new flags.)
         var next = state
         next.disk = .negotiating
-        setState(next, &effects)
+        setState(next, &effects, persist: false)
         persistSuperblock(&effects)
         return .success(effects)
     }

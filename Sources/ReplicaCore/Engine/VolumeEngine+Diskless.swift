@@ -87,6 +87,10 @@ extension VolumeEngine {
     /// that failed on this disk once the disk is gone.
     var peerHoldsUpToDateCopy: Bool { replicating && state.peerDisk == .upToDate }
 
+    /// This node has no good data of its own (Diskless, or a disk being resynced from the
+    /// peer): what it writes counts only once the peer has it.
+    var peerCopyIsTheOnlyGoodOne: Bool { state.disk < .upToDate }
+
     // MARK: - Requests of a diskless node
 
     /// A read served by the peer (P_DATA_REQUEST); the request completes with its reply.

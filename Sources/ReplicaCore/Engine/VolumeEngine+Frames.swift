@@ -78,11 +78,16 @@ extension VolumeEngine {
             resyncRate: UInt32(clamping: pacing.resyncRateKiB), planAhead: UInt32(clamping: pacing.planAheadSteps),
             delayTarget: UInt32(clamping: pacing.delayTargetSteps), fillTarget: UInt32(clamping: pacing.fillTargetSectors),
             maxRate: UInt32(clamping: pacing.maxRateKiB), verifyAlgorithm: "", checksumAlgorithm: ""))))
-        effects.append(.send(.sizes(SizesPayload(backingSize: UInt64(localSize), userSize: 0, currentSize: UInt64(size), maxRequestSize: UInt32(FrameLimits.maximumRequestSize)))))
+        effects.append(.send(.sizes(sizesPayload)))
         effects.append(.send(.uuids(uuidsPayload())))
         effects.append(.send(.state(state.wireValue)))
         handshake.sentParameters = true
         startPinging(&effects)
+    }
+
+    /// This node's sizes, as the handshake announces them.
+    var sizesPayload: SizesPayload {
+        SizesPayload(backingSize: UInt64(localSize), userSize: 0, currentSize: UInt64(size), maxRequestSize: UInt32(FrameLimits.maximumRequestSize))
     }
 
     var protocolParameters: ProtocolParametersPayload {

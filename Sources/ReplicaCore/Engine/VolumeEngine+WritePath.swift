@@ -7,7 +7,7 @@ extension VolumeEngine {
             return
         }
         // A Diskless Primary, or a Primary SyncTarget, reads its peer's UpToDate data.
-        let readsFromPeer = state.disk < .upToDate && peerServesData
+        let readsFromPeer = peerCopyIsTheOnlyGoodOne && peerServesData
         guard state.disk == .upToDate || state.connection == .syncSource || state.connection == .pausedSyncS || readsFromPeer else {
             effects.append(.complete(id, .failure(.noUpToDateData)))
             return
@@ -70,7 +70,7 @@ extension VolumeEngine {
         let replicate = replicating
         var write = PendingWrite(offset: offset, length: data.count, epoch: writes.currentEpoch, extents: extents,
                                  networkPending: replicate && configuration.wireProtocol != "A", sentTick: writes.requestTick)
-        write.peerCopyOnly = state.disk < .upToDate
+        write.peerCopyOnly = peerCopyIsTheOnlyGoodOne
         if state.connection == .wfBitMapS {
             // The bitmap already went to the peer: tell it about this block (DRBD's P_OUT_OF_SYNC).
             bitmap.markOutOfSync(offset: offset, length: Int64(data.count))
@@ -189,7 +189,7 @@ extension VolumeEngine {
             return
         }
         var flush = PendingFlush(id: id, awaitedEpochs: replicating ? awaited : [])
-        flush.peerCopyOnly = state.disk < .upToDate
+        flush.peerCopyOnly = peerCopyIsTheOnlyGoodOne
         writes.flushes.append(flush)
         submit(.flush, purpose: .applicationFlush(id), &effects)
     }
@@ -226,7 +226,7 @@ extension VolumeEngine {
         // (under protocol A and B it completed before this answer; found by the simulator,
         // seed 82).
         if failed { markOutOfSync(offset: Int64(ack.offset), length: Int64(ack.size)) }
-        if failed, state.disk < .upToDate, writes.pending[ack.blockID]?.networkPending != true { writes.peerOnlyWriteLost = true }
+        if failed, peerCopyIsTheOnlyGoodOne, writes.pending[ack.blockID]?.networkPending != true { writes.peerOnlyWriteLost = true }
         guard var write = writes.pending[ack.blockID] else { return }
         write.networkPending = false
         if failed, write.peerCopyOnly {

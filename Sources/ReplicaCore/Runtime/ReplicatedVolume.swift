@@ -22,11 +22,7 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
 
     /// Attaches volume 0 of `resource` on `node` and prepares the transport (not yet connected).
     public init(configuration: Configuration, resource name: String, node: String, transport: any Transport) throws {
-        guard let resource = configuration.resource(named: name) else {
-            throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
-        }
-        let resolver = NodeResolver(nodeName: node)
-        let volume = try resolver.volumes(of: resource, in: configuration)[0]
+        let (resource, resolver, volume) = try Self.volumeZero(of: name, on: node, in: configuration)
         let net = resolver.netOptions(of: resource, in: configuration)
         let handlers = HandlerRunner(commands: resolver.handlerCommands(of: resource, in: configuration), resource: name,
                                      minor: volume.device.minor, volume: volume.number, configurationFile: configuration.file)
@@ -52,17 +48,23 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
     /// while the volume goes on serving (``VolumeEngine/attachInPlace(_:)``). Throws the
     /// refusal, with nothing changed (the disk's superblock is written back as it was found).
     public func attachInPlace(configuration: Configuration, resource name: String, node: String) throws {
-        guard let resource = configuration.resource(named: name) else {
-            throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
-        }
-        let resolver = NodeResolver(nodeName: node)
-        let volume = try resolver.volumes(of: resource, in: configuration)[0]
+        let (resource, resolver, volume) = try Self.volumeZero(of: name, on: node, in: configuration)
         let attachment = try VolumeAttachment.attach(volume, net: resolver.netOptions(of: resource, in: configuration),
                                                      entropySeed: UInt64.random(in: 0...UInt64.max))
         if case .failure(let refusal) = runtime.attachInPlace(attachment) {
             try attachment.abandon()
             throw refusal
         }
+    }
+
+    /// Volume 0 of resource `name` as `node` sees it in `configuration`.
+    private static func volumeZero(of name: String, on node: String, in configuration: Configuration) throws
+        -> (ResourceSpec, NodeResolver, ResolvedVolume) {
+        guard let resource = configuration.resource(named: name) else {
+            throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
+        }
+        let resolver = NodeResolver(nodeName: node)
+        return (resource, resolver, try resolver.volumes(of: resource, in: configuration)[0])
     }
 
     /// The size the volume exposes (agreed with the peer).
