@@ -131,3 +131,20 @@ int64_t CReplicaLinux_splice_pipe_to_socket(int pipe, int socket, size_t length,
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     return moved < 0 ? -code : moved;
 }
+
+int64_t CReplicaLinux_splice_socket_to_pipe(int socket, int pipe, size_t length) {
+    ssize_t moved;
+    do {
+        moved = splice(socket, NULL, pipe, NULL, length, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (moved < 0 && errno == EINTR);
+    return moved < 0 ? -errno : moved;
+}
+
+int64_t CReplicaLinux_splice_pipe_to_file(int pipe, int file, int64_t offset, size_t length) {
+    loff_t position = offset;
+    ssize_t moved;
+    do {
+        moved = splice(pipe, NULL, file, &position, length, SPLICE_F_MOVE);
+    } while (moved < 0 && errno == EINTR);
+    return moved < 0 ? -errno : moved;
+}

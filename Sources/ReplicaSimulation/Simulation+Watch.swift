@@ -11,6 +11,7 @@ extension Simulation {
         case .read(let offset, let length): what = "read \(offset)+\(length)"
         case .readForPeer(let offset, let length): what = "read for the peer \(offset)+\(length)"
         case .write(let offset, let data): what = "write \(offset)+\(data.count) (first byte \(data.first ?? 0))"
+        case .writeHeld(let offset, let data): what = "write \(offset)+\(data.count) (held)"
         case .discard(let offset, let length): what = "discard \(offset)+\(length)"
         case .flush: what = "flush"
         }

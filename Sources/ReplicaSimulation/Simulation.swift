@@ -57,6 +57,9 @@ public final class Simulation {
     /// Which reads for the peer are held: a stream of its own, so that a seed's run (its
     /// faults, timings and workload) is the same with and without held reads.
     var heldChoices: SeededGenerator
+    /// Chooses which resync blocks arrive held (a generator of its own, so that the other
+    /// choices of a seed are those they were before held receives).
+    var heldReceiveChoices: SeededGenerator
     var queue = EventQueue<Event>()
     var now: UInt64 = 0
     var nodes: [Node] = []
@@ -92,6 +95,7 @@ public final class Simulation {
         let chosen = options.wireProtocol ?? ["A", "B", "C"][Int(generator.next() % 3)]
         random = generator
         heldChoices = SeededGenerator(seed: options.seed ^ 0x4845_4C44_5245_4144)
+        heldReceiveChoices = SeededGenerator(seed: options.seed ^ 0x4845_4C44_5245_4356)
         wireProtocol = chosen
         var configuration = EngineConfiguration()
         configuration.wireProtocol = chosen
@@ -192,7 +196,14 @@ public final class Simulation {
             guard generation == link, connected || closedBy == 1 - to, nodes[to].engine != nil else { return }
             let frame = try held.map { held throws -> Frame in try wireRoundTrip(sent.replacingData(held.storage.takeBytes())) } ?? sent
             note("node\(to) <- \(frame.type)")
-            try execute(to, nodes[to].engine!.handle(.frame(frame)))
+            // A block (resync reply or replicated write) is received held, as a spliced receive
+            // is, about half of the time.
+            if !FrameCodec.dataBytes(frame).isEmpty, frame.type == .resyncReply || frame.type == .data, heldReceiveChoices.next() % 2 == 0 {
+                let data = FrameCodec.dataBytes(frame)
+                try execute(to, nodes[to].engine!.handle(.heldFrame(frame.replacingData([]), HeldData(SimulatedHeldReceive(data)))))
+            } else {
+                try execute(to, nodes[to].engine!.handle(.frame(frame)))
+            }
         case .ioDone(let index, let incarnation, let id, let io):
             ioInFlight -= 1
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }

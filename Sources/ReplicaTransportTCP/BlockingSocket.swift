@@ -5,14 +5,6 @@ import ReplicaCore
 
 /// A blocking TCP socket, used from dedicated threads only (never from Swift's cooperative
 /// pool). Thin wrappers over the system calls that turn failures into ``TransportError``.
-extension TransportError {
-    /// The message of a clean end of stream (the peer closed its side).
-    static let closedByPeer = "connection closed by peer"
-
-    /// True for a clean end of stream.
-    var isClosedByPeer: Bool { description == Self.closedByPeer }
-}
-
 final class BlockingSocket: @unchecked Sendable {
     // The descriptor is written once at init and at close (under `closeLock`); reads and writes
     // on it happen from one receive thread and from senders serialized by their channel lock.

@@ -1,9 +1,15 @@
 import ReplicaCore
 
 /// Reads frames from one connection through a ``StreamReceiveBuffer``: the frames that arrived
-/// together (a batch of writes, a burst of acks) come with one `recv`.
+/// together (a batch of writes, a burst of acks) come with one `recv`. A large block (a resync
+/// reply's or a replicated write's) is not received into memory: it is spliced from the socket
+/// into pipes (``SplicedReceive``) and written to the disk from there.
 final class BufferedFrameReader {
     private let input: StreamReceiveBuffer<TransportError>
+    private let socket: BlockingSocket
+    /// The previous frame's data was spliced: the stream is probably a run of large blocks, so the next header is read alone (what the buffer would read past it is the
+    /// next block's data, which would then be copied).
+    private var afterSplicedData = false
 
     /// Bytes read at most per `recv` (a frame's data beyond them is received in place).
     static let capacity = 64 << 10
@@ -12,10 +18,13 @@ final class BufferedFrameReader {
     struct RawFrame {
         var header: FrameHeader
         var fixed: [UInt8]
+        /// The frame's data, unless it is `held`.
         var data: [UInt8]
+        var held: HeldData?
     }
 
     init(socket: BlockingSocket) {
+        self.socket = socket
         input = StreamReceiveBuffer(capacity: Self.capacity) { buffer throws(TransportError) in try socket.receive(into: buffer) }
     }
 
@@ -27,17 +36,43 @@ final class BufferedFrameReader {
 
     /// The next frame; a header that breaks the protocol throws "protocol error: ...".
     func next() throws(TransportError) -> RawFrame {
-        try input.fill(atLeast: FrameHeader.size)
-        let header: FrameHeader
-        do {
-            header = try bufferedHeader()
-        } catch {
-            throw TransportError("protocol error: \(error)")
-        }
-        input.consume(FrameHeader.size)
+        let header = try nextHeader()
         let fixed = try input.take(header.type.fixedPayloadSize)
-        let data = try input.take(Int(header.length) - header.type.fixedPayloadSize)
-        return RawFrame(header: header, fixed: fixed, data: data)
+        let dataCount = Int(header.length) - header.type.fixedPayloadSize
+        afterSplicedData = false
+        guard header.type == .resyncReply || header.type == .data, dataCount >= SplicedReceive.smallestSpliced else {
+            return RawFrame(header: header, fixed: fixed, data: try input.take(dataCount))
+        }
+        // What the buffer already holds of the data comes first; the rest is spliced.
+        let prefix = try input.take(min(input.buffered, dataCount))
+        let socket = self.socket
+        let spliced = try socket.withDescriptor { descriptor throws(TransportError) in
+            try SplicedReceive.receive(dataCount, prefix: prefix, from: descriptor) { buffer throws(TransportError) in try socket.readExactly(buffer) }
+        }
+        guard let spliced else {
+            // No pipes to be had: into memory.
+            return RawFrame(header: header, fixed: fixed, data: prefix + (try input.take(dataCount - prefix.count)))
+        }
+        afterSplicedData = true
+        return RawFrame(header: header, fixed: fixed, data: [], held: HeldData(spliced))
+    }
+
+    private func nextHeader() throws(TransportError) -> FrameHeader {
+        do {
+            if afterSplicedData && input.buffered < FrameHeader.size {
+                return try FrameHeader(bytes: input.take(FrameHeader.size))
+            }
+            try input.fill(atLeast: FrameHeader.size)
+            let header = try bufferedHeader()
+            input.consume(FrameHeader.size)
+            return header
+        } catch let error as ProtocolError {
+            throw TransportError("protocol error: \(error)")
+        } catch let error as TransportError {
+            throw error
+        } catch {
+            throw TransportError("\(error)")
+        }
     }
 
     private func bufferedHeader() throws(ProtocolError) -> FrameHeader {

@@ -140,7 +140,7 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     private func receiveLoop(_ socket: BlockingSocket) {
         let reader = BufferedFrameReader(socket: socket)
         let channel = socket === data ? Channel.data : .meta
-        var batch: [Frame] = []
+        var batch: [ReceivedFrame] = []
         while !isClosed {
             do throws(TransportError) {
                 // Frames that arrived together go to the handler together, before this thread
@@ -149,7 +149,11 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
                 let raw = try reader.next()
                 let frame: Frame
                 do {
-                    frame = try FrameCodec.decode(raw.header, fixed: raw.fixed, data: raw.data)
+                    if let held = raw.held {
+                        frame = try FrameCodec.decode(raw.header, fixed: raw.fixed, heldCount: held.count)
+                    } else {
+                        frame = try FrameCodec.decode(raw.header, fixed: raw.fixed, data: raw.data)
+                    }
                 } catch {
                     deliver(&batch)
                     close(reason: "protocol error: \(error)")
@@ -160,7 +164,7 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
                     close(reason: "protocol error: \(frame.type) frame on the wrong channel")
                     return
                 }
-                batch.append(frame)
+                batch.append(ReceivedFrame(frame, held: raw.held))
                 if batch.count >= Self.largestBatch { deliver(&batch) }
             } catch {
                 deliver(&batch)
@@ -191,7 +195,7 @@ public final class TCPPeerLink: PeerLink, @unchecked Sendable {
     }
 
     /// Hands the frames received so far to the handler.
-    private func deliver(_ batch: inout [Frame]) {
+    private func deliver(_ batch: inout [ReceivedFrame]) {
         guard !batch.isEmpty else { return }
         handler.received(batch, on: self)
         batch.removeAll()

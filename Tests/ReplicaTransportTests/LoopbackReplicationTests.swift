@@ -114,6 +114,7 @@ struct LoopbackReplicationTests {
         try pair.beta.up()
         #expect(pair.alpha.waitForConnection(timeout: 20))
         let splicedBefore = SplicedRead.readsSpliced
+        let receivedBefore = SplicedReceive.receivesSpliced
         try pair.alpha.promote(force: true)
         var writesDuringSync = 0
         for _ in 0..<600 {
@@ -127,6 +128,7 @@ struct LoopbackReplicationTests {
         #expect(pair.alpha.waitForSync(timeout: 60), "\(pair.alpha.state)")
         #expect(pair.beta.waitForSync(timeout: 10), "\(pair.beta.state)")
         #expect(SplicedRead.readsSpliced > splicedBefore, "no resync block was spliced")
+        #expect(SplicedReceive.receivesSpliced > receivedBefore, "no resync block was received by splice")
         pair.alpha.down()
         pair.beta.down()
         let size = pair.alpha.size

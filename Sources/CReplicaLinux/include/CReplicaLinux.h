@@ -42,5 +42,13 @@ int64_t CReplicaLinux_splice_file_to_pipe(int file, int64_t offset, int pipe, si
 /// splice(2) of up to `length` bytes from `pipe` to `socket` (waiting as the socket does);
 /// `more`: more data follows (SPLICE_F_MORE). Returns the bytes moved or -errno.
 int64_t CReplicaLinux_splice_pipe_to_socket(int pipe, int socket, size_t length, int more);
+/// splice(2) of up to `length` bytes received on `socket` into `pipe` (the socket buffer's
+/// pages are referenced, not copied): waits for data as the socket does, not for room in the
+/// pipe. Returns the bytes moved, 0 when the peer ended the stream, or -errno (-EAGAIN: the
+/// pipe has no free slot).
+int64_t CReplicaLinux_splice_socket_to_pipe(int socket, int pipe, size_t length);
+/// splice(2) of up to `length` bytes from `pipe` into `file` at `offset` (copied into the
+/// file's pages as a write is). Returns the bytes moved or -errno.
+int64_t CReplicaLinux_splice_pipe_to_file(int pipe, int file, int64_t offset, size_t length);
 
 #endif

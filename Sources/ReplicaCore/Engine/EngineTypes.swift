@@ -48,6 +48,9 @@ public enum LocalIO: Sendable, Equatable {
     /// was started (writes started after it may show in it, and are sent after it).
     case readForPeer(offset: Int64, length: Int)
     case write(offset: Int64, data: [UInt8])
+    /// A write of data the runtime received and kept out of memory (``HeldData``: a resync
+    /// block spliced from the socket), written from where it is held.
+    case writeHeld(offset: Int64, data: HeldData)
     case flush
     case discard(offset: Int64, length: Int64)
 
@@ -55,7 +58,7 @@ public enum LocalIO: Sendable, Equatable {
     public var operation: BlockIOError.Operation {
         switch self {
         case .read, .readForPeer: .read
-        case .write: .write
+        case .write, .writeHeld: .write
         case .flush: .flush
         case .discard: .discard
         }
@@ -66,6 +69,7 @@ public enum LocalIO: Sendable, Equatable {
         switch self {
         case .read(let offset, let length), .readForPeer(let offset, let length): offset..<(offset + Int64(length))
         case .write(let offset, let data): offset..<(offset + Int64(data.count))
+        case .writeHeld(let offset, let data): offset..<(offset + Int64(data.count))
         case .discard(let offset, let length): offset..<(offset + length)
         case .flush: 0..<0
         }
@@ -94,6 +98,9 @@ public enum EngineEvent: Sendable, Equatable {
     case connectionLost
     /// A frame from the peer.
     case frame(Frame)
+    /// A frame from the peer whose data the runtime received and keeps out of memory (the
+    /// frame's own data is empty): a resync reply's block spliced from the socket.
+    case heldFrame(Frame, HeldData)
     /// Ask for more resync blocks now (as the resync timer does; the in-memory runtime sends
     /// it when idle).
     case resyncTick

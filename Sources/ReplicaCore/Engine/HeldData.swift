@@ -1,7 +1,9 @@
-/// Bytes read from a disk for the peer that the runtime keeps out of the process's memory —
-/// on Linux as the page cache's own pages in a pipe (``SplicedRead``) — until the transport
-/// sends them, so that a resync block is not copied into memory and out again. The engine
-/// passes it on unopened. Two values are equal when they hold the same storage.
+/// Bytes the runtime keeps out of the process's memory, so that a resync block is not copied
+/// into memory and out again: read from a disk for the peer — on Linux as the page cache's own
+/// pages in a pipe (``SplicedRead``) — until the transport sends them, or received from the
+/// peer — as the socket buffer's pages in pipes (``SplicedReceive``) — until the runtime writes
+/// them to the disk. The engine passes it on unopened. Two values are equal when they hold the
+/// same storage.
 public struct HeldData: Sendable, Equatable, CustomStringConvertible {
     /// Where the bytes are.
     public let storage: any HeldDataStorage
@@ -26,6 +28,17 @@ public protocol HeldDataStorage: AnyObject, Sendable {
     /// are); the storage is empty afterwards.
     /// - Throws: ``BlockIOError`` naming the operation that failed.
     func takeBytes() throws(BlockIOError) -> [UInt8]
+    /// Writes the bytes into `file` (a descriptor of a disk that uses the page cache) at
+    /// `offset` from where they are held, without taking them into memory; the storage is
+    /// empty afterwards. False, with nothing done, for storage that cannot (the caller then
+    /// takes the bytes and writes them as usual).
+    /// - Throws: ``BlockIOError`` naming the operation that failed.
+    func write(to file: Int32, at offset: Int64) throws(BlockIOError) -> Bool
+}
+
+extension HeldDataStorage {
+    /// Storage that can only be taken into memory.
+    public func write(to file: Int32, at offset: Int64) throws(BlockIOError) -> Bool { false }
 }
 
 extension Frame {

@@ -55,6 +55,28 @@ extension VolumeEngine {
     }
 
     /// A peer broke the protocol: the connection ends (ProtocolError, then reconnect).
+    /// A frame whose data the runtime holds (``EngineEvent/heldFrame(_:_:)``): a resync reply
+    /// or a replicated write that is handled at once has its block written from where it is
+    /// held; any other frame, or one that waits behind a barrier, takes its bytes into memory
+    /// and goes the usual way.
+    mutating func received(_ frame: Frame, held: HeldData, _ effects: inout [EngineEffect]) {
+        let handledAtOnce = state.connection >= .wfReportParams && !(receiver.holding && handshake.decided)
+        switch frame {
+        case .resyncReply(let offset, let blockID, let own) where handledAtOnce && own.isEmpty:
+            return receivedResyncReply(offset, blockID, count: held.count, write: .writeHeld(offset: Int64(offset), data: held), &effects)
+        case .data(let header, let own) where handledAtOnce && own.isEmpty:
+            return receivedData(header, count: held.count, write: .writeHeld(offset: Int64(header.offset), data: held), &effects)
+        default:
+            break
+        }
+        do {
+            received(frame.replacingData(try held.storage.takeBytes()), &effects)
+        } catch {
+            effects.append(.log("receive failed: \(frame.type) frame: \(error)"))
+            effects.append(.closeConnection(reason: "receive failed: \(error)", standAlone: false))
+        }
+    }
+
     mutating func protocolViolation(_ message: String, _ effects: inout [EngineEffect]) {
         effects.append(.log("protocol error: \(message)"))
         lossCause = .protocolError

@@ -202,14 +202,20 @@ extension VolumeEngine {
     }
 
     mutating func receivedResyncReply(_ offset: UInt64, _ blockID: UInt64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
-        guard let range = resync.inFlight[blockID], range.lowerBound == Int64(offset), range.count == data.count else {
-            protocolViolation("resync reply \(blockID) at \(offset)+\(data.count) matches no request", &effects)
+        receivedResyncReply(offset, blockID, count: data.count, write: .write(offset: Int64(offset), data: data), &effects)
+    }
+
+    /// A resync reply of `count` bytes, written to the disk by `write` (its data in memory or
+    /// held by the runtime).
+    mutating func receivedResyncReply(_ offset: UInt64, _ blockID: UInt64, count: Int, write: LocalIO, _ effects: inout [EngineEffect]) {
+        guard let range = resync.inFlight[blockID], range.lowerBound == Int64(offset), range.count == count else {
+            protocolViolation("resync reply \(blockID) at \(offset)+\(count) matches no request", &effects)
             return
         }
-        counters.networkReceived += UInt64(data.count / 1024)
-        resync.receivedSinceStep += Int64(data.count)
-        resync.controller.answered(bytes: Int64(data.count))
-        submit(.write(offset: Int64(offset), data: data), purpose: .resyncWrite(ResyncReply(offset: offset, blockID: blockID, size: UInt32(data.count))), &effects)
+        counters.networkReceived += UInt64(count / 1024)
+        resync.receivedSinceStep += Int64(count)
+        resync.controller.answered(bytes: Int64(count))
+        submit(write, purpose: .resyncWrite(ResyncReply(offset: offset, blockID: blockID, size: UInt32(count))), &effects)
     }
 
     mutating func resyncWriteDone(_ reply: ResyncReply, _ result: LocalIOResult, _ effects: inout [EngineEffect]) {

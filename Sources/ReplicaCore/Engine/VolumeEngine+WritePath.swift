@@ -263,6 +263,12 @@ extension VolumeEngine {
     // MARK: - Receiving replicated writes (Secondary)
 
     mutating func receivedData(_ header: DataHeader, _ data: [UInt8], _ effects: inout [EngineEffect]) {
+        receivedData(header, count: data.count, write: .write(offset: Int64(header.offset), data: data), &effects)
+    }
+
+    /// A replicated write of `count` bytes, written to the disk by `write` (its data in memory
+    /// or held by the runtime).
+    mutating func receivedData(_ header: DataHeader, count: Int, write localWrite: LocalIO, _ effects: inout [EngineEffect]) {
         guard state.connection >= .connected else {
             protocolViolation("data frame before the handshake finished", &effects)
             return
@@ -271,28 +277,28 @@ extension VolumeEngine {
             protocolViolation("the peer replicates a write to a Primary (two Primaries are not allowed)", &effects)
             return
         }
-        guard Int64(header.offset) + Int64(data.count) <= size else {
-            protocolViolation("data at \(header.offset)+\(data.count) past the end of the \(size)-byte device", &effects)
+        guard Int64(header.offset) + Int64(count) <= size else {
+            protocolViolation("data at \(header.offset)+\(count) past the end of the \(size)-byte device", &effects)
             return
         }
-        counters.networkReceived += UInt64(data.count / 1024)
+        counters.networkReceived += UInt64(count / 1024)
         // Application writes compete with a resync this node pulls (c-min-rate).
-        resync.applicationBytesSinceStep += Int64(data.count)
+        resync.applicationBytesSinceStep += Int64(count)
         if header.flags & DataFlags.sendReceiveAck != 0 {
-            effects.append(.send(.receiveAck(BlockAck(offset: header.offset, blockID: header.blockID, size: UInt32(data.count), sequence: header.sequence))))
+            effects.append(.send(.receiveAck(BlockAck(offset: header.offset, blockID: header.blockID, size: UInt32(count), sequence: header.sequence))))
         }
         receiver.epochs[receiver.epochs.count - 1].received += 1
-        var write = ReceivedWrite(header: header, size: UInt32(data.count), epoch: UInt32(receiver.epochs.count - 1))
-        if state.peerDisk == .diskless, state.disk > .diskless, !data.isEmpty {
-            write.activityLogExtents = holdOnlyCopy(offset: Int64(header.offset), length: Int64(data.count), &effects)
+        var write = ReceivedWrite(header: header, size: UInt32(count), epoch: UInt32(receiver.epochs.count - 1))
+        if state.peerDisk == .diskless, state.disk > .diskless, count > 0 {
+            write.activityLogExtents = holdOnlyCopy(offset: Int64(header.offset), length: Int64(count), &effects)
         }
         if state.disk == .diskless {
             // No disk to write to (reference 5.8): a negative ack, the data dropped.
             peerWriteDone(write, .failure(Self.disklessError(.write(offset: Int64(header.offset), data: []))), &effects)
-        } else if data.isEmpty {
+        } else if count == 0 {
             peerWriteDone(write, .success([]), &effects)
         } else {
-            submit(.write(offset: Int64(header.offset), data: data), purpose: .peerWrite(write), &effects)
+            submit(localWrite, purpose: .peerWrite(write), &effects)
         }
     }
 

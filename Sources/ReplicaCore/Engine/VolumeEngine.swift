@@ -88,6 +88,8 @@ public struct VolumeEngine: Sendable {
             connectionLost(&effects)
         case .frame(let frame):
             received(frame, &effects)
+        case .heldFrame(let frame, let held):
+            received(frame, held: held, &effects)
         case .resyncTick:
             resyncTick(&effects)
         case .timer(let timer):

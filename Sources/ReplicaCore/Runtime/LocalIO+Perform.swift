@@ -5,6 +5,11 @@ extension LocalIO {
             switch self {
             case .read(let offset, let length), .readForPeer(let offset, let length): return .success(try disk.read(count: length, at: offset))
             case .write(let offset, let data): try disk.write(data, at: offset)
+            case .writeHeld(let offset, let data):
+                // Written from where it is held when the disk's file takes it so; else as a write.
+                if let file = disk.pageCacheDescriptor, offset >= 0, offset + Int64(data.count) <= disk.size,
+                   try data.storage.write(to: file, at: offset) { break }
+                try disk.write(try data.storage.takeBytes(), at: offset)
             case .flush: try disk.flush()
             case .discard(let offset, let length): try disk.discard(at: offset, length: length)
             }

@@ -213,19 +213,23 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     }
 
     public func received(_ frame: Frame, volume: UInt16, on link: any PeerLink) {
-        received([frame], on: link)
+        received([ReceivedFrame(frame)], on: link)
     }
 
     /// Runs the step on the transport's receive thread (no thread hand-off): a step never
     /// waits for the network (see ``flushSends()``), so receive threads cannot wait on each
     /// other through their engines.
-    public func received(_ frames: [Frame], on link: any PeerLink) {
+    public func received(_ frames: [ReceivedFrame], on link: any PeerLink) {
         let notices = engineQueue.sync { [self] in
             stepKeepingNotices {
                 // A frame may end the link (a protocol violation); the rest then belong to no one.
-                for frame in frames {
+                for received in frames {
                     guard let current = self.link, current === link else { return }
-                    run(engine.handle(.frame(frame)))
+                    if let held = received.held {
+                        run(engine.handle(.heldFrame(received.frame, held)))
+                    } else {
+                        run(engine.handle(.frame(received.frame)))
+                    }
                 }
             }
         }
@@ -271,14 +275,19 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// small `pread`/`pwrite` into the page cache. While connected, writes up to 1 MiB run
     /// inline too: the step has sent the frame first, so the local write overlaps the peer's
     /// (StandAlone, the I/O queue lets the reader take the next request meanwhile: faster
-    /// alone, slower when connected, measured with fio at 1 MiB QD 8). Flushes run inline while they are fast (a
-    /// peer flushes at every barrier, and the writes after the barrier wait for it). Large
-    /// transfers, slow flushes and discards go to the I/O queue so that the engine keeps
-    /// serving the network meanwhile.
+    /// alone, slower when connected, measured with fio at 1 MiB QD 8). Flushes run inline
+    /// while they are fast (a peer flushes at every barrier, and the writes after the barrier
+    /// wait for it). Large transfers, slow flushes and discards go to the I/O queue so that
+    /// the engine keeps serving the network meanwhile. So do blocks received held
+    /// (``SplicedReceive``: large resync blocks and replicated writes): the receive thread
+    /// then only splices them into pipes, without a copy, and takes the next while the I/O
+    /// thread copies this one into the disk — the two halves of a receiver's work on two
+    /// cores (docs/PERFORMANCE.md: a full sync +15–25 % against writing them inline).
     private func runsInline(_ io: LocalIO) -> Bool {
         switch io {
         case .read(_, let length), .readForPeer(_, let length): length <= 64 << 10
-        case .write(_, let data): data.count <= 64 << 10 || (link != nil && data.count <= 1 << 20)
+        case .write: io.range.count <= 64 << 10 || (link != nil && io.range.count <= 1 << 20)
+        case .writeHeld: false
         case .flush: lastFlushNanoseconds.map { $0 <= Self.inlineFlushLimitNanoseconds } ?? false
         case .discard: false
         }

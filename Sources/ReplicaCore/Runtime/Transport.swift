@@ -7,6 +7,14 @@ public struct TransportError: Error, Sendable, Equatable, CustomStringConvertibl
     public init(_ description: String) { self.description = description }
 }
 
+extension TransportError {
+    /// The message of a clean end of stream (the peer closed its side).
+    public static let closedByPeer = "connection closed by peer"
+
+    /// True for a clean end of stream.
+    public var isClosedByPeer: Bool { description == Self.closedByPeer }
+}
+
 extension Transport {
     /// Transports that cannot keep a link past stopping simply stop.
     public func stopConnecting() { stop() }
@@ -34,9 +42,37 @@ extension PeerLink {
 }
 
 extension PeerLinkHandler {
-    /// Handlers without batches take the frames one by one.
-    public func received(_ frames: [Frame], on link: any PeerLink) {
-        for frame in frames { received(frame, volume: 0, on: link) }
+    /// Handlers without batches take the frames one by one, held data copied into its frame
+    /// (a failure to take it ends the link).
+    public func received(_ frames: [ReceivedFrame], on link: any PeerLink) {
+        for received in frames {
+            guard let held = received.held else {
+                self.received(received.frame, volume: 0, on: link)
+                continue
+            }
+            do {
+                self.received(try held.copied(into: received.frame), volume: 0, on: link)
+            } catch {
+                link.close()
+                return
+            }
+        }
+    }
+}
+
+/// A frame as a transport delivers it: its data in the frame, or (`held`) kept out of memory —
+/// a large resync block spliced from the socket (``SplicedReceive``), the frame's own data
+/// then empty.
+public struct ReceivedFrame: Sendable {
+    /// The frame.
+    public var frame: Frame
+    /// The frame's data, when the transport kept it out of memory.
+    public var held: HeldData?
+
+    /// A received frame.
+    public init(_ frame: Frame, held: HeldData? = nil) {
+        self.frame = frame
+        self.held = held
     }
 }
 
@@ -81,7 +117,7 @@ public protocol PeerLinkHandler: AnyObject, Sendable {
     /// A frame arrived from the peer.
     func received(_ frame: Frame, volume: UInt16, on link: any PeerLink)
     /// Frames arrived from the peer together (in order, on one channel); handled in one go.
-    func received(_ frames: [Frame], on link: any PeerLink)
+    func received(_ frames: [ReceivedFrame], on link: any PeerLink)
     /// The link ended: closed, a socket error, or a frame that broke the protocol (`reason`).
     func linkLost(_ link: any PeerLink, reason: String)
 }

@@ -21,8 +21,9 @@ public protocol BlockTarget: Sendable {
     /// Makes a range read back as zeroes.
     func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError)
     /// A file descriptor whose page cache holds this target's data at the same offsets, from
-    /// which the runtime may send resync blocks without copying them into memory (`splice`);
-    /// nil (the default) when there is none, as with `O_DIRECT`.
+    /// which the runtime may send resync blocks without copying them into memory (`splice`),
+    /// and into which it may write received ones from where they are held; nil (the default)
+    /// when there is none, as with `O_DIRECT`.
     var pageCacheDescriptor: Int32? { get }
 }
 

@@ -134,9 +134,19 @@ public enum FrameCodec {
     /// Decodes a frame whose fixed payload and data were read separately (the data straight
     /// into its own buffer, so it is never copied). Same checks as ``decode(_:payload:)``.
     public static func decode(_ header: FrameHeader, fixed: [UInt8], data: [UInt8]) throws(ProtocolError) -> Frame {
+        try decode(header, fixed: fixed, dataCount: data.count, data: data)
+    }
+
+    /// Decodes a frame whose data (`heldCount` bytes) was kept out of memory (``HeldData``):
+    /// the frame comes with empty data, checked as ``decode(_:fixed:data:)`` checks it.
+    public static func decode(_ header: FrameHeader, fixed: [UInt8], heldCount: Int) throws(ProtocolError) -> Frame {
+        try decode(header, fixed: fixed, dataCount: heldCount, data: [])
+    }
+
+    private static func decode(_ header: FrameHeader, fixed: [UInt8], dataCount: Int, data: [UInt8]) throws(ProtocolError) -> Frame {
         let type = header.type
-        guard fixed.count == type.fixedPayloadSize, fixed.count + data.count == Int(header.length) else {
-            throw ProtocolError("\(type) frame split into \(fixed.count) + \(data.count) bytes, header announced \(header.length)")
+        guard fixed.count == type.fixedPayloadSize, fixed.count + dataCount == Int(header.length) else {
+            throw ProtocolError("\(type) frame split into \(fixed.count) + \(dataCount) bytes, header announced \(header.length)")
         }
         switch type {
         case .data, .dataReply, .resyncReply:
@@ -145,15 +155,15 @@ public enum FrameCodec {
             let sector = FrameLimits.sectorSize
             switch shell {
             case .data(let h, _):
-                guard h.offset % UInt64(sector) == 0, data.count % sector == 0 else {
-                    throw ProtocolError("data at offset \(h.offset) of \(data.count) bytes is not 512-byte aligned")
+                guard h.offset % UInt64(sector) == 0, dataCount % sector == 0 else {
+                    throw ProtocolError("data at offset \(h.offset) of \(dataCount) bytes is not 512-byte aligned")
                 }
                 return .data(h, data)
             case .dataReply(let offset, let blockID, _):
-                guard data.count % sector == 0 else { throw ProtocolError("dataReply of \(data.count) bytes is not 512-byte aligned") }
+                guard dataCount % sector == 0 else { throw ProtocolError("dataReply of \(dataCount) bytes is not 512-byte aligned") }
                 return .dataReply(offset: offset, blockID: blockID, data)
             case .resyncReply(let offset, let blockID, _):
-                guard data.count % sector == 0 else { throw ProtocolError("resyncReply of \(data.count) bytes is not 512-byte aligned") }
+                guard dataCount % sector == 0 else { throw ProtocolError("resyncReply of \(dataCount) bytes is not 512-byte aligned") }
                 return .resyncReply(offset: offset, blockID: blockID, data)
             default:
                 throw ProtocolError("unexpected \(type)")
