@@ -111,24 +111,3 @@ final class SimulatedHeldRead: HeldDataStorage, @unchecked Sendable {
 
     func takeBytes() throws(BlockIOError) -> [UInt8] { disk.contents(range) }
 }
-
-/// A resync block the simulated runtime received and holds out of the frame (as a spliced
-/// receive holds it in pipes): the engine sees the frame first and has the bytes written, or
-/// taken, once.
-final class SimulatedHeldReceive: HeldDataStorage, @unchecked Sendable {
-    private var bytes: [UInt8]?
-    let count: Int
-
-    init(_ bytes: [UInt8]) {
-        self.bytes = bytes
-        count = bytes.count
-    }
-
-    func takeBytes() throws(BlockIOError) -> [UInt8] {
-        guard let taken = bytes else {
-            throw BlockIOError(operation: .read, offset: 0, length: Int64(count), errno: 22, detail: "received data taken twice")
-        }
-        bytes = nil
-        return taken
-    }
-}

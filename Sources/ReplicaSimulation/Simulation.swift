@@ -200,7 +200,7 @@ public final class Simulation {
             // is, about half of the time.
             if !FrameCodec.dataBytes(frame).isEmpty, frame.type == .resyncReply || frame.type == .data, heldReceiveChoices.next() % 2 == 0 {
                 let data = FrameCodec.dataBytes(frame)
-                try execute(to, nodes[to].engine!.handle(.heldFrame(frame.replacingData([]), HeldData(SimulatedHeldReceive(data)))))
+                try execute(to, nodes[to].engine!.handle(.heldFrame(frame.replacingData([]), HeldData(HeldBytesInMemory(data)))))
             } else {
                 try execute(to, nodes[to].engine!.handle(.frame(frame)))
             }

@@ -53,3 +53,26 @@ extension Frame {
         }
     }
 }
+
+/// Held bytes kept in memory, taken once: what in-memory runtimes and the simulator hand the
+/// engine for a block received apart from its frame.
+public final class HeldBytesInMemory: HeldDataStorage, @unchecked Sendable {
+    // Taken once, by the one runtime thread that writes or sends it.
+    private var bytes: [UInt8]?
+    /// Number of bytes held.
+    public let count: Int
+
+    /// Holds `bytes`.
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+        count = bytes.count
+    }
+
+    public func takeBytes() throws(BlockIOError) -> [UInt8] {
+        guard let taken = bytes else {
+            throw BlockIOError(operation: .read, offset: 0, length: Int64(count), errno: 22, detail: "held bytes taken twice")
+        }
+        bytes = nil
+        return taken
+    }
+}

@@ -7,7 +7,7 @@ extension VolumeEngine {
         }
         // Behind a barrier that is not yet stable, later data-channel frames wait (write ordering).
         if receiver.holding, frame.type.channel == .data, handshake.decided {
-            receiver.held.append(frame)
+            receiver.held.append((frame, nil))
             return
         }
         switch frame {
@@ -54,29 +54,29 @@ extension VolumeEngine {
         }
     }
 
-    /// A peer broke the protocol: the connection ends (ProtocolError, then reconnect).
     /// A frame whose data the runtime holds (``EngineEvent/heldFrame(_:_:)``): a resync reply
-    /// or a replicated write that is handled at once has its block written from where it is
-    /// held; any other frame, or one that waits behind a barrier, takes its bytes into memory
-    /// and goes the usual way.
+    /// or a replicated write, its block written from where it is held. The engine never opens
+    /// held data: a frame that waits behind a barrier waits with it.
     mutating func received(_ frame: Frame, held: HeldData, _ effects: inout [EngineEffect]) {
-        let handledAtOnce = state.connection >= .wfReportParams && !(receiver.holding && handshake.decided)
-        switch frame {
-        case .resyncReply(let offset, let blockID, let own) where handledAtOnce && own.isEmpty:
-            return receivedResyncReply(offset, blockID, count: held.count, write: .writeHeld(offset: Int64(offset), data: held), &effects)
-        case .data(let header, let own) where handledAtOnce && own.isEmpty:
-            return receivedData(header, count: held.count, write: .writeHeld(offset: Int64(header.offset), data: held), &effects)
-        default:
-            break
+        guard state.connection >= .wfReportParams else {
+            effects.append(.log("frame \(frame.type) while \(state.connection) ignored"))
+            return
         }
-        do {
-            received(frame.replacingData(try held.storage.takeBytes()), &effects)
-        } catch {
-            effects.append(.log("receive failed: \(frame.type) frame: \(error)"))
-            effects.append(.closeConnection(reason: "receive failed: \(error)", standAlone: false))
+        if receiver.holding, frame.type.channel == .data, handshake.decided {
+            receiver.held.append((frame, held))
+            return
+        }
+        switch frame {
+        case .resyncReply(let offset, let blockID, let own) where own.isEmpty:
+            receivedResyncReply(offset, blockID, count: held.count, write: .writeHeld(offset: Int64(offset), data: held), &effects)
+        case .data(let header, let own) where own.isEmpty:
+            receivedData(header, count: held.count, write: .writeHeld(offset: Int64(header.offset), data: held), &effects)
+        default:
+            protocolViolation("\(frame.type) frame with data received apart from it", &effects)
         }
     }
 
+    /// A peer broke the protocol: the connection ends (ProtocolError, then reconnect).
     mutating func protocolViolation(_ message: String, _ effects: inout [EngineEffect]) {
         effects.append(.log("protocol error: \(message)"))
         lossCause = .protocolError

@@ -382,7 +382,9 @@ extension VolumeEngine {
         // Frames held behind the barrier may proceed now, in order.
         let held = receiver.held
         receiver.held.removeAll()
-        for frame in held { received(frame, &effects) }
+        for (frame, data) in held {
+            if let data { received(frame, held: data, &effects) } else { received(frame, &effects) }
+        }
         flushCompletedEpochs(&effects)
     }
 }

@@ -68,7 +68,8 @@ struct ReceiveEpoch: Sendable, Equatable {
 /// barrier waits for its writes and flush (this keeps write-after-write order across epochs).
 struct ReceiveTracking: Sendable {
     var epochs: [ReceiveEpoch] = [ReceiveEpoch()]
-    var held: [Frame] = []
+    /// With their data when the runtime holds it (``EngineEvent/heldFrame(_:_:)``).
+    var held: [(frame: Frame, data: HeldData?)] = []
 
     /// True while the oldest epoch has its barrier and is not yet acked.
     var holding: Bool { epochs.count > 1 }

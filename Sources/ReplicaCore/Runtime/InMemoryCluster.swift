@@ -32,6 +32,8 @@ public struct InMemoryCluster {
         public var diskDetached = false
         /// Reads for the peer this node answered with held data.
         public var heldReads = 0
+        /// Blocks (resync replies, replicated writes) this node received held.
+        public var heldReceives = 0
     }
 
     /// The two nodes.
@@ -45,6 +47,9 @@ public struct InMemoryCluster {
     /// Reads for the peer are answered with held data whose bytes are taken from the disk
     /// when the frame is sent (as a runtime that splices them does), not when read.
     public var holdsReadsForPeer = false
+    /// Blocks that arrive (resync replies and replicated writes with data) are handed to the
+    /// engine held, apart from their frame (as a runtime that splices them from the socket does).
+    public var holdsReceivedBlocks = false
     /// A node that closed the connection: the frames it sent before are still delivered (an
     /// orderly close), then its peer sees the loss.
     private var closedBy: Int?
@@ -204,7 +209,13 @@ public struct InMemoryCluster {
             }
         case .deliver(let from, let channel):
             let frame = links[from][channel]!.removeFirst()
-            try execute(1 - from, nodes[1 - from].engine.handle(.frame(frame)))
+            let data = FrameCodec.dataBytes(frame)
+            if holdsReceivedBlocks, frame.type == .resyncReply || frame.type == .data, !data.isEmpty {
+                nodes[1 - from].heldReceives += 1
+                try execute(1 - from, nodes[1 - from].engine.handle(.heldFrame(frame.replacingData([]), HeldData(HeldBytesInMemory(data)))))
+            } else {
+                try execute(1 - from, nodes[1 - from].engine.handle(.frame(frame)))
+            }
             if closedBy == from, links[from].values.allSatisfy(\.isEmpty) {
                 // Everything the closing node sent has arrived: now its peer sees the end.
                 closedBy = nil
