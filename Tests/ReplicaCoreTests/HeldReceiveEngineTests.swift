@@ -4,7 +4,8 @@ import Testing
 
 /// The engine's side of blocks received apart from their frame (``EngineEvent/heldFrame(_:_:)``,
 /// as the TCP transport delivers large blocks spliced into pipes): written with
-/// ``LocalIO/writeHeld(offset:data:)``, kept with their frame behind a barrier.
+/// ``LocalIO/writeHeld(offset:data:)``, kept with their frame behind a barrier. (A full sync
+/// with blocks received held: `SplicedReadTests`.)
 @Suite("Blocks received held")
 struct HeldReceiveEngineTests {
     static let diskSize: Int64 = 8 << 20
@@ -12,35 +13,6 @@ struct HeldReceiveEngineTests {
     func pattern(_ length: Int, seed: UInt64) -> [UInt8] {
         var generator = SeededGenerator(seed: seed)
         return (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-    }
-
-    @Test(arguments: [UInt64(1), 2, 3])
-    func aFullSyncWithHeldBlocksAndWritesDuringItEndsEqual(seed: UInt64) throws {
-        var pair = try InMemoryCluster(diskSize: Self.diskSize, seed: seed)
-        pair.holdsReceivedBlocks = true
-        pair.holdsReadsForPeer = true
-        try pair.preload(node: 0, offset: 0, bytes: pattern(Int(Self.diskSize) - (1 << 20), seed: seed))
-        try pair.connect()
-        try pair.run()
-        #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
-        var id: RequestID = 1
-        var writesDuringSync = 0
-        for round in 0..<40 {
-            _ = try pair.step()
-            _ = try pair.step()
-            if pair.nodes[0].engine.state.connection == .syncSource { writesDuringSync += 1 }
-            let offset = Int64((round * 7919) % 1500) * 4096
-            try pair.request(0, id, .write(offset: offset, data: pattern(8192, seed: id)))
-            id += 1
-        }
-        try pair.run()
-        #expect(writesDuringSync > 10)
-        #expect(pair.nodes[1].heldReceives > 40, "resync replies and replicated writes arrived held")
-        #expect(pair.nodes[0].engine.state.description == "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate")
-        #expect(pair.nodes[0].completions.count == 40)
-        #expect(pair.nodes[0].completions.allSatisfy { (try? $0.1.get()) != nil })
-        let equal = try pair.data(0) == pair.data(1)
-        #expect(equal, "the disks differ")
     }
 
     @Test func heldWritesWaitWithTheirFramesBehindABarrier() throws {

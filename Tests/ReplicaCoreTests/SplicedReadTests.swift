@@ -74,12 +74,14 @@ struct SplicedReadTests {
         #expect(HeldData(first) != HeldData(second))
     }
 
-    @Test(arguments: [UInt64(1), 2, 3])
-    func aFullSyncWithHeldReadsAndWritesDuringItEndsEqual(seed: UInt64) throws {
+    @Test(arguments: [UInt64(1), 2, 3], [false, true])
+    func aFullSyncWithHeldReadsAndWritesDuringItEndsEqual(seed: UInt64, receivedHeld: Bool) throws {
         // The source's runtime holds its resync reads; their bytes are taken when the reply
         // is sent, after writes that came later may have changed them.
         var pair = try InMemoryCluster(diskSize: 8 << 20, seed: seed)
         pair.holdsReadsForPeer = true
+        // And, the second time, the target receives the blocks held (as spliced from the socket).
+        pair.holdsReceivedBlocks = receivedHeld
         try pair.preload(node: 0, offset: 0, bytes: (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 >> 9 &+ 1) })
         try pair.connect()
         try pair.run()
@@ -96,6 +98,7 @@ struct SplicedReadTests {
         }
         try pair.run()
         #expect(pair.nodes[0].heldReads > 0)
+        #expect((pair.nodes[1].heldReceives > 40) == receivedHeld)
         #expect(writesDuringSync > 10)
         #expect(pair.nodes[0].engine.state.description == "cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate")
         #expect(pair.nodes[1].engine.state.disk == .upToDate)
