@@ -12,6 +12,7 @@ struct DaemonCommand: ParsableCommand {
 
     func run() throws {
         AllocatorTuning.useSingleArena()
+        OpenFileLimit.raiseToHardLimit()
         signal(SIGPIPE, SIG_IGN)
         let daemon = NodeDaemon(runDirectory: options.runDirectory, configPath: DaemonClient.absolute(options.config.config), nodeName: options.config.nodeName)
         try runReporting {
