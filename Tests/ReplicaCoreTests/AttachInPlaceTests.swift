@@ -82,6 +82,40 @@ struct AttachInPlaceTests {
         #expect(pair.nodes[0].engine.state.disk == .upToDate)
     }
 
+    @Test func aWriteWaitingForAResyncAnswerGoesOnWhenTheDiskGoesAgain() throws {
+        // Simulator seed 53958: the waiting write was dropped with the disk, never completed.
+        var pair = try detachedPrimaryBehind()
+        try attachHeldMidResync(&pair)
+        let target = try #require(pair.nodes[0].engine.resync.inFlight.values.map(\.lowerBound).min())
+        try pair.request(0, 8, .write(offset: target, data: block(8, 4096)))
+        try pair.run()
+        #expect(succeeded(pair, 0, 8) == nil, "the write did not wait for the resync answer")
+        #expect(try pair.admin(0) { $0.detach() } == nil)
+        pair.setHoldIO(1, false)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.disk == .diskless)
+        #expect(succeeded(pair, 0, 8) != nil, "the waiting write was never completed: \(pair.nodes[0].log.suffix(4))")
+        #expect(Array(try pair.data(1)[Int(target) ..< Int(target) + 4096]) == block(8, 4096))
+    }
+
+    @Test func theTargetKnowsThePeersSyncUUIDForALaterAttach() throws {
+        // Simulator seed 53958: the record of the peer's UUIDs kept the bitmap UUID from before
+        // the sync UUID, so an attach after the disk failed during the resync was refused as
+        // unrelated data.
+        var pair = try detachedPrimaryBehind()
+        try attachHeldMidResync(&pair)
+        let peer = pair.nodes[1].engine.superblock.uuids
+        #expect(pair.nodes[0].engine.handshake.peerUUIDs?.uuids.bitmap == peer.bitmap)
+        #expect(pair.nodes[0].engine.handshake.peerUUIDs?.uuids.historyStart == peer.historyStart)
+        #expect(try pair.admin(0) { $0.detach() } == nil)
+        pair.setHoldIO(1, false)
+        try pair.run()
+        #expect(try pair.attachInPlace(0) == nil)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.disk == .upToDate)
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func theAttachWorksAfterAnEarlierBitmapExchangeOnTheSameConnection() throws {
         // Regression (simulator, --on-io-error detach): the peer's count of bitmap words received
         // was left from the connection's first handshake, so the bitmap of the attach was

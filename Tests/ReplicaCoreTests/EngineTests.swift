@@ -124,6 +124,27 @@ struct EngineTests {
         }
     }
 
+    @Test func aReconnectedPrimaryDoesNotCloseAnEpochOfTheOldConnection() throws {
+        // Simulator seed 53394: writes sent, the link lost, nothing written meanwhile; after the
+        // reconnect the next write closed the old epoch with a barrier the peer acked for an
+        // epoch this node no longer knew (a protocol error and a lost connection).
+        var pair = try syncedPair(preload: false)
+        try pair.request(0, 1, .write(offset: 0, data: pattern(4096, seed: 1)))
+        try pair.run()
+        try pair.disconnect()
+        try pair.run()
+        try pair.connect()
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        try pair.request(0, 2, .write(offset: 8192, data: pattern(4096, seed: 2)))
+        try pair.request(0, 3, .flush)
+        try pair.run()
+        #expect(!pair.nodes[0].log.contains { $0.contains("protocol error") }, "\(pair.nodes[0].log.suffix(5))")
+        #expect(pair.nodes[0].engine.state.connection == .connected)
+        #expect(pair.nodes[0].completions.allSatisfy { (try? $0.1.get()) != nil })
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func barriersCloseEpochsAndAreAcknowledgedWithTheirSize() throws {
         var pair = try syncedPair(preload: false)
         try pair.request(0, 1, .write(offset: 0, data: pattern(4096, seed: 1)))

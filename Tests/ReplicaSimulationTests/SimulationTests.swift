@@ -38,8 +38,13 @@ struct SimulationTests {
     /// after the SyncSource failed a protocol A write whose only good copy it held (23877).
     /// Seeds 30001–31000 found an older one: a Primary whose disk failed next to a Diskless peer
     /// took the peer's generation for its application's and was served from the peer's stale
-    /// disk when it attached (30208).
-    @Test(arguments: [(UInt64(20042), true), (23877, true), (30208, false)])
+    /// disk when it attached (30208). Seeds 50001–54000 (seventh session) found three more, all
+    /// around an attach in place: a barrier for writes sent on the previous connection went out
+    /// on the new one and its ack named an epoch no longer known (53394, 51773); a Diskless
+    /// Primary's stale record of the peer's UUIDs (without the sync UUID) refused a second attach
+    /// as unrelated data, and writes that waited for a resync answer when the disk failed again
+    /// were dropped, never completed (53958).
+    @Test(arguments: [(UInt64(20042), true), (23877, true), (30208, false), (51773, true), (53394, true), (53958, true)])
     func detachRegressionSeeds(seed: UInt64, attachesInPlace: Bool) throws {
         var options = SimulationOptions(seed: seed)
         options.onIOError = .detach

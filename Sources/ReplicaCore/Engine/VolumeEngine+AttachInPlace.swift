@@ -45,7 +45,9 @@ extension VolumeEngine {
         case .syncTarget, .noSync:
             break
         default:
-            return .failure(AttachRefusal(description: "the disk's data is not an older copy of the peer's (uuid_compare()=\(result.comparison.handshake) by rule \(result.comparison.rule), current UUID \(fresh.superblock.uuids.current.hex16), the peer's \(peerUUIDs.uuids.current.hex16))"))
+            let mine = fresh.superblock.uuids, theirs = peerUUIDs.uuids
+            let uuids = { (set: GenerationUUIDs) in [set.current, set.bitmap, set.historyStart, set.historyEnd].map(\.hex16).joined(separator: ":") }
+            return .failure(AttachRefusal(description: "the disk's data is not an older copy of the peer's (uuid_compare()=\(result.comparison.handshake) by rule \(result.comparison.rule); the disk's UUIDs \(uuids(mine)), the peer's \(uuids(theirs)))"))
         }
         let diskState = attached.state.disk
         attached.state.disk = .diskless

@@ -49,9 +49,12 @@ extension VolumeEngine {
         // seed 30208 connected to such a peer's stale disk after it attached).
         let peerData = state.connection >= .connected && state.peerDisk == .upToDate ? handshake.peerUUIDs?.uuids.current : nil
         effectiveDataUUID = (peerData ?? superblock.uuids.current) & ~1
-        writes.waitingWrites.removeAll()
         resync = ResyncProgress()
         setState(disklessState, &effects, persist: false)
+        // Writes that waited (for an activity-log slot, or for a resync answer of the disk
+        // now gone) go on as a Diskless node's writes: dropping them would never complete
+        // them (found by the simulator, seed 53958).
+        retryWaitingWrites(&effects)
     }
 
     /// This state with the disk gone: Diskless, and a resync in progress ended.

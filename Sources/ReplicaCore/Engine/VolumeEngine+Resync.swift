@@ -138,6 +138,15 @@ extension VolumeEngine {
         resync = ResyncProgress(total: bitmap.setCount)
         superblock.uuids.current = uuid & ~1
         superblock.uuids.bitmap = 0
+        // The source moved its bitmap UUID into its history and took the sync UUID as its
+        // bitmap UUID: what this node knows of the peer's UUIDs follows, for a comparison made
+        // before the peer sends them again (an attach in place after this disk failed during
+        // the resync; found by the simulator, seed 53958).
+        if var peer = handshake.peerUUIDs {
+            peer.uuids.rotateIntoHistory(peer.uuids.bitmap)
+            peer.uuids.bitmap = uuid & ~1
+            handshake.peerUUIDs = peer
+        }
         persistSuperblock(&effects)
         effects.append(.log("Began resync as SyncTarget (will sync \(bitmap.setCount * 4) KB)"))
         var next = state
@@ -209,6 +218,10 @@ extension VolumeEngine {
     /// held by the runtime).
     mutating func receivedResyncReply(_ offset: UInt64, _ blockID: UInt64, count: Int, write: LocalIO, _ effects: inout [EngineEffect]) {
         guard let range = resync.inFlight[blockID], range.lowerBound == Int64(offset), range.count == count else {
+            // Answers to requests of a disk that went meanwhile have nowhere to go.
+            if state.disk == .diskless, blockID & ResyncProgress.resyncIDFlag != 0 {
+                return effects.append(.log("resync reply at \(offset)+\(count) dropped: the disk went since it was requested"))
+            }
             protocolViolation("resync reply \(blockID) at \(offset)+\(count) matches no request", &effects)
             return
         }
