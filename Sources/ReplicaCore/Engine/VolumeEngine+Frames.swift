@@ -1,15 +1,18 @@
 extension VolumeEngine {
-    /// Routes a frame from the peer to its handler.
-    mutating func received(_ frame: Frame, _ effects: inout [EngineEffect]) {
+    /// Routes a frame from the peer to its handler; `held`: the frame's data, when the runtime
+    /// received it apart from the frame (``EngineEvent/heldFrame(_:_:)``).
+    mutating func received(_ frame: Frame, held: HeldData? = nil, _ effects: inout [EngineEffect]) {
         guard state.connection >= .wfReportParams else {
             effects.append(.log("frame \(frame.type) while \(state.connection) ignored"))
             return
         }
-        // Behind a barrier that is not yet stable, later data-channel frames wait (write ordering).
+        // Behind a barrier that is not yet stable, later data-channel frames wait (write
+        // ordering), held data and all.
         if receiver.holding, frame.type.channel == .data, handshake.decided {
-            receiver.held.append((frame, nil))
+            receiver.held.append((frame, held))
             return
         }
+        if let held { return receivedWithHeldData(frame, held, &effects) }
         switch frame {
         case .features(let payload): receivedFeatures(payload, &effects)
         case .protocolParameters(let payload): receivedProtocolParameters(payload, &effects)
@@ -54,18 +57,9 @@ extension VolumeEngine {
         }
     }
 
-    /// A frame whose data the runtime holds (``EngineEvent/heldFrame(_:_:)``): a resync reply
-    /// or a replicated write, its block written from where it is held. The engine never opens
-    /// held data: a frame that waits behind a barrier waits with it.
-    mutating func received(_ frame: Frame, held: HeldData, _ effects: inout [EngineEffect]) {
-        guard state.connection >= .wfReportParams else {
-            effects.append(.log("frame \(frame.type) while \(state.connection) ignored"))
-            return
-        }
-        if receiver.holding, frame.type.channel == .data, handshake.decided {
-            receiver.held.append((frame, held))
-            return
-        }
+    /// A resync reply or a replicated write whose block the runtime holds: written from where
+    /// it is held. The engine never opens held data.
+    mutating func receivedWithHeldData(_ frame: Frame, _ held: HeldData, _ effects: inout [EngineEffect]) {
         switch frame {
         case .resyncReply(let offset, let blockID, let own) where own.isEmpty:
             receivedResyncReply(offset, blockID, count: held.count, write: .writeHeld(offset: Int64(offset), data: held), &effects)

@@ -382,9 +382,7 @@ extension VolumeEngine {
         // Frames held behind the barrier may proceed now, in order.
         let held = receiver.held
         receiver.held.removeAll()
-        for (frame, data) in held {
-            if let data { received(frame, held: data, &effects) } else { received(frame, &effects) }
-        }
+        for (frame, data) in held { received(frame, held: data, &effects) }
         flushCompletedEpochs(&effects)
     }
 }
