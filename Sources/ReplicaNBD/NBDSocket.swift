@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import ReplicaCore
 import ReplicaTransportTCP
 
 /// A blocking stream socket of the NBD server, used from its dedicated threads only.
@@ -22,18 +23,7 @@ final class NBDSocket: @unchecked Sendable {
 
     /// Reads exactly `count` bytes.
     func read(_ count: Int) throws(Closed) -> [UInt8] {
-        var failure: Closed?
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            do throws(Closed) {
-                try readExactly(UnsafeMutableRawBufferPointer(buffer))
-                initialized = count
-            } catch {
-                failure = error
-                initialized = 0
-            }
-        }
-        if let failure { throw failure }
-        return bytes
+        try [UInt8](filling: count, by: readExactly)
     }
 
     /// Fills `buffer` completely.

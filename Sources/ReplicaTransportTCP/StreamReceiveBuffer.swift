@@ -1,3 +1,5 @@
+import ReplicaCore
+
 /// Bytes received from a stream socket through one buffer, so that messages that arrived
 /// together (many small frames or requests) come with one `recv` instead of one or more per
 /// message. A message body larger than what is buffered is received straight into its own
@@ -51,21 +53,12 @@ public final class StreamReceiveBuffer<Failure: Error> {
     /// The next `count` bytes: the buffered part copied, the rest received into the array.
     @inlinable public func take(_ count: Int) throws(Failure) -> [UInt8] {
         let fromBuffer = min(count, buffered)
-        var failure: Failure?
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { destination, initialized in
-            let raw = UnsafeMutableRawBufferPointer(destination)
+        let bytes = try [UInt8](filling: count) { [self] raw throws(Failure) in
             if fromBuffer > 0 { raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[start..<start + fromBuffer])) }
             var done = fromBuffer
-            do throws(Failure) {
-                while done < count { done += try receive(UnsafeMutableRawBufferPointer(rebasing: raw[done...])) }
-                initialized = count
-            } catch {
-                failure = error
-                initialized = 0
-            }
+            while done < count { done += try receive(UnsafeMutableRawBufferPointer(rebasing: raw[done...])) }
         }
         start += fromBuffer
-        if let failure { throw failure }
         return bytes
     }
 }

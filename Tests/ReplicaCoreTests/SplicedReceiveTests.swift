@@ -156,17 +156,3 @@ struct SplicedReceiveTests {
         #expect(ReceivePipes.alive <= max(alive, ReceivePipes.idleLimit))
     }
 }
-
-@Suite("Open file limit")
-struct OpenFileLimitTests {
-    @Test func theSoftLimitIsRaisedToTheHardOne() throws {
-        var before = rlimit()
-        try #require(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &before) == 0)
-        let raised = OpenFileLimit.raiseToHardLimit()
-        var after = rlimit()
-        try #require(getrlimit(Int32(RLIMIT_NOFILE.rawValue), &after) == 0)
-        #expect(raised == UInt64(after.rlim_cur))
-        #expect(after.rlim_cur >= before.rlim_cur)
-        #expect(after.rlim_cur == after.rlim_max || after.rlim_cur >= 1 << 20, "soft \(after.rlim_cur), hard \(after.rlim_max)")
-    }
-}

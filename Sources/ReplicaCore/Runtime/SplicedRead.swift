@@ -69,23 +69,18 @@ public final class SplicedRead: HeldDataStorage {
     }
 
     public func takeBytes() throws(BlockIOError) -> [UInt8] {
-        var failure: BlockIOError?
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        try [UInt8](filling: count) { buffer throws(BlockIOError) in
             var done = 0
             while done < count {
                 let n = Glibc.read(readEnd, buffer.baseAddress! + done, count - done)
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else {
-                    failure = BlockIOError(operation: .read, offset: 0, length: Int64(count), errno: n < 0 ? errno : EIO,
-                                           detail: "reading a spliced block out of its pipe (\(done) of \(count) bytes)")
-                    break
+                    throw BlockIOError(operation: .read, offset: 0, length: Int64(count), errno: n < 0 ? errno : EIO,
+                                       detail: "reading a spliced block out of its pipe (\(done) of \(count) bytes)")
                 }
                 done += n
             }
-            initialized = failure == nil ? count : 0
         }
-        if let failure { throw failure }
-        return bytes
     }
 
     /// Moves the held bytes to `socket` (a connected stream socket), waiting as long as the

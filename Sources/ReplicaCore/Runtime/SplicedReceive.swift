@@ -24,7 +24,7 @@ public final class SplicedReceive: HeldDataStorage {
     /// did not fit the chain).
     var bytesInMemory: Int { prefix.count + suffix.count }
     /// How many of `pipes` were emptied (they go back to the pool when the value goes).
-    private let emptied = Mutex(0)
+    private let emptied = Atomic<Int>(0)
     private let taken = Atomic(false)
 
     /// Payloads of at least this many bytes are worth splicing (smaller ones cost more in
@@ -45,7 +45,7 @@ public final class SplicedReceive: HeldDataStorage {
     }
 
     deinit {
-        let empty = emptied.withLock { $0 }
+        let empty = emptied.load(ordering: .acquiring)
         for (index, held) in pipes.enumerated() {
             if index < empty { ReceivePipes.giveBack(held.pipe) } else { ReceivePipes.discard(held.pipe) }
         }
@@ -95,20 +95,7 @@ public final class SplicedReceive: HeldDataStorage {
             if inCurrent > 0 { pipes.append((pipe, inCurrent)) } else { ReceivePipes.giveBack(pipe) }
             current = nil
         }
-        var suffix: [UInt8] = []
-        if left > 0 {
-            var failure: TransportError?
-            suffix = [UInt8](unsafeUninitializedCapacity: left) { buffer, initialized in
-                do throws(TransportError) {
-                    try receiveRest(UnsafeMutableRawBufferPointer(buffer))
-                    initialized = left
-                } catch {
-                    failure = error
-                    initialized = 0
-                }
-            }
-            if let failure { throw failure }
-        }
+        let suffix = left > 0 ? try [UInt8](filling: left, by: receiveRest) : []
         done = true
         spliced.add(1, ordering: .relaxed)
         return SplicedReceive(count: count, prefix: prefix, pipes: pipes, suffix: suffix)
@@ -116,9 +103,7 @@ public final class SplicedReceive: HeldDataStorage {
 
     public func takeBytes() throws(BlockIOError) -> [UInt8] {
         try takeOnce(.read, 0)
-        var failure: BlockIOError?
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
+        return try [UInt8](filling: count) { [self] raw throws(BlockIOError) in
             prefix.withUnsafeBytes { if $0.count > 0 { raw.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
             var done = prefix.count
             for (index, held) in pipes.enumerated() {
@@ -127,21 +112,16 @@ public final class SplicedReceive: HeldDataStorage {
                     let n = Glibc.read(held.pipe.read, raw.baseAddress! + done, left)
                     if n < 0 && errno == EINTR { continue }
                     guard n > 0 else {
-                        failure = BlockIOError(operation: .read, offset: 0, length: Int64(count), errno: n < 0 ? errno : EIO,
-                                               detail: "reading received data out of its pipe (\(done) of \(count) bytes)")
-                        initialized = 0
-                        return
+                        throw BlockIOError(operation: .read, offset: 0, length: Int64(count), errno: n < 0 ? errno : EIO,
+                                           detail: "reading received data out of its pipe (\(done) of \(count) bytes)")
                     }
                     done += n
                     left -= n
                 }
-                emptied.withLock { $0 = index + 1 }
+                emptied.store(index + 1, ordering: .releasing)
             }
             suffix.withUnsafeBytes { if $0.count > 0 { (raw.baseAddress! + done).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
-            initialized = count
         }
-        if let failure { throw failure }
-        return bytes
     }
 
     public func write(to file: Int32, at offset: Int64) throws(BlockIOError) -> Bool {
@@ -159,7 +139,7 @@ public final class SplicedReceive: HeldDataStorage {
                 position += Int64(n)
                 left -= Int(n)
             }
-            emptied.withLock { $0 = index + 1 }
+            emptied.store(index + 1, ordering: .releasing)
         }
         try Self.writeFully(suffix, to: file, at: &position, of: offset, count)
         return true

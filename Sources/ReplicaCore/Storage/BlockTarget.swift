@@ -33,19 +33,7 @@ extension BlockTarget {
 
     /// Reads `count` bytes at `offset` into a new array.
     public func read(count: Int, at offset: Int64) throws(BlockIOError) -> [UInt8] {
-        // Uninitialised capacity: the read fills every byte, so no zeroing pass first.
-        var failure: BlockIOError?
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            do throws(BlockIOError) {
-                try read(into: UnsafeMutableRawBufferPointer(buffer), at: offset)
-                initialized = count
-            } catch {
-                failure = error
-                initialized = 0
-            }
-        }
-        if let failure { throw failure }
-        return bytes
+        try [UInt8](filling: count) { buffer throws(BlockIOError) in try read(into: buffer, at: offset) }
     }
 
     /// Writes `bytes` at `offset`.
