@@ -1,6 +1,6 @@
 // Replicated-write and full-sync throughput through the library API over loopback TCP.
 //
-//   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 256] [--only sync|outage|writes]
+//   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 1024] [--only sync|outage|writes]
 //
 // Prints one line per measurement: "name value unit". `replication-compare.sh` runs iperf3
 // on loopback in the same run and prints ratios against it.
@@ -11,7 +11,7 @@ import ReplicaTransportTCP
 struct Options {
     var directory = "/dev/shm"
     var syncMiB = 1024
-    var writeMiB = 256
+    var writeMiB = 1024
     /// Only this measurement: "sync" or "writes".
     var only: String?
     /// Extra `disk` options (resync pacing) for the measurement.
