@@ -26,6 +26,7 @@ bench: deps
 	@command -v iperf3 >/dev/null || apt-get install -y -qq iperf3 >/dev/null
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress
 	bash Benchmarks/replication-compare.sh
+	bash Benchmarks/nbd-compare.sh
 
 clean:
 	rm -rf .build $(RDMA_BUILD)
