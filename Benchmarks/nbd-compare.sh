@@ -86,7 +86,8 @@ done
 R down alpha solo solo; R down alpha alpha r0; R down beta beta r0
 
 python3 - "$results" <<'PY'
-import statistics, sys
+import sys
+from statistics import median
 figures = {}
 for line in open(sys.argv[1]):
     round_, job, target, bandwidth, p50 = line.split()
@@ -98,7 +99,6 @@ for name, job, field in rows:
     base, solo, conn = (figures[(job, target)] for target in ("nbdkit", "standalone", "connected"))
     solo_ratios = [s[field] / b[field] for s, b in zip(solo, base)]
     conn_ratios = [c[field] / b[field] for c, b in zip(conn, base)]
-    median = lambda values: statistics.median(values)
     print(f"{name:32} {median([b[field] for b in base]):12.1f} {median([s[field] for s in solo]):12.1f} {median(solo_ratios):6.2f}"
           f" {median([c[field] for c in conn]):12.1f} {median(conn_ratios):6.2f}   "
           f"{' '.join(f'{r:.2f}' for r in solo_ratios)}; {' '.join(f'{r:.2f}' for r in conn_ratios)}")

@@ -198,8 +198,8 @@ public final class Simulation {
             note("node\(to) <- \(frame.type)")
             // A block (resync reply or replicated write) is received held, as a spliced receive
             // is, about half of the time.
-            if !FrameCodec.dataBytes(frame).isEmpty, frame.type == .resyncReply || frame.type == .data, heldReceiveChoices.next() % 2 == 0 {
-                let data = FrameCodec.dataBytes(frame)
+            let data = FrameCodec.dataBytes(frame)
+            if !data.isEmpty, frame.type == .resyncReply || frame.type == .data, heldReceiveChoices.next() % 2 == 0 {
                 try execute(to, nodes[to].engine!.handle(.heldFrame(frame.replacingData([]), HeldData(HeldBytesInMemory(data)))))
             } else {
                 try execute(to, nodes[to].engine!.handle(.frame(frame)))

@@ -13,16 +13,6 @@ struct EngineTests {
         return try InMemoryCluster(diskSize: Self.diskSize, configuration: configuration, seed: seed)
     }
 
-    func pattern(_ length: Int, seed: UInt64) -> [UInt8] {
-        var generator = SeededGenerator(seed: seed)
-        var bytes = [UInt8](repeating: 0, count: length)
-        bytes.withUnsafeMutableBytes { raw in
-            let words = raw.bindMemory(to: UInt64.self)
-            for index in words.indices { words[index] = generator.next() }
-        }
-        return bytes
-    }
-
     /// The seed's first steps: create-md, up, primary --force, full sync.
     func syncedPair(_ protocolName: String = "C", seed: UInt64 = 1, preload: Bool = true) throws -> InMemoryCluster {
         var pair = try cluster(protocolName, seed: seed)

@@ -10,11 +10,6 @@ import Testing
 struct HeldReceiveEngineTests {
     static let diskSize: Int64 = 8 << 20
 
-    func pattern(_ length: Int, seed: UInt64) -> [UInt8] {
-        var generator = SeededGenerator(seed: seed)
-        return (0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
-    }
-
     @Test func heldWritesWaitWithTheirFramesBehindABarrier() throws {
         // Protocol A: each write completes on the Primary alone, so each starts an epoch behind
         // a barrier. The Secondary's disk holds its writes: the first epoch's barrier cannot

@@ -45,9 +45,7 @@ extension VolumeEngine {
         case .syncTarget, .noSync:
             break
         default:
-            let mine = fresh.superblock.uuids, theirs = peerUUIDs.uuids
-            let uuids = { (set: GenerationUUIDs) in [set.current, set.bitmap, set.historyStart, set.historyEnd].map(\.hex16).joined(separator: ":") }
-            return .failure(AttachRefusal(description: "the disk's data is not an older copy of the peer's (uuid_compare()=\(result.comparison.handshake) by rule \(result.comparison.rule); the disk's UUIDs \(uuids(mine)), the peer's \(uuids(theirs)))"))
+            return .failure(AttachRefusal(description: "the disk's data is not an older copy of the peer's (uuid_compare()=\(result.comparison.handshake) by rule \(result.comparison.rule); the disk's UUIDs \(fresh.superblock.uuids.text), the peer's \(peerUUIDs.uuids.text))"))
         }
         let diskState = attached.state.disk
         attached.state.disk = .diskless

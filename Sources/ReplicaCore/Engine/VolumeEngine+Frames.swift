@@ -158,9 +158,7 @@ extension VolumeEngine {
         // The next connection starts a fresh epoch: a barrier for writes sent on this one would
         // reach a peer that never saw them, and its ack name an epoch no longer in the log
         // (found by the simulator, seed 53394).
-        writes.currentEpoch &+= 1
-        writes.sentInCurrentEpoch = 0
-        writes.currentEpochClosed = false
+        beginNextEpoch()
         writes.locallyFailed.removeAll()
         for id in Array(writes.pending.keys) { finishWriteIfDone(id, &effects) }
         for index in writes.flushes.indices { writes.flushes[index].awaitedEpochs.removeAll() }

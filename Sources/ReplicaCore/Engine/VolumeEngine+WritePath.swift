@@ -109,6 +109,11 @@ extension VolumeEngine {
             effects.append(.send(.barrier(epoch: writes.currentEpoch)))
             writes.barrierSentTick[writes.currentEpoch] = writes.requestTick
         }
+        beginNextEpoch()
+    }
+
+    /// The next writes go in a new epoch, empty and open.
+    mutating func beginNextEpoch() {
         writes.currentEpoch &+= 1
         writes.sentInCurrentEpoch = 0
         writes.currentEpochClosed = false

@@ -9,9 +9,8 @@ public enum MetadataText {
 
     /// `get-gi`: `CURRENT:BITMAP:H1:H2:c:u:p:n:f:o:x` with the seven flag bits.
     public static func generationLine(_ superblock: Superblock) -> String {
-        let u = superblock.uuids
         let flags = MetadataFlags.generationFlagOrder.map { superblock.flags.contains($0) ? "1" : "0" }
-        return ([u.current, u.bitmap, u.historyStart, u.historyEnd].map(\.hex16) + flags).joined(separator: ":")
+        return ([superblock.uuids.text] + flags).joined(separator: ":")
     }
 
     /// `show-gi`: the generation line with drbdmeta's legend and the derived states.

@@ -55,3 +55,10 @@ public struct GenerationUUIDs: Sendable, Equatable, Hashable {
         current = primary ? current | 1 : current & ~1
     }
 }
+
+extension GenerationUUIDs {
+    /// `CURRENT:BITMAP:H1:H2` in hexadecimal, as `drbdmeta get-gi` begins its line.
+    public var text: String {
+        [current, bitmap, historyStart, historyEnd].map(\.hex16).joined(separator: ":")
+    }
+}
