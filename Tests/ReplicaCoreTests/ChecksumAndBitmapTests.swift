@@ -76,6 +76,25 @@ struct BitmapTests {
         #expect(bitmap.nextSetBit(from: 4096) == nil)
     }
 
+    @Test func theClearBitScanStopsAtItsLimit() {
+        var bitmap = Bitmap(bitCount: 1000)
+        bitmap.set(100..<700)
+        #expect(bitmap.nextClearBit(from: 100, before: 356) == 356)
+        #expect(bitmap.nextClearBit(from: 100, before: 128) == 128)
+        #expect(bitmap.nextClearBit(from: 100, before: 129) == 129)
+        #expect(bitmap.nextClearBit(from: 100, before: 101) == 101)
+        #expect(bitmap.nextClearBit(from: 100, before: 100) == 100)
+        #expect(bitmap.nextClearBit(from: 600, before: 900) == 700)
+        #expect(bitmap.nextClearBit(from: 699, before: 700) == 700)
+        #expect(bitmap.nextClearBit(from: 50, before: 90) == 50)
+        #expect(bitmap.nextClearBit(from: 600, before: 5000) == 700)
+        bitmap.set(0..<1000)
+        #expect(bitmap.nextClearBit(from: 10, before: 5000) == 1000)
+        #expect(bitmap.nextClearBit(from: 10) == 1000)
+        #expect(bitmap.runs(from: 990) == [990..<1000])
+        #expect(bitmap.runs(maxBits: 256).map(\.count) == [256, 256, 256, 232])
+    }
+
     @Test func byteRangesMapToFourKiBBits() {
         #expect(Bitmap.bits(forBytes: 0, length: 4096) == 0..<1)
         #expect(Bitmap.bits(forBytes: 4095, length: 2) == 0..<2)
@@ -118,5 +137,11 @@ struct BitmapTests {
         }
         #expect(bitmap.setCount == Int64(model.filter { $0 }.count))
         for i in stride(from: 0, to: 3000, by: 7) { #expect(bitmap.isSet(Int64(i)) == model[i]) }
+        for _ in 0..<500 {
+            let start = Int64.random(in: 0..<3000, using: &generator)
+            let limit = start + Int64.random(in: 0..<400, using: &generator)
+            let expected = (start..<min(limit, 3000)).first { !model[Int($0)] } ?? min(limit, 3000)
+            #expect(bitmap.nextClearBit(from: start, before: limit) == expected)
+        }
     }
 }

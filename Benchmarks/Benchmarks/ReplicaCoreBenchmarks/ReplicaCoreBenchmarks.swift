@@ -64,6 +64,15 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    Benchmark("Bitmap scan for resync runs (64 GiB, all dirty: a full sync)") { benchmark in
+        var bitmap = Bitmap(bitCount: 1 << 24)
+        bitmap.setAll()
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            blackHole(bitmap.runs(maxBits: 256).count)
+        }
+    }
+
     Benchmark("AL transaction encode (4 KiB + CRC32C)", configuration: .init(scalingFactor: .kilo)) { benchmark in
         var log = ActivityLog(slotCount: 1237)
         benchmark.startMeasurement()

@@ -187,7 +187,7 @@ extension VolumeEngine {
                 continue
             }
             let budgetBits = max(1, resync.stepBudget / Bitmap.bytesPerBit)
-            let end = min(bitmap.nextClearBit(from: first), first + min(maxBits, budgetBits))
+            let end = bitmap.nextClearBit(from: first, before: first + min(maxBits, budgetBits))
             // Skip bits already requested.
             if resync.inFlight.values.contains(where: { $0.overlaps(first * 4096..<end * 4096) }) {
                 resync.cursor = end
@@ -205,7 +205,7 @@ extension VolumeEngine {
             resync.cursor = end
             effects.append(.send(.resyncRequest(BlockRequest(offset: UInt64(offset), blockID: id, size: UInt32(length)))))
         }
-        if resync.inFlight.isEmpty, bitmap.nextSetBit(from: 0) == nil {
+        if resync.inFlight.isEmpty, bitmap.setCount == 0 {
             finishResyncAsTarget(&effects)
         }
     }

@@ -121,15 +121,19 @@ public struct Bitmap: Sendable, Equatable {
         }
     }
 
-    /// The first clear bit at or after `start`, or `bitCount`.
-    public func nextClearBit(from start: Int64) -> Int64 {
-        guard start < bitCount else { return bitCount }
+    /// The first clear bit at or after `start` and before `limit` (`bitCount` unless given),
+    /// or `limit` when every bit in between is set. The scan stops at `limit`: a resync that
+    /// asks for runs of at most 256 bits looks at 4 words, not at the rest of a full bitmap.
+    public func nextClearBit(from start: Int64, before limit: Int64? = nil) -> Int64 {
+        let limit = min(limit ?? bitCount, bitCount)
+        guard start < limit else { return limit }
         var index = Int(max(start, 0) / 64)
+        let lastIndex = Int((limit - 1) / 64)
         var word = ~words[index] & (~0 << UInt64(max(start, 0) % 64))
         while true {
-            if word != 0 { return min(Int64(index) * 64 + Int64(word.trailingZeroBitCount), bitCount) }
+            if word != 0 { return min(Int64(index) * 64 + Int64(word.trailingZeroBitCount), limit) }
             index += 1
-            guard index < words.count else { return bitCount }
+            guard index <= lastIndex else { return limit }
             word = ~words[index]
         }
     }
@@ -140,7 +144,7 @@ public struct Bitmap: Sendable, Equatable {
         var result: [Range<Int64>] = []
         var position = start
         while let first = nextSetBit(from: position) {
-            let end = min(nextClearBit(from: first), first + maxBits)
+            let end = nextClearBit(from: first, before: maxBits >= bitCount - first ? bitCount : first + maxBits)
             result.append(first..<end)
             position = end
         }
