@@ -330,7 +330,7 @@ public final class Simulation {
             case .writeSuperblock(let superblock):
                 try node.metadata.writeSuperblock(superblock, flush: true)
             case .writeBitmap(let bitmap):
-                try node.metadata.writeBitmap(bitmap, engine.superblock, flush: true)
+                try node.metadata.writeUnsavedBitmapPages(bitmap, engine.superblock, flush: true)
             case .writeActivityLog(let transaction):
                 try node.metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: true)
             case .armTimer(let timer, let milliseconds):

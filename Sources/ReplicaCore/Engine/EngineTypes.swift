@@ -135,7 +135,8 @@ public enum EngineEffect: Sendable, Equatable {
     case complete(RequestID, Result<[UInt8], RequestError>)
     /// Persist the superblock (UUIDs, flags, sizes).
     case writeSuperblock(Superblock)
-    /// Persist the whole bitmap.
+    /// Persist the bitmap: write its pages changed since the last save
+    /// (``Bitmap/unsavedPages``; all of them for a bitmap never saved).
     case writeBitmap(Bitmap)
     /// Persist an activity-log transaction.
     case writeActivityLog(ActivityLogTransaction)

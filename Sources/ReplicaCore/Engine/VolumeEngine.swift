@@ -211,10 +211,13 @@ public struct VolumeEngine: Sendable {
         effects.append(.writeSuperblock(superblock))
     }
 
-    /// Persists the whole bitmap now (not on a detached engine).
+    /// Persists the bitmap now (not on a detached engine): the effect carries the bitmap with
+    /// its pages changed since the last save, which the runtime writes; from here on they
+    /// count as saved.
     mutating func persistBitmap(_ effects: inout [EngineEffect]) {
         guard !isDetached else { return }
         effects.append(.writeBitmap(bitmap))
+        bitmap.markPagesSaved()
     }
 }
 

@@ -2,6 +2,11 @@
 ///
 /// Stored on disk as DRBD stores it (reference 4.6): 64-bit little-endian words, bit `n` in
 /// byte `n / 8` at position `n % 8`. Bits past the end of the device are always 0.
+///
+/// The bitmap remembers which 4 KiB pages of that on-disk form changed since it was last
+/// saved (``unsavedPages``), so that persisting it writes those pages only, as DRBD writes
+/// bitmap pages, not the whole bitmap (32 MiB for 1 TiB of data). Equality compares the bits
+/// only.
 public struct Bitmap: Sendable, Equatable {
     /// Bytes of data covered by one bit.
     public static let bytesPerBit: Int64 = 4096
@@ -12,12 +17,23 @@ public struct Bitmap: Sendable, Equatable {
     public private(set) var words: [UInt64]
     /// Number of set bits, kept up to date by every mutation.
     public private(set) var setCount: Int64 = 0
+    /// One bit per on-disk page (``wordsPerPage`` words): set when the page changed since
+    /// ``markPagesSaved()``.
+    var unsavedPageBits: [UInt64]
 
-    /// An all-clear bitmap for `bitCount` bits.
+    /// An all-clear bitmap for `bitCount` bits. None of it is on disk yet: every page counts
+    /// as unsaved.
     public init(bitCount: Int64) {
         precondition(bitCount >= 0, "negative bit count")
         self.bitCount = bitCount
         words = [UInt64](repeating: 0, count: Int((bitCount + 63) / 64))
+        let pages = (words.count + Self.wordsPerPage - 1) / Self.wordsPerPage
+        unsavedPageBits = [UInt64](repeating: 0, count: (pages + 63) / 64)
+        markAllPagesUnsaved()
+    }
+
+    public static func == (lhs: Bitmap, rhs: Bitmap) -> Bool {
+        lhs.bitCount == rhs.bitCount && lhs.words == rhs.words
     }
 
     /// An all-clear bitmap covering `bytes` bytes of data.
@@ -34,6 +50,7 @@ public struct Bitmap: Sendable, Equatable {
         }
         clearTail()
         setCount = words.reduce(0) { $0 + Int64($1.nonzeroBitCount) }
+        markPagesSaved()
     }
 
     private mutating func clearTail() {
@@ -69,7 +86,10 @@ public struct Bitmap: Sendable, Equatable {
 
     /// Clears all bits.
     public mutating func clearAll() {
-        for index in words.indices { words[index] = 0 }
+        for index in words.indices where words[index] != 0 {
+            words[index] = 0
+            noteChange(ofWord: index)
+        }
         setCount = 0
     }
 
@@ -85,8 +105,11 @@ public struct Bitmap: Sendable, Equatable {
             let mask: UInt64 = end - start == 64 ? ~0 : ((1 << UInt64(end - start)) - 1) << UInt64(start)
             let before = words[index]
             let after = set ? before | mask : before & ~mask
-            changed += Int64((before ^ after).nonzeroBitCount)
-            words[index] = after
+            if before != after {
+                changed += Int64((before ^ after).nonzeroBitCount)
+                words[index] = after
+                noteChange(ofWord: index)
+            }
             bit += end - start
         }
         setCount += set ? changed : -changed
@@ -157,7 +180,10 @@ public struct Bitmap: Sendable, Equatable {
         precondition(other.bitCount == bitCount, "bitmaps of different sizes")
         var count: Int64 = 0
         for index in words.indices {
-            words[index] |= other.words[index]
+            if words[index] | other.words[index] != words[index] {
+                words[index] |= other.words[index]
+                noteChange(ofWord: index)
+            }
             count += Int64(words[index].nonzeroBitCount)
         }
         setCount = count
@@ -170,6 +196,7 @@ public struct Bitmap: Sendable, Equatable {
             let before = words[index]
             words[index] |= word
             if index == words.count - 1 { clearTail() }
+            if words[index] != before { noteChange(ofWord: index) }
             setCount += Int64(words[index].nonzeroBitCount - before.nonzeroBitCount)
         }
     }

@@ -147,6 +147,31 @@ public struct MetadataDevice: Sendable {
         }
     }
 
+    /// Writes the bitmap's pages that changed since it was last saved (``Bitmap/unsavedPages``),
+    /// consecutive pages in one write, and flushes when asked. What ``writeBitmap(_:_:flush:)``
+    /// would write, for the cost of the pages a change touched.
+    public func writeUnsavedBitmapPages(_ bitmap: Bitmap, _ superblock: Superblock, flush: Bool = true) throws(MetadataError) {
+        let runs = bitmap.unsavedPageRuns
+        guard !runs.isEmpty else { return }
+        guard Int64(bitmap.pageCount * Bitmap.pageBytes) <= bitmapCapacity(superblock) else {
+            throw MetadataError("\(name): the bitmap of \(bitmap.pageCount * Bitmap.pageBytes) bytes does not fit the meta-data area (\(bitmapCapacity(superblock)) bytes)")
+        }
+        for run in runs {
+            let offset = bitmapOffset(superblock) + Int64(run.lowerBound * Bitmap.pageBytes)
+            do {
+                try target.write(bitmap.encodedPages(run), at: offset)
+            } catch {
+                throw MetadataError("\(name): cannot write bitmap pages \(run.lowerBound)..<\(run.upperBound) at byte offset \(offset): \(error)")
+            }
+        }
+        guard flush else { return }
+        do {
+            try target.flush()
+        } catch {
+            throw MetadataError("\(name): cannot flush the bitmap pages written at byte offset \(bitmapOffset(superblock)): \(error)")
+        }
+    }
+
     // MARK: Activity log
 
     /// Absolute byte offset of the activity log per the superblock.

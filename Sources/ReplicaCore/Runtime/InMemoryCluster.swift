@@ -34,6 +34,8 @@ public struct InMemoryCluster {
         public var heldReads = 0
         /// Blocks (resync replies, replicated writes) this node received held.
         public var heldReceives = 0
+        /// Bytes of bitmap pages written to the meta-data.
+        public var bitmapBytesWritten = 0
     }
 
     /// The two nodes.
@@ -260,7 +262,8 @@ public struct InMemoryCluster {
             case .writeSuperblock(let superblock):
                 try nodes[node].metadata.writeSuperblock(superblock)
             case .writeBitmap(let bitmap):
-                try nodes[node].metadata.writeBitmap(bitmap, try nodes[node].metadata.readSuperblock())
+                try nodes[node].metadata.writeUnsavedBitmapPages(bitmap, try nodes[node].metadata.readSuperblock())
+                nodes[node].bitmapBytesWritten += bitmap.unsavedPages.count * Bitmap.pageBytes
             case .writeActivityLog(let transaction):
                 try nodes[node].metadata.writeActivityLogTransaction(transaction, try nodes[node].metadata.readSuperblock())
             case .armTimer(let timer, _):

@@ -265,6 +265,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     /// How long the last flush of the disk took, in nanoseconds (nil before the first).
     private var lastFlushNanoseconds: UInt64?
+    /// A bitmap write failed: the next one writes the whole bitmap, not only changed pages.
+    private var bitmapWriteFailed = false
     /// A flush runs inline while the last one took at most this long (a disk whose flushes
     /// are cheap: a write cache with power-loss protection, tmpfs); a slower one sends the
     /// next to the I/O queue, so a step waits for at most one slow flush.
@@ -425,7 +427,18 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             case .writeSuperblock(let superblock):
                 do { try metadata?.writeSuperblock(superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .writeBitmap(let bitmap):
-                do { try metadata?.writeBitmap(bitmap, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
+                // After a failed write the pages on disk are unknown: the next save writes all.
+                do {
+                    if bitmapWriteFailed {
+                        try metadata?.writeBitmap(bitmap, engine.superblock, flush: metadataFlushes)
+                    } else {
+                        try metadata?.writeUnsavedBitmapPages(bitmap, engine.superblock, flush: metadataFlushes)
+                    }
+                    bitmapWriteFailed = false
+                } catch {
+                    bitmapWriteFailed = true
+                    logger.error("\(error)")
+                }
             case .writeActivityLog(let transaction):
                 do { try metadata?.writeActivityLogTransaction(transaction, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .armTimer(let timer, let milliseconds):
