@@ -329,8 +329,8 @@ public final class Simulation {
                 try completed(id, result)
             case .writeSuperblock(let superblock):
                 try node.metadata.writeSuperblock(superblock, flush: true)
-            case .writeBitmap(let bitmap):
-                try node.metadata.writeUnsavedBitmapPages(bitmap, engine.superblock, flush: true)
+            case .writeBitmap(let pages):
+                try node.metadata.writeBitmapPages(pages, engine.superblock, flush: true)
             case .writeActivityLog(let transaction):
                 try node.metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: true)
             case .armTimer(let timer, let milliseconds):

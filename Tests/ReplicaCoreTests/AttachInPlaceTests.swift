@@ -137,6 +137,34 @@ struct AttachInPlaceTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 
+    @Test func anAttachThePeerNeverAnsweredIsUndoneWhenTheConnectionBreaks() throws {
+        // The link breaks while the disk is Negotiating: nothing says which blocks the disk
+        // lacks, so it goes again and the Primary stays a Diskless one served by its peer;
+        // connected again, it is served as before and a new attach resyncs the disk.
+        var pair = try detachedPrimaryBehind()
+        let served = pair.nodes[0].engine.effectiveDataUUID
+        #expect(try pair.attachInPlace(0) == nil)
+        #expect(pair.nodes[0].engine.state.disk == .negotiating)
+        try pair.disconnect()
+        try pair.run()
+        let apart = pair.nodes[0].engine.state
+        #expect(apart.role == .primary && apart.disk == .diskless && apart.connection < .connected, "\(apart)")
+        #expect(pair.nodes[0].log.contains { $0.hasPrefix("the connection broke before the peer answered the attach") })
+        #expect(pair.nodes[0].diskDetached)
+        #expect(pair.nodes[0].engine.effectiveDataUUID == served, "the data served stays the peer's")
+        try pair.connect()
+        try pair.run()
+        let again = pair.nodes[0].engine.state
+        #expect(again.connection == .connected && again.disk == .diskless && again.peerDisk == .upToDate, "\(again) \(pair.nodes[0].log)")
+        try pair.request(0, 7, .read(offset: 1 << 20, length: 8192))
+        try pair.run()
+        #expect(succeeded(pair, 0, 7) == block(2), "served by the peer, with the data written while Diskless")
+        #expect(try pair.attachInPlace(0) == nil)
+        try pair.run()
+        #expect(pair.nodes[0].engine.state.disk == .upToDate, "\(pair.nodes[0].engine.state)")
+        #expect(try pair.data(0) == pair.data(1))
+    }
+
     @Test func aPrimarySyncTargetThatLosesItsPeerIsResyncedWhenItComesBack() throws {
         // The link breaks mid-resync: the Primary's disk is Inconsistent and no UpToDate data is
         // reachable (its I/O fails, as DRBD's does); on reconnect the resync resumes, the

@@ -135,9 +135,9 @@ public enum EngineEffect: Sendable, Equatable {
     case complete(RequestID, Result<[UInt8], RequestError>)
     /// Persist the superblock (UUIDs, flags, sizes).
     case writeSuperblock(Superblock)
-    /// Persist the bitmap: write its pages changed since the last save
-    /// (``Bitmap/unsavedPages``; all of them for a bitmap never saved).
-    case writeBitmap(Bitmap)
+    /// Persist the bitmap: write these encoded pages, the ones changed since the last save
+    /// (``Bitmap/unsavedPageImages``; all of them for a bitmap never saved).
+    case writeBitmap([BitmapPageRun])
     /// Persist an activity-log transaction.
     case writeActivityLog(ActivityLogTransaction)
     /// Fire ``EngineEvent/timer(_:)`` after this many milliseconds.

@@ -199,6 +199,18 @@ extension VolumeEngine {
         setState(next, &effects)
         // Writes that waited for a resync answer: none comes now.
         retryWaitingWrites(&effects)
+        // An attach in place that the peer never answered: the disk holds at best an older
+        // copy of the peer's data and nothing says which blocks it lacks, so it goes again
+        // (DRBD lets a disk whose handshake the connection broke go Diskless too) and the data
+        // served stays the peer's. Kept, the disk would meet the peer again as this Primary's
+        // own, equal in generation, and the sync handshake would make it the source of the
+        // blocks it lacks (found by the simulator, seed 120594: the peer crashed before it
+        // took in that this node had gone Diskless).
+        if previous.disk == .negotiating, state.disk == .negotiating {
+            let served = effectiveDataUUID
+            becomeDiskless(reason: "the connection broke before the peer answered the attach", &effects)
+            effectiveDataUUID = served
+        }
     }
 
     /// The engine's source of UUIDs: a generator seeded by the runtime, so a simulation

@@ -181,7 +181,12 @@ extension VolumeEngine {
         var wrapped = false
         while resync.stepBudget > 0, Int64(resync.inFlightBytes) < inFlightLimit {
             guard let first = bitmap.nextSetBit(from: resync.cursor) else {
-                if wrapped || resync.cursor == 0 { break }
+                // The pass reached the end. Bits behind the cursor (set again meanwhile, or
+                // left by a refused request) are taken by the next pass, which starts once
+                // this pass's answers are in: starting it while they are still in flight
+                // would scan the whole bitmap past them at every answer (a 1 TiB disk's
+                // bitmap is 32 MiB).
+                if wrapped || resync.cursor == 0 || !resync.inFlight.isEmpty { break }
                 resync.cursor = 0
                 wrapped = true
                 continue

@@ -211,12 +211,13 @@ public struct VolumeEngine: Sendable {
         effects.append(.writeSuperblock(superblock))
     }
 
-    /// Persists the bitmap now (not on a detached engine): the effect carries the bitmap with
-    /// its pages changed since the last save, which the runtime writes; from here on they
-    /// count as saved.
+    /// Persists the bitmap now (not on a detached engine): the effect carries the encoded
+    /// pages changed since the last save, which the runtime writes; from here on they count as
+    /// saved. (Not the bitmap itself: the engine's next change would copy all its words while
+    /// the effect held them — 32 MiB for 1 TiB of data, at every activity-log eviction.)
     mutating func persistBitmap(_ effects: inout [EngineEffect]) {
         guard !isDetached else { return }
-        effects.append(.writeBitmap(bitmap))
+        effects.append(.writeBitmap(bitmap.unsavedPageImages))
         bitmap.markPagesSaved()
     }
 }

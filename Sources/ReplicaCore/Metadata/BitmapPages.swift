@@ -59,6 +59,12 @@ extension Bitmap {
         return bytes
     }
 
+    /// The unsaved pages as encoded runs of consecutive pages: what saving the bitmap writes.
+    /// The runs own their bytes, so the bitmap can change meanwhile without a copy of its words.
+    public var unsavedPageImages: [BitmapPageRun] {
+        unsavedPageRuns.map { BitmapPageRun(firstPage: $0.lowerBound, bytes: encodedPages($0)) }
+    }
+
     /// The unsaved pages grouped into runs of consecutive pages, each written with one call.
     public var unsavedPageRuns: [Range<Int>] {
         var runs: [Range<Int>] = []
@@ -71,4 +77,22 @@ extension Bitmap {
         }
         return runs
     }
+}
+
+/// Consecutive pages of the bitmap's on-disk form, encoded: what one bitmap write puts on disk.
+public struct BitmapPageRun: Sendable, Equatable {
+    /// Index of the first page (page `n` starts `n` × 4 KiB into the bitmap area).
+    public let firstPage: Int
+    /// The pages' bytes, a multiple of 4 KiB.
+    public let bytes: [UInt8]
+
+    /// A run of pages from `firstPage`.
+    public init(firstPage: Int, bytes: [UInt8]) {
+        precondition(firstPage >= 0 && bytes.count % Bitmap.pageBytes == 0, "a bitmap page run is whole pages")
+        self.firstPage = firstPage
+        self.bytes = bytes
+    }
+
+    /// The page indices the run covers.
+    public var pages: Range<Int> { firstPage..<(firstPage + bytes.count / Bitmap.pageBytes) }
 }

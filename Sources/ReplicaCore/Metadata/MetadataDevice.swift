@@ -147,21 +147,20 @@ public struct MetadataDevice: Sendable {
         }
     }
 
-    /// Writes the bitmap's pages that changed since it was last saved (``Bitmap/unsavedPages``),
-    /// consecutive pages in one write, and flushes when asked. What ``writeBitmap(_:_:flush:)``
-    /// would write, for the cost of the pages a change touched.
-    public func writeUnsavedBitmapPages(_ bitmap: Bitmap, _ superblock: Superblock, flush: Bool = true) throws(MetadataError) {
-        let runs = bitmap.unsavedPageRuns
+    /// Writes runs of encoded bitmap pages (``Bitmap/unsavedPageImages``) and flushes when
+    /// asked: saving a bitmap costs the pages a change touched, not the whole bitmap.
+    public func writeBitmapPages(_ runs: [BitmapPageRun], _ superblock: Superblock, flush: Bool = true) throws(MetadataError) {
         guard !runs.isEmpty else { return }
-        guard Int64(bitmap.pageCount * Bitmap.pageBytes) <= bitmapCapacity(superblock) else {
-            throw MetadataError("\(name): the bitmap of \(bitmap.pageCount * Bitmap.pageBytes) bytes does not fit the meta-data area (\(bitmapCapacity(superblock)) bytes)")
-        }
+        let capacity = bitmapCapacity(superblock)
         for run in runs {
-            let offset = bitmapOffset(superblock) + Int64(run.lowerBound * Bitmap.pageBytes)
+            let offset = bitmapOffset(superblock) + Int64(run.firstPage * Bitmap.pageBytes)
+            guard Int64(run.pages.upperBound * Bitmap.pageBytes) <= capacity else {
+                throw MetadataError("\(name): bitmap pages \(run.pages.lowerBound)..<\(run.pages.upperBound) lie past the meta-data area's bitmap (\(capacity) bytes)")
+            }
             do {
-                try target.write(bitmap.encodedPages(run), at: offset)
+                try target.write(run.bytes, at: offset)
             } catch {
-                throw MetadataError("\(name): cannot write bitmap pages \(run.lowerBound)..<\(run.upperBound) at byte offset \(offset): \(error)")
+                throw MetadataError("\(name): cannot write bitmap pages \(run.pages.lowerBound)..<\(run.pages.upperBound) at byte offset \(offset): \(error)")
             }
         }
         guard flush else { return }
@@ -170,6 +169,11 @@ public struct MetadataDevice: Sendable {
         } catch {
             throw MetadataError("\(name): cannot flush the bitmap pages written at byte offset \(bitmapOffset(superblock)): \(error)")
         }
+    }
+
+    /// Writes the bitmap's pages changed since it was last saved (see ``writeBitmapPages(_:_:flush:)``).
+    public func writeUnsavedBitmapPages(_ bitmap: Bitmap, _ superblock: Superblock, flush: Bool = true) throws(MetadataError) {
+        try writeBitmapPages(bitmap.unsavedPageImages, superblock, flush: flush)
     }
 
     // MARK: Activity log

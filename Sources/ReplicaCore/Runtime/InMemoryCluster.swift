@@ -261,9 +261,9 @@ public struct InMemoryCluster {
                 nodes[node].completions.append((id, result))
             case .writeSuperblock(let superblock):
                 try nodes[node].metadata.writeSuperblock(superblock)
-            case .writeBitmap(let bitmap):
-                try nodes[node].metadata.writeUnsavedBitmapPages(bitmap, try nodes[node].metadata.readSuperblock())
-                nodes[node].bitmapBytesWritten += bitmap.unsavedPages.count * Bitmap.pageBytes
+            case .writeBitmap(let pages):
+                try nodes[node].metadata.writeBitmapPages(pages, try nodes[node].metadata.readSuperblock())
+                nodes[node].bitmapBytesWritten += pages.reduce(0) { $0 + $1.bytes.count }
             case .writeActivityLog(let transaction):
                 try nodes[node].metadata.writeActivityLogTransaction(transaction, try nodes[node].metadata.readSuperblock())
             case .armTimer(let timer, _):
