@@ -153,4 +153,41 @@ struct BitmapPageTests {
         withLast.set(lastBit..<(lastBit + 1))
         #expect(withLast == inMemory)
     }
+
+    /// A save whose write fails keeps its pages; the next save writes them with its own, a
+    /// page of its own replacing the kept image of the same page, and the disk ends equal to
+    /// the bitmap in memory.
+    @Test func pagesOfAFailedSaveAreWrittenWithTheNext() throws {
+        let disk = MemoryBlockTarget(size: 20 << 30)
+        let device = try MetadataDevice.internalMetadata(disk, name: "mem")
+        try device.create(force: false)
+        let superblock = try device.readCheckedSuperblock()
+        var bitmap = try device.readBitmap(superblock, dataBytes: device.dataBytes(superblock))
+        let page = Self.bitsPerPage
+        var unwritten = UnwrittenBitmapPages()
+
+        // Pages 3 and 4 change; their write fails.
+        bitmap.set((3 * page + 1)..<(3 * page + 2))
+        bitmap.set((4 * page + 7)..<(4 * page + 9))
+        let failing = device.bitmapOffset(superblock) + Int64(3 * Bitmap.pageBytes)
+        disk.injectFailure(in: failing..<(failing + Int64(2 * Bitmap.pageBytes)))
+        var runs = unwritten.runs(for: bitmap.unsavedPageImages)
+        bitmap.markPagesSaved()
+        #expect(throws: MetadataError.self) { try device.writeBitmapPages(runs, superblock) }
+        unwritten.keep(runs)
+        #expect(!unwritten.isEmpty)
+        disk.clearFailures()
+
+        // The next save changes page 4 again and page 9: page 3 comes from the kept image.
+        bitmap.clear((4 * page + 7)..<(4 * page + 8))
+        bitmap.set((9 * page)..<(9 * page + 1))
+        runs = unwritten.runs(for: bitmap.unsavedPageImages)
+        bitmap.markPagesSaved()
+        #expect(runs.map(\.pages) == [4..<5, 9..<10, 3..<4])
+        try device.writeBitmapPages(runs, superblock)
+        unwritten.clear()
+        #expect(unwritten.isEmpty && unwritten.runs(for: []).isEmpty)
+        #expect(try device.readBitmap(superblock, dataBytes: device.dataBytes(superblock)) == bitmap)
+    }
 }
+

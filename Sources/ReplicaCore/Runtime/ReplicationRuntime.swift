@@ -265,9 +265,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     /// How long the last flush of the disk took, in nanoseconds (nil before the first).
     private var lastFlushNanoseconds: UInt64?
-    /// Bitmap pages of a save that failed (page index → its 4 KiB), written again with the
-    /// next save unless that brings a newer image of the page.
-    private var unwrittenBitmapPages: [Int: ArraySlice<UInt8>] = [:]
+    /// Bitmap pages of a save that failed, written again with the next save.
+    private var unwrittenBitmapPages = UnwrittenBitmapPages()
     /// A flush runs inline while the last one took at most this long (a disk whose flushes
     /// are cheap: a write cache with power-loss protection, tmpfs); a slower one sends the
     /// next to the I/O queue, so a step waits for at most one slow flush.
@@ -428,7 +427,14 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             case .writeSuperblock(let superblock):
                 do { try metadata?.writeSuperblock(superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .writeBitmap(let pages):
-                saveBitmapPages(pages)
+                let runs = unwrittenBitmapPages.runs(for: pages)
+                do {
+                    try metadata?.writeBitmapPages(runs, engine.superblock, flush: metadataFlushes)
+                    unwrittenBitmapPages.clear()
+                } catch {
+                    unwrittenBitmapPages.keep(runs)
+                    logger.error("\(error)")
+                }
             case .writeActivityLog(let transaction):
                 do { try metadata?.writeActivityLogTransaction(transaction, engine.superblock, flush: metadataFlushes) } catch { logger.error("\(error)") }
             case .armTimer(let timer, let milliseconds):
@@ -494,28 +500,4 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 private struct PendingRequest {
     var completion: ReplicationRuntime.Completion
     var notice: DeliveryNotice?
-}
-
-extension ReplicationRuntime {
-    /// Writes the bitmap pages of a save, with those of an earlier save that failed.
-    fileprivate func saveBitmapPages(_ pages: [BitmapPageRun]) {
-        var runs = pages
-        if !unwrittenBitmapPages.isEmpty {
-            let covered = Set(pages.flatMap { Array($0.pages) })
-            for (page, bytes) in unwrittenBitmapPages.sorted(by: { $0.key < $1.key }) where !covered.contains(page) {
-                runs.append(BitmapPageRun(firstPage: page, bytes: Array(bytes)))
-            }
-        }
-        do {
-            try metadata?.writeBitmapPages(runs, engine.superblock, flush: metadataFlushes)
-            unwrittenBitmapPages = [:]
-        } catch {
-            for run in runs {
-                for (position, page) in run.pages.enumerated() {
-                    unwrittenBitmapPages[page] = run.bytes[(position * Bitmap.pageBytes)..<((position + 1) * Bitmap.pageBytes)]
-                }
-            }
-            logger.error("\(error)")
-        }
-    }
 }
