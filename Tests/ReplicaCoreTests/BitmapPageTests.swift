@@ -189,5 +189,39 @@ struct BitmapPageTests {
         #expect(unwritten.isEmpty && unwritten.runs(for: []).isEmpty)
         #expect(try device.readBitmap(superblock, dataBytes: device.dataBytes(superblock)) == bitmap)
     }
+
+    /// The Primary of a 20 GiB disk writes apart from its peer across 160 bitmap pages, its
+    /// activity log evicting all the while, and crashes: restarted from its meta-data (the
+    /// saved pages, the activity log replayed) and connected again, it resyncs every block it
+    /// wrote, and the peer's disk holds each of them.
+    @Test func aPrimaryCrashAfterWritesAcrossManyPagesLosesNoBlock() throws {
+        var configuration = EngineConfiguration()
+        configuration.activityLogExtents = 61
+        var pair = try InMemoryCluster.primaryPair(diskSize: 20 << 30, configuration: configuration)
+        try pair.disconnect()
+        try pair.run()
+        let extents: Int64 = (20 << 30) >> 22
+        var written: [(offset: Int64, value: UInt8)] = []
+        for index in Int64(0)..<400 {
+            let offset = ((index * 37 + index / 128) % extents) << 22 + (index % 5) * 4096
+            let value = UInt8(truncatingIfNeeded: index &* 7 &+ 1)
+            try pair.request(0, RequestID(100 + index), .write(offset: offset, data: [UInt8](repeating: value, count: 4096)))
+            try pair.run()
+            written.append((offset, value))
+        }
+        #expect(pair.nodes[0].completions.allSatisfy { if case .success = $0.1 { true } else { false } })
+        #expect(Set(written.map { $0.offset >> 22 }).count == 400, "every write in its own extent")
+        #expect(pair.nodes[0].engine.counters.bitmapWrites > 300)
+
+        try pair.reattach(0)
+        try pair.run()
+        let states = (pair.nodes[0].engine.state, pair.nodes[1].engine.state)
+        #expect(states.0.connection == .connected && states.0.disk == .upToDate && states.0.peerDisk == .upToDate, "\(states.0) \(pair.nodes[0].log)")
+        #expect(states.1.disk == .upToDate)
+        #expect(pair.nodes[0].engine.bitmap.setCount == 0 && pair.nodes[1].engine.bitmap.setCount == 0)
+        for (offset, value) in written {
+            #expect(try pair.nodes[1].disk.read(count: 4096, at: offset) == [UInt8](repeating: value, count: 4096), "block at \(offset)")
+        }
+    }
 }
 
