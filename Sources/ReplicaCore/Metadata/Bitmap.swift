@@ -32,6 +32,7 @@ public struct Bitmap: Sendable, Equatable {
         markAllPagesUnsaved()
     }
 
+    /// Equal when the bits are: which pages are saved does not count.
     public static func == (lhs: Bitmap, rhs: Bitmap) -> Bool {
         lhs.bitCount == rhs.bitCount && lhs.words == rhs.words
     }
