@@ -94,7 +94,7 @@ struct BitmapPageTests {
             let length = Int64.random(in: 1...(round % 10 == 0 ? 100_000 : 300), using: &generator)
             if Bool.random(using: &generator) { bitmap.set(start..<(start + length)) } else { bitmap.clear(start..<(start + length)) }
             let pages = bitmap.unsavedPages.count
-            try device.writeUnsavedBitmapPages(bitmap, superblock)
+            try device.writeBitmapPages(bitmap.unsavedPageImages, superblock)
             bitmap.markPagesSaved()
             #expect(disk.written.load(ordering: .relaxed) - before == pages * Bitmap.pageBytes)
             if round % 20 == 0 {

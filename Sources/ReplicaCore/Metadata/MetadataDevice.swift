@@ -171,11 +171,6 @@ public struct MetadataDevice: Sendable {
         }
     }
 
-    /// Writes the bitmap's pages changed since it was last saved (see ``writeBitmapPages(_:_:flush:)``).
-    public func writeUnsavedBitmapPages(_ bitmap: Bitmap, _ superblock: Superblock, flush: Bool = true) throws(MetadataError) {
-        try writeBitmapPages(bitmap.unsavedPageImages, superblock, flush: flush)
-    }
-
     // MARK: Activity log
 
     /// Absolute byte offset of the activity log per the superblock.

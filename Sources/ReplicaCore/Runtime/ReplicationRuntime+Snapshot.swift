@@ -1,4 +1,17 @@
+import Foundation
+
 extension ReplicationRuntime {
+    /// Waits until `predicate` holds for the state (checked every `pollMicroseconds`, 20 ms
+    /// unless given), or `timeout` seconds pass.
+    public func wait(timeout: Double, pollMicroseconds: UInt32 = 20_000, until predicate: (Snapshot) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if predicate(snapshot) { return true }
+            usleep(pollMicroseconds)
+        }
+        return predicate(snapshot)
+    }
+
     /// What status commands read without waiting for the engine.
     public struct Snapshot: Sendable {
         /// The state.

@@ -192,17 +192,6 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         }
     }
 
-    /// Waits until `predicate` holds for the state (checked every `pollMicroseconds`, 20 ms
-    /// unless given), or `timeout` seconds pass.
-    public func wait(timeout: Double, pollMicroseconds: UInt32 = 20_000, until predicate: (Snapshot) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if predicate(snapshot) { return true }
-            usleep(pollMicroseconds)
-        }
-        return predicate(snapshot)
-    }
-
     // MARK: - PeerLinkHandler (called on transport threads)
 
     public func linkEstablished(_ link: any PeerLink) {
