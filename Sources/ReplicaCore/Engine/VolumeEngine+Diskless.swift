@@ -47,8 +47,12 @@ extension VolumeEngine {
         // The data the application goes on with: the peer's if it holds an UpToDate copy, else
         // this disk's (a peer that is Diskless too has no data of its own to offer; simulator
         // seed 30208 connected to such a peer's stale disk after it attached).
-        let peerData = state.connection >= .connected && state.peerDisk == .upToDate ? handshake.peerUUIDs?.uuids.current : nil
-        effectiveDataUUID = (peerData ?? superblock.uuids.current) & ~1
+        // A disk still Negotiating (an attach in place not yet answered) never served anything:
+        // the data stays what it was.
+        if state.disk != .negotiating {
+            let peerData = state.connection >= .connected && state.peerDisk == .upToDate ? handshake.peerUUIDs?.uuids.current : nil
+            effectiveDataUUID = (peerData ?? superblock.uuids.current) & ~1
+        }
         resync = ResyncProgress()
         setState(disklessState, &effects, persist: false)
         // Writes that waited (for an activity-log slot, or for a resync answer of the disk

@@ -206,10 +206,8 @@ extension VolumeEngine {
         // own, equal in generation, and the sync handshake would make it the source of the
         // blocks it lacks (found by the simulator, seed 120594: the peer crashed before it
         // took in that this node had gone Diskless).
-        if previous.disk == .negotiating, state.disk == .negotiating {
-            let served = effectiveDataUUID
+        if state.disk == .negotiating {
             becomeDiskless(reason: "the connection broke before the peer answered the attach", &effects)
-            effectiveDataUUID = served
         }
     }
 

@@ -61,10 +61,10 @@ public struct Bitmap: Sendable, Equatable {
 
     /// The on-disk bytes, padded with zeroes to `byteCount` (at least the words' size).
     public func encoded(byteCount: Int? = nil) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: max(byteCount ?? 0, words.count * 8))
-        for (index, word) in words.enumerated() where word != 0 {
-            for byte in 0..<8 { bytes[index * 8 + byte] = UInt8(truncatingIfNeeded: word >> (8 * byte)) }
-        }
+        var bytes = encodedPages(0..<pageCount)
+        let count = max(byteCount ?? 0, words.count * 8)
+        if bytes.count > count { bytes.removeLast(bytes.count - count) }
+        if bytes.count < count { bytes.append(contentsOf: repeatElement(0, count: count - bytes.count)) }
         return bytes
     }
 

@@ -135,16 +135,8 @@ public struct MetadataDevice: Sendable {
 
     /// Writes the whole bitmap (padded to 4 KiB) and flushes when asked.
     public func writeBitmap(_ bitmap: Bitmap, _ superblock: Superblock, flush: Bool = true) throws(MetadataError) {
-        let bytes = bitmap.encoded(byteCount: (bitmap.words.count * 8 + 4095) / 4096 * 4096)
-        guard Int64(bytes.count) <= bitmapCapacity(superblock) else {
-            throw MetadataError("\(name): the bitmap of \(bytes.count) bytes does not fit the meta-data area (\(bitmapCapacity(superblock)) bytes)")
-        }
-        do {
-            try target.write(bytes, at: bitmapOffset(superblock))
-            if flush { try target.flush() }
-        } catch {
-            throw MetadataError("\(name): cannot write the bitmap at byte offset \(bitmapOffset(superblock)): \(error)")
-        }
+        guard bitmap.pageCount > 0 else { return }
+        try writeBitmapPages([BitmapPageRun(firstPage: 0, bytes: bitmap.encodedPages(0..<bitmap.pageCount))], superblock, flush: flush)
     }
 
     /// Writes runs of encoded bitmap pages (``Bitmap/unsavedPageImages``) and flushes when
