@@ -27,9 +27,13 @@ let package = Package(
     ],
     targets: [
         .target(name: "CReplicaLinux", cSettings: [.define("_GNU_SOURCE")]),
+        // The pure parts: engine, state model, wire codec, meta-data and bitmap values, resync
+        // controller. No dependencies at all, so the compiler keeps it sans-I/O (no Foundation,
+        // Dispatch, Glibc or C shim can be imported here); EngineBoundaryTests checks its imports.
+        .target(name: "ReplicaEngine", swiftSettings: strict),
         .target(
             name: "ReplicaCore",
-            dependencies: ["CReplicaLinux", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ReplicaEngine", "CReplicaLinux", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 
@@ -58,7 +62,7 @@ let package = Package(
         ),
 
         .target(name: "ReplicaSimulation", dependencies: ["ReplicaCore"], swiftSettings: strict),
-        .target(name: "ReplicaNBD", dependencies: ["ReplicaCore", "ReplicaTransportTCP", .product(name: "Logging", package: "swift-log")],
+        .target(name: "ReplicaNBD", dependencies: ["ReplicaCore", "CReplicaLinux", "ReplicaTransportTCP", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
         .executableTarget(
@@ -77,13 +81,13 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        .testTarget(name: "ReplicaCoreTests", dependencies: ["ReplicaCore"], swiftSettings: strict),
+        .testTarget(name: "ReplicaCoreTests", dependencies: ["ReplicaEngine", "ReplicaCore"], swiftSettings: strict),
         .testTarget(
             name: "ReplicaTransportTests",
             dependencies: ["ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD"],
             swiftSettings: strict
         ),
-        .testTarget(name: "ReplicaSimulationTests", dependencies: ["ReplicaSimulation"], swiftSettings: strict),
+        .testTarget(name: "ReplicaSimulationTests", dependencies: ["ReplicaEngine", "ReplicaCore", "ReplicaSimulation"], swiftSettings: strict),
         .testTarget(name: "ReplctlTests", dependencies: ["ReplicaCore"], exclude: ["Corpus"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 #include "CReplicaLinux.h"
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -147,4 +148,15 @@ int64_t CReplicaLinux_splice_pipe_to_file(int pipe, int file, int64_t offset, si
         moved = splice(pipe, NULL, file, &position, length, SPLICE_F_MOVE);
     } while (moved < 0 && errno == EINTR);
     return moved < 0 ? -errno : moved;
+}
+
+void CReplicaLinux_set_thread_name(const char *name) {
+    char shortened[16];
+    strncpy(shortened, name, sizeof shortened - 1);
+    shortened[sizeof shortened - 1] = 0;
+    pthread_setname_np(pthread_self(), shortened);
+}
+
+int CReplicaLinux_accept_cloexec(int socket) {
+    return accept4(socket, NULL, NULL, SOCK_CLOEXEC);
 }

@@ -1,3 +1,4 @@
+import ReplicaCore
 import ReplicaTransportTCP
 
 /// Reads a client's requests through a ``StreamReceiveBuffer``, so that the requests a client

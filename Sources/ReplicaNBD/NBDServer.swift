@@ -1,88 +1,176 @@
 import Foundation
-import ReplicaTransportTCP
 import Logging
+import ReplicaCore
+import ReplicaTransportTCP
 import Synchronization
+
+/// How many clients an NBD server serves at once, and how many requests each may have in
+/// flight; nbdkit's defaults (16 requests per connection, its thread count for parallel
+/// plugins) where it has one.
+public struct NBDLimits: Sendable, Equatable {
+    /// Clients connected at once; one more is refused (closed before the handshake, as
+    /// nbdkit's limit filter does) and the refusal logged.
+    public var clients: Int
+    /// Requests a client may have in flight; the server reads no more from it meanwhile (the
+    /// client's socket fills: back-pressure, never a dropped request).
+    public var requestsPerClient: Int
+
+    /// Limits of `clients` connections with `requestsPerClient` requests each.
+    public init(clients: Int = 64, requestsPerClient: Int = 16) {
+        self.clients = max(1, clients)
+        self.requestsPerClient = max(1, requestsPerClient)
+    }
+}
 
 /// An NBD server for one export on a Unix socket or TCP: fixed newstyle handshake (GO, INFO,
 /// EXPORT_NAME, LIST, ABORT, STRUCTURED_REPLY; ERR_UNSUP for the rest), then READ, WRITE
-/// (FUA), FLUSH, TRIM, WRITE_ZEROES (NO_HOLE, FAST_ZERO), DISC, with many requests in flight
-/// per connection and several connections at once. Each connection has its own thread; a
-/// client that breaks the protocol loses its connection, never the server.
+/// (FUA), FLUSH, TRIM, WRITE_ZEROES (NO_HOLE, FAST_ZERO), DISC, with requests in flight per
+/// connection and several connections at once, each bounded (``NBDLimits``). Each connection
+/// has its own thread; a client that breaks the protocol loses its connection, never the
+/// server. ``stop()`` closes every client and returns once their threads have ended.
 public final class NBDServer: @unchecked Sendable {
     /// The export.
     public let source: any NBDExportSource
     /// Where it listens.
     public let address: String
+    /// The bounds on clients and requests.
+    public let limits: NBDLimits
     private let listener: NBDListener
     private let logger: Logger
     private let state = Mutex(State())
+    private let acceptThread = Mutex<JoinableThread?>(nil)
 
     private struct State {
         var stopped = false
         var nextClient = 1
         /// Connections in the handshake or in transmission, by number.
-        var sockets: [Int: NBDSocket] = [:]
+        var clients: [Int: NBDSocket] = [:]
+        /// Their threads, by number; and the threads of connections that ended, to join.
+        var threads: [Int: JoinableThread] = [:]
+        var finished: [JoinableThread] = []
         /// Connections in transmission (they hold the export open).
         var open: Set<Int> = []
+        /// Clients refused for the limit since the last log line about it.
+        var refusedSinceLog = 0
+        var lastRefusalLog = Date.distantPast
     }
 
     /// Listens on the Unix socket `path` (mode 0600).
     /// - Throws: when the path is in use by a live server or cannot be bound.
-    public init(source: any NBDExportSource, unixSocket path: String, logger: Logger = Logger(label: "replica.nbd")) throws {
+    public init(source: any NBDExportSource, unixSocket path: String, limits: NBDLimits = NBDLimits(),
+                logger: Logger = Logger(label: "replica.nbd")) throws {
         self.source = source
         listener = try NBDListener.unix(path)
         address = path
+        self.limits = limits
         self.logger = logger
     }
 
     /// Listens on TCP at `endpoint` (the resource file's `nbd-address`). No authentication:
     /// bind it to an address only trusted clients reach.
     /// - Throws: when the address cannot be bound (in use, not local).
-    public init(source: any NBDExportSource, tcp endpoint: TCPEndpoint, logger: Logger = Logger(label: "replica.nbd")) throws {
+    public init(source: any NBDExportSource, tcp endpoint: TCPEndpoint, limits: NBDLimits = NBDLimits(),
+                logger: Logger = Logger(label: "replica.nbd")) throws {
         self.source = source
         listener = try NBDListener.tcp(endpoint)
         address = "\(endpoint.address)"
+        self.limits = limits
         self.logger = logger
     }
 
-    /// Starts accepting clients on a dedicated thread.
-    public func start() {
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "replica-nbd-accept"
-        thread.start()
+    /// Starts accepting clients on a dedicated thread. False when the system refuses a thread.
+    @discardableResult
+    public func start() -> Bool {
+        guard let thread = JoinableThread.start(name: "replica-nbd-accept", { [self] in acceptLoop() }) else {
+            logger.error("nbd export \(address): no thread to accept clients")
+            return false
+        }
+        acceptThread.withLock { $0 = thread }
+        return true
     }
 
     /// Clients in transmission: they hold the export open (a Primary cannot be demoted).
     public var openClients: Int { state.withLock { $0.open.count } }
 
+    /// Clients connected (in the handshake or in transmission).
+    public var connectedClients: Int { state.withLock { $0.clients.count } }
+
     /// Stops accepting and closes every client connection (requests in flight still finish
-    /// on the backend; their replies are dropped), then removes the socket.
+    /// on the backend; their replies are dropped), removes the socket, and waits for the
+    /// server's threads to end.
     public func stop() {
-        let sockets = state.withLock { state -> [NBDSocket] in
+        let clients = state.withLock { state -> [NBDSocket] in
             state.stopped = true
-            return Array(state.sockets.values)
+            return Array(state.clients.values)
         }
-        for socket in sockets { socket.close() }
+        for client in clients { client.close() }
         listener.close()
+        acceptThread.withLock { thread -> JoinableThread? in defer { thread = nil }; return thread }?.join()
+        // No new client after the accept thread ended: join every client thread.
+        let threads = state.withLock { state -> [JoinableThread] in
+            defer {
+                state.threads.removeAll()
+                state.finished.removeAll()
+            }
+            return Array(state.threads.values) + state.finished
+        }
+        for thread in threads { thread.join() }
     }
 
     private func acceptLoop() {
-        while !state.withLock({ $0.stopped }) {
-            guard let socket = listener.accept(timeoutMilliseconds: 200) else { continue }
+        while let socket = listener.accept() {
+            joinFinished()
             let number: Int? = state.withLock { state in
                 guard !state.stopped else { return nil }
+                guard state.clients.count < limits.clients else {
+                    state.refusedSinceLog += 1
+                    return -1
+                }
                 let number = state.nextClient
                 state.nextClient += 1
-                state.sockets[number] = socket
+                state.clients[number] = socket
                 return number
             }
-            guard let number else {
+            guard let number, number > 0 else {
                 socket.close()
-                return
+                if number == nil { return }
+                logRefusals()
+                continue
             }
-            let thread = Thread { [self] in serve(socket, number) }
-            thread.name = "replica-nbd-client-\(number)"
-            thread.start()
+            guard let thread = JoinableThread.start(name: "replica-nbd-\(number)", { [self] in serve(socket, number) }) else {
+                state.withLock { _ = $0.clients.removeValue(forKey: number) }
+                socket.close()
+                logger.error("nbd client on \(address) refused: the system refused a thread")
+                continue
+            }
+            state.withLock { state in
+                // A client may have ended already: its thread is joined with the finished ones.
+                if state.clients[number] != nil { state.threads[number] = thread } else { state.finished.append(thread) }
+            }
+        }
+    }
+
+    /// Joins the threads of connections that ended.
+    private func joinFinished() {
+        let finished = state.withLock { state -> [JoinableThread] in
+            defer { state.finished.removeAll() }
+            return state.finished
+        }
+        for thread in finished { thread.join() }
+    }
+
+    /// Logs refused clients at most once a second.
+    private func logRefusals() {
+        let count: Int? = state.withLock { state in
+            guard Date().timeIntervalSince(state.lastRefusalLog) >= 1 else { return nil }
+            defer {
+                state.refusedSinceLog = 0
+                state.lastRefusalLog = Date()
+            }
+            return state.refusedSinceLog
+        }
+        if let count {
+            logger.warning("nbd export \(address): \(count) client\(count == 1 ? "" : "s") refused: \(limits.clients) already connected (the limit)")
         }
     }
 
@@ -90,8 +178,9 @@ public final class NBDServer: @unchecked Sendable {
         defer {
             socket.close()
             state.withLock { state in
-                state.sockets[number] = nil
+                state.clients[number] = nil
                 state.open.remove(number)
+                if let thread = state.threads.removeValue(forKey: number) { state.finished.append(thread) }
             }
         }
         let outcome: NBDHandshake.Outcome
@@ -107,7 +196,8 @@ public final class NBDServer: @unchecked Sendable {
         case .transmission(let backend, let structured):
             _ = state.withLock { $0.open.insert(number) }
             logger.info("nbd client \(number) on \(address): transmission (structured replies: \(structured))")
-            let reason = NBDTransmission(socket: socket, backend: backend, structuredReplies: structured).run()
+            let reason = NBDTransmission(socket: socket, backend: backend, structuredReplies: structured,
+                                         maximumInFlight: limits.requestsPerClient).run()
             logger.info("nbd client \(number) on \(address): \(reason)")
         }
     }

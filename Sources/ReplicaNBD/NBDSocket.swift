@@ -3,23 +3,29 @@ import Glibc
 #endif
 import Foundation
 import ReplicaCore
+import CReplicaLinux
 import ReplicaTransportTCP
 
-/// A blocking stream socket of the NBD server, used from its dedicated threads only.
+/// A blocking stream socket of the NBD server, used from its dedicated threads only. The
+/// descriptor has one owner (``OwnedDescriptor``): a close from any thread (the server's
+/// `stop`) wakes a blocked read, and the number is never reused while a call on it runs.
 final class NBDSocket: @unchecked Sendable {
-    private let lock = NSLock()
-    private var descriptor: Int32
+    private let socket: OwnedDescriptor
 
     /// Why reading or writing stopped.
     struct Closed: Error, CustomStringConvertible {
         var description: String
     }
 
-    init(descriptor: Int32) { self.descriptor = descriptor }
+    init(descriptor: Int32) { socket = OwnedDescriptor(descriptor) }
 
-    deinit { close() }
+    private static let closedError = Closed(description: "the connection was closed")
 
-    private var fd: Int32 { lock.withLock { descriptor } }
+    /// Runs `body` with the descriptor; fails once the socket is closed.
+    private func withSocket<Value>(_ body: (Int32) throws(Closed) -> Value) throws(Closed) -> Value {
+        guard let value = try socket.use(body) else { throw Self.closedError }
+        return value
+    }
 
     /// Reads exactly `count` bytes.
     func read(_ count: Int) throws(Closed) -> [UInt8] {
@@ -36,11 +42,13 @@ final class NBDSocket: @unchecked Sendable {
 
     /// One `recv` into `buffer`: the number of bytes read (at least one), waiting for them.
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Closed) -> Int {
-        while true {
-            let n = recv(fd, buffer.baseAddress!, buffer.count, 0)
-            if n > 0 { return n }
-            if n < 0, errno == EINTR { continue }
-            throw Closed(description: n == 0 ? "client closed the connection" : "recv: \(String(cString: strerror(errno)))")
+        try withSocket { fd throws(Closed) in
+            while true {
+                let n = recv(fd, buffer.baseAddress!, buffer.count, 0)
+                if n > 0 { return n }
+                if n < 0, errno == EINTR { continue }
+                throw Closed(description: n == 0 ? "client closed the connection" : "recv: \(String(cString: strerror(errno)))")
+            }
         }
     }
 
@@ -52,39 +60,34 @@ final class NBDSocket: @unchecked Sendable {
     /// Writes `buffers` with gather writes; without `waiting`, stops when the socket's buffer
     /// is full and returns what is left (empty when everything went out). Callers serialize.
     func write(_ buffers: [[UInt8]], waiting: Bool) throws(Closed) -> [[UInt8]] {
-        var pending = buffers.filter { !$0.isEmpty }
-        while !pending.isEmpty {
-            let sent: Int = pending.prefix(64).map { $0 }.withUnsafeBufferPointers { vectors in
-                sendmsgVectors(fd, vectors, flags: waiting ? 0 : Int32(MSG_DONTWAIT))
-            }
-            if sent < 0 {
-                if errno == EINTR { continue }
-                if !waiting, errno == EAGAIN || errno == EWOULDBLOCK { return pending }
-                throw Closed(description: "send: \(String(cString: strerror(errno)))")
-            }
-            var left = sent
-            while left > 0, let first = pending.first {
-                if left >= first.count {
-                    left -= first.count
-                    pending.removeFirst()
-                } else {
-                    pending[0] = Array(first[left...])
-                    left = 0
+        try withSocket { fd throws(Closed) in
+            var pending = buffers.filter { !$0.isEmpty }
+            while !pending.isEmpty {
+                let sent: Int = pending.prefix(64).map { $0 }.withUnsafeBufferPointers { vectors in
+                    sendmsgVectors(fd, vectors, flags: waiting ? 0 : Int32(MSG_DONTWAIT))
+                }
+                if sent < 0 {
+                    if errno == EINTR { continue }
+                    if !waiting, errno == EAGAIN || errno == EWOULDBLOCK { return pending }
+                    throw Closed(description: "send: \(String(cString: strerror(errno)))")
+                }
+                var left = sent
+                while left > 0, let first = pending.first {
+                    if left >= first.count {
+                        left -= first.count
+                        pending.removeFirst()
+                    } else {
+                        pending[0] = Array(first[left...])
+                        left = 0
+                    }
                 }
             }
+            return []
         }
-        return []
     }
 
     /// Shuts both directions down (a blocked reader wakes) and closes, once.
-    func close() {
-        lock.withLock {
-            guard descriptor >= 0 else { return }
-            shutdown(descriptor, Int32(SHUT_RDWR))
-            Glibc.close(descriptor)
-            descriptor = -1
-        }
-    }
+    func close() { socket.close() }
 }
 
 private func sendmsgVectors(_ fd: Int32, _ buffers: [UnsafeBufferPointer<UInt8>], flags: Int32) -> Int {
@@ -109,16 +112,16 @@ extension Array where Element == [UInt8] {
 }
 
 /// A listening socket: a Unix path (mode 0600; a stale file is replaced only when nothing
-/// answers on it) or a TCP address.
+/// answers on it) or a TCP address. ``accept()`` waits in the kernel until a client comes or
+/// the listener is closed (a shutdown wakes it), without polling.
 final class NBDListener: @unchecked Sendable {
-    let descriptor: Int32
+    private let listening: OwnedDescriptor
     let description: String
     private let unixPath: String?
-
     private let tcp: Bool
 
     private init(descriptor: Int32, description: String, unixPath: String?, tcp: Bool = false) {
-        self.descriptor = descriptor
+        listening = OwnedDescriptor(descriptor)
         self.description = description
         self.unixPath = unixPath
         self.tcp = tcp
@@ -163,22 +166,29 @@ final class NBDListener: @unchecked Sendable {
         NBDListener(descriptor: try endpoint.listeningSocket(backlog: 16), description: "\(endpoint.address)", unixPath: nil, tcp: true)
     }
 
-    /// Waits up to `milliseconds` for a client; nil on timeout or when closed.
-    func accept(timeoutMilliseconds: Int32) -> NBDSocket? {
-        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        guard poll(&poller, 1, timeoutMilliseconds) > 0 else { return nil }
-        let fd = Glibc.accept(descriptor, nil, nil)
-        guard fd >= 0 else { return nil }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        if tcp {
-            var one: Int32 = 1
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    /// The next client, waiting for one; nil once the listener was closed.
+    func accept() -> NBDSocket? {
+        while true {
+            guard let fd = listening.use({ CReplicaLinux_accept_cloexec($0) }) else { return nil }
+            if fd >= 0 {
+                if tcp {
+                    var one: Int32 = 1
+                    _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                }
+                return NBDSocket(descriptor: fd)
+            }
+            if listening.isClosed || errno == EINVAL { return nil }
+            if errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM {
+                // Out of descriptors: wait a little rather than spin (the clients in service
+                // free theirs as they go).
+                usleep(10_000)
+            }
         }
-        return NBDSocket(descriptor: fd)
     }
 
+    /// Stops listening (a waiting ``accept()`` returns nil) and removes the socket file.
     func close() {
-        Glibc.close(descriptor)
+        listening.close()
         if let unixPath { unlink(unixPath) }
     }
 }

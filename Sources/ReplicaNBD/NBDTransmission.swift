@@ -15,11 +15,14 @@ final class NBDTransmission: @unchecked Sendable {
 
     /// At most this many requests go to the backend at once.
     static let largestBatch = 64
+    /// Requests in flight at most (``NBDLimits/requestsPerClient``): no more is read meanwhile.
+    private let maximumInFlight: Int
 
-    init(socket: NBDSocket, backend: any NBDBackend, structuredReplies: Bool) {
+    init(socket: NBDSocket, backend: any NBDBackend, structuredReplies: Bool, maximumInFlight: Int = 16) {
         self.socket = socket
         self.backend = backend
         self.structuredReplies = structuredReplies
+        self.maximumInFlight = max(1, maximumInFlight)
     }
 
     /// Serves requests until the client disconnects (DISC or EOF) or breaks the protocol;
@@ -46,6 +49,11 @@ final class NBDTransmission: @unchecked Sendable {
         while true {
             // What arrived together goes to the backend before this thread waits for more.
             if reader.buffered < NBDRequestHeader.size || batch.requests.count >= Self.largestBatch { submit(&batch) }
+            // At the bound, nothing more is read until a request completes.
+            if batch.requests.count + inFlightCount >= maximumInFlight {
+                submit(&batch)
+                waitBelowLimit()
+            }
             let header: NBDRequestHeader
             do {
                 header = try reader.header()
@@ -136,6 +144,14 @@ final class NBDTransmission: @unchecked Sendable {
         case .write: return .success(.write(offset: offset, data: payload, fua: header.flags & F.fua != 0))
         case .disconnect, .cache, .blockStatus:
             return .failure(NBDError(E.einval, "\(command) is not supported (not advertised)"))
+        }
+    }
+
+    private var inFlightCount: Int { inFlight.withLock { pending } }
+
+    private func waitBelowLimit() {
+        inFlight.withLock {
+            while pending >= maximumInFlight { inFlight.wait() }
         }
     }
 

@@ -7,17 +7,22 @@ import ReplicaCore
 /// protocol defines it (C: on both disks).
 public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
     private let runtime: ReplicationRuntime
+    /// The volume served.
+    public let volume: UInt16
     public let readOnly = false
-    public var size: Int64 { runtime.snapshot.size }
+    public var size: Int64 { runtime.snapshot(volume: volume)?.size ?? 0 }
 
-    /// A backend over `runtime`.
-    public init(runtime: ReplicationRuntime) { self.runtime = runtime }
+    /// A backend over volume `volume` of `runtime`.
+    public init(runtime: ReplicationRuntime, volume: UInt16 = 0) {
+        self.runtime = runtime
+        self.volume = volume
+    }
 
     /// Never waits (each piece submitted asynchronously): callable from any thread.
     public func perform(_ request: NBDBackendRequest, completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) {
         let notice = DeliveryNotice {}
         for (piece, pieceCompletion) in pieces(of: request, notice: notice, completion) {
-            runtime.submit(piece, completion: pieceCompletion)
+            runtime.submit(piece, volume: volume, completion: pieceCompletion)
         }
     }
 
@@ -30,7 +35,7 @@ public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
         for (index, request) in requests.enumerated() {
             submissions += pieces(of: request, notice: notice) { completion(index, $0) }
         }
-        runtime.submitWaitingForStep(submissions, notice: notice)
+        runtime.submitWaitingForStep(submissions, volume: volume, notice: notice)
     }
 
     /// The engine requests that make up `request`, each with the completion that gathers it.
@@ -66,10 +71,11 @@ public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
     private func gathered(_ requests: [ApplicationRequest], thenFlush: Bool, notice: DeliveryNotice,
                           _ completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) -> [(ApplicationRequest, ReplicationRuntime.Completion)] {
         let runtime = self.runtime
+        let volume = self.volume
         let gather = Gather(pieces: requests.count, reading: 0) { result in
             guard thenFlush, case .success = result else { return completion(result) }
             // Called inside an engine step: the flush goes in a step of its own.
-            runtime.submit(.flush, notice: notice) { completion($0.mapError(Self.nbdError).map { _ in [] }) }
+            runtime.submit(.flush, volume: volume, notice: notice) { completion($0.mapError(Self.nbdError).map { _ in [] }) }
         }
         return requests.enumerated().map { index, request in (request, { gather.finished(index, at: 0, $0) }) }
     }

@@ -8,7 +8,7 @@ extension Simulation {
         let node = nodes[index]
         guard node.engine?.isDetached == true, node.engine?.state.role == .secondary else { return }
         note("admin: attach on node\(index) (its disk works again)", fault: true)
-        node.engine = nil
+        node.driver = nil
         node.incarnation += 1
         if connected { cutLink(noticedBy: [1 - index]) }
         try start(index)
@@ -24,10 +24,9 @@ extension Simulation {
               node.engine?.state.connection == .connected, node.engine?.state.peerDisk == .upToDate else { return false }
         let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
                                                      metadataFlushes: true, entropySeed: random.next())
-        switch node.engine!.attachInPlace(attachment.engine) {
-        case .success(let effects):
+        switch node.driver!.attachInPlace(attachment.engine, metadata: node.metadata) {
+        case .success:
             note("admin: attach on the Diskless Primary node\(index) (its disk works again), resynced while it serves", fault: true)
-            try execute(index, effects)
             return true
         case .failure(let refusal):
             note("admin: attach on node\(index) refused: \(refusal)")

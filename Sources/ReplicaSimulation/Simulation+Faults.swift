@@ -31,10 +31,7 @@ extension Simulation {
             guard !connected, nodes[primary].engine?.state.role == .primary, let engine = nodes[other].engine,
                   engine.state.role == .secondary, engine.state.disk == .upToDate, engine.state.connection < .connected else { return }
             note("operator error: node\(other) promoted while apart", fault: true)
-            if case .success(let effects) = nodes[other].engine!.promote(force: false) {
-                splitBrainPending = true
-                try execute(other, effects)
-            }
+            if command(other, { $0.promote(force: false) }) == nil { splitBrainPending = true }
         case 0, 1, 2:
             guard connected else { return }
             linkHealthy = false
@@ -60,7 +57,7 @@ extension Simulation {
                 // Failover, as Pacemaker would: promote the survivor.
                 primary = 1 - old
                 note("failover: node\(primary) promoted", fault: true)
-                try apply(primary, nodes[primary].engine!.promote(force: false))
+                command(primary) { $0.promote(force: false) }
             }
             schedule(.restart(node: old), after: 100_000 + random.next() % 1_000_000)
         }
@@ -83,7 +80,7 @@ extension Simulation {
         // First connection of two blank disks: skip the initial sync (new-current-uuid --clear-bitmap).
         if engine.state.connection == .connected, engine.state.disk == .inconsistent, engine.state.peerDisk == .inconsistent,
            engine.superblock.uuids.current & ~1 == GenerationUUIDs.justCreatedValue {
-            try apply(primary, nodes[primary].engine!.newCurrentUUID(clearBitmap: true))
+            command(primary) { $0.newCurrentUUID(clearBitmap: true) }
             return
         }
         // Promote only what is known to hold the newest data: connected to a peer that is
@@ -91,7 +88,7 @@ extension Simulation {
         // lost sight of its peer).
         if engine.state.role != .primary, nodes[1 - primary].engine?.state.role != .primary,
            engine.state.connection == .connected, engine.state.disk == .upToDate, engine.state.peerDisk == .upToDate {
-            try apply(primary, nodes[primary].engine!.promote(force: false))
+            command(primary) { $0.promote(force: false) }
         }
         // A Diskless node gets its disk back once the disk works: a Secondary at once, the
         // application's Primary in place while connected to its UpToDate peer (resynced while
@@ -100,7 +97,7 @@ extension Simulation {
             if index == primary, nodes[index].engine?.state.role == .primary {
                 if try attachInPlace(index) { return }
                 guard healing, pending.isEmpty else { continue }
-                try apply(index, nodes[index].engine!.demote())
+                command(index) { $0.demote() }
             }
             try reattach(index)
             return
@@ -112,8 +109,8 @@ extension Simulation {
            nodes.contains(where: { $0.engine!.bitmap.setCount > 0 }) {
             lastResyncByReconnect = now
             note("admin: disconnect and connect to resync the blocks marked out of sync", fault: true)
-            try apply(primary, nodes[primary].engine!.disconnect())
-            try apply(primary, nodes[primary].engine!.connect(discardMyData: false))
+            command(primary) { $0.disconnect() }
+            command(primary) { $0.connect(discardMyData: false) }
             try tryConnect()
             return
         }
@@ -121,9 +118,9 @@ extension Simulation {
             guard let since = nodes[index].standAloneSince, now - since > 300_000, nodes[index].engine != nil else { continue }
             let victim = 1 - primary
             note("admin: split-brain recovery, node\(victim) discards its data", fault: true)
-            if nodes[victim].engine?.state.role == .primary { try apply(victim, nodes[victim].engine!.demote()) }
-            if nodes[victim].engine?.state.connection == .standAlone { try apply(victim, nodes[victim].engine!.connect(discardMyData: true)) }
-            if nodes[primary].engine?.state.connection == .standAlone { try apply(primary, nodes[primary].engine!.connect(discardMyData: false)) }
+            if nodes[victim].engine?.state.role == .primary { command(victim) { $0.demote() } }
+            if nodes[victim].engine?.state.connection == .standAlone { command(victim) { $0.connect(discardMyData: true) } }
+            if nodes[primary].engine?.state.connection == .standAlone { command(primary) { $0.connect(discardMyData: false) } }
             try tryConnect()
             break
         }

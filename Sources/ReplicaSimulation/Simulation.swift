@@ -12,7 +12,10 @@ public final class Simulation {
     final class Node {
         let disk: SimulatedDisk
         let metadata: MetadataDevice
-        var engine: VolumeEngine?
+        /// The running engine and its driver (nil while the node is down).
+        var driver: EngineDriver?
+        /// The engine (nil while the node is down).
+        var engine: VolumeEngine? { driver?.engine }
         var incarnation = 0
         var standAloneSince: UInt64?
         var lastConnection: ConnectionState = .standAlone
@@ -29,8 +32,8 @@ public final class Simulation {
 
     enum Event {
         /// A frame arrives; `held`: its data, taken from the sender's disk only now.
-        case deliver(to: Int, Frame, held: HeldData?, link: UInt64)
-        case ioDone(node: Int, incarnation: Int, LocalIOID, LocalIO)
+        case deliver(to: Int, Frame, held: (any HeldDataStorage)?, link: UInt64)
+        case ioDone(node: Int, incarnation: Int, LocalIOID, LocalIO, held: (any HeldDataStorage)?)
         case timer(node: Int, incarnation: Int, EngineTimer)
         case peerNoticesLoss(node: Int, incarnation: Int, link: UInt64)
         case tryConnect
@@ -153,17 +156,18 @@ public final class Simulation {
         let node = nodes[index]
         let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
                                                      metadataFlushes: true, entropySeed: random.next())
-        node.engine = attachment.engine
         node.incarnation += 1
+        node.driver = EngineDriver(engine: attachment.engine, metadata: node.metadata, metadataFlushes: true,
+                                   host: SimulationNodeHost(self, index, incarnation: node.incarnation))
         node.standAloneSince = nil
-        try apply(index, node.engine!.connect(discardMyData: false))
+        command(index) { $0.connect(discardMyData: false) }
     }
 
     func crash(_ index: Int) {
         let node = nodes[index]
         guard node.engine != nil else { return }
         let damaged = node.disk.crash(&random)
-        node.engine = nil
+        node.driver = nil
         node.incarnation += 1
         note("node\(index) crashes (\(damaged) unflushed writes lost or torn)", fault: true)
         if connected { cutLink(noticedBy: [1 - index]) }
@@ -179,8 +183,15 @@ public final class Simulation {
         }
     }
 
-    func apply(_ index: Int, _ result: Result<[EngineEffect], StateChangeError>) throws {
-        if case .success(let effects) = result { try execute(index, effects) }
+    /// Runs an administrative command on node `index`'s engine (a refusal changes nothing).
+    @discardableResult
+    func command(_ index: Int, _ body: (inout VolumeEngine) -> Result<[EngineEffect], StateChangeError>) -> StateChangeError? {
+        nodes[index].driver?.command(body)
+    }
+
+    /// Hands node `index`'s engine an event.
+    func handle(_ index: Int, _ event: EngineEvent) {
+        nodes[index].driver?.handle(event)
     }
 
     // MARK: - Events
@@ -194,32 +205,31 @@ public final class Simulation {
         case .deliver(let to, let sent, let held, let generation):
             framesInFlight -= 1
             guard generation == link, connected || closedBy == 1 - to, nodes[to].engine != nil else { return }
-            let frame = try held.map { held throws -> Frame in try wireRoundTrip(sent.replacingData(held.storage.takeBytes())) } ?? sent
+            let frame = try held.map { held throws -> Frame in try wireRoundTrip(sent.replacingData(held.takeBytes())) } ?? sent
             note("node\(to) <- \(frame.type)")
             // A block (resync reply or replicated write) is received held, as a spliced receive
             // is, about half of the time.
             let data = FrameCodec.dataBytes(frame)
             if !data.isEmpty, frame.type == .resyncReply || frame.type == .data, heldReceiveChoices.next() % 2 == 0 {
-                try execute(to, nodes[to].engine!.handle(.heldFrame(frame.replacingData([]), HeldData(HeldBytesInMemory(data)))))
+                nodes[to].driver?.received(frame.replacingData([]), held: HeldBytesInMemory(data))
             } else {
-                try execute(to, nodes[to].engine!.handle(.frame(frame)))
+                nodes[to].driver?.received(frame)
             }
-        case .ioDone(let index, let incarnation, let id, let io):
+        case .ioDone(let index, let incarnation, let id, let io, let held):
             ioInFlight -= 1
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
-            let result = io.perform(on: nodes[index].disk)
+            let result = io.perform(on: nodes[index].disk, held: held)
             noteIfWatched(index, io, id, completed: result)
             // A read for the peer is held (as a spliced read is) about half of the time: its
             // data is then what the disk holds when the frame arrives, not when it was read.
             if case .readForPeer(let offset, let length) = io, case .success = result, heldChoices.next() % 2 == 0 {
-                let held = HeldData(SimulatedHeldRead(disk: nodes[index].disk, range: offset..<(offset + Int64(length))))
-                try execute(index, nodes[index].engine!.handle(.heldReadCompleted(id, held)))
+                nodes[index].driver?.completedHeldRead(id, SimulatedHeldRead(disk: nodes[index].disk, range: offset..<(offset + Int64(length))))
             } else {
-                try execute(index, nodes[index].engine!.handle(.localIOCompleted(id, result)))
+                nodes[index].driver?.completed(id, result)
             }
         case .timer(let index, let incarnation, let timer):
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil else { return }
-            try execute(index, nodes[index].engine!.handle(.timer(timer)))
+            handle(index, .timer(timer))
         case .peerNoticesLoss(let index, let incarnation, let generation):
             guard nodes[index].incarnation == incarnation, nodes[index].engine != nil, generation == link else { return }
             if closedBy != nil {
@@ -227,7 +237,7 @@ public final class Simulation {
                 closedBy = nil
                 link += 1
             }
-            try execute(index, nodes[index].engine!.handle(.connectionLost))
+            handle(index, .connectionLost)
         case .tryConnect:
             connectScheduled = false
             try tryConnect()
@@ -263,7 +273,7 @@ public final class Simulation {
         closedBy = nil
         lastDelivery = [[:], [:]]
         note("connection established")
-        for index in 0..<2 { try execute(index, nodes[index].engine!.handle(.connectionEstablished(resolveConflicts: index == 0))) }
+        for index in 0..<2 { handle(index, .connectionEstablished(resolveConflicts: index == 0)) }
     }
 
     /// A node closes the connection in order (FIN after what it sent): its frames in flight
@@ -299,7 +309,7 @@ public final class Simulation {
     }
 
     /// Puts `frame` (and its held data) on the network from node `index`.
-    func send(_ frame: Frame, held: HeldData?, from index: Int) {
+    func send(_ frame: Frame, held: (any HeldDataStorage)?, from index: Int) {
         let channel = frame.type.channel
         let bytes = FrameCodec.encodeFixedPayload(frame).count + (held?.count ?? FrameCodec.dataBytes(frame).count)
         // Latency, and the link's bandwidth (1 GB/s: 1 µs per KB) for the bytes queued before.
@@ -309,91 +319,53 @@ public final class Simulation {
         framesInFlight += 1
     }
 
-    func execute(_ index: Int, _ effects: [EngineEffect]) throws {
+    /// A state node `index` announced: checked against DRBD's state rules, and followed for
+    /// the split-brain invariant.
+    func stateChanged(_ index: Int, _ state: ResourceState) {
         let node = nodes[index]
-        for effect in effects {
-            guard let engine = node.engine else { return }
-            switch effect {
-            case .send(let frame):
-                guard connected else { continue }
-                send(try wireRoundTrip(frame), held: nil, from: index)
-            case .sendHeld(let frame, let held):
-                guard connected else { continue }
-                send(frame, held: held, from: index)
-            case .localIO(let id, let io):
-                noteIfWatched(index, io, id, completed: nil)
-                let latency = now < node.slowUntil ? 10_000 + random.next() % 90_000 : 5 + random.next() % 1_500
-                schedule(.ioDone(node: index, incarnation: node.incarnation, id, io), after: latency)
-                ioInFlight += 1
-            case .complete(let id, let result):
-                try completed(id, result)
-            case .writeSuperblock(let superblock):
-                try node.metadata.writeSuperblock(superblock, flush: true)
-            case .writeBitmap(let pages):
-                try node.metadata.writeBitmapPages(pages, engine.superblock, flush: true)
-            case .writeActivityLog(let transaction):
-                try node.metadata.writeActivityLogTransaction(transaction, engine.superblock, flush: true)
-            case .armTimer(let timer, let milliseconds):
-                schedule(.timer(node: index, incarnation: node.incarnation, timer), after: UInt64(milliseconds) * 1000)
-            case .stateChanged(let state):
-                note("node\(index) \(state)")
-                // A Diskless Primary, or a Primary whose disk was being resynced from its peer,
-                // that lost its peer or its peer's disk is left without data (its I/O fails), as
-                // DRBD allows after a connection loss or an I/O error; every other state must be
-                // valid.
-                let primaryWithoutData = state.role == .primary && state.disk <= .inconsistent
-                    && (state.connection < .connected || state.peerDisk < .upToDate)
-                if !primaryWithoutData, let error = StateRules.validate(state, StateRuleContext()) {
-                    fail("node\(index) announced an invalid state \(state): \(error)")
-                }
-                if state.connection == .standAlone { node.standAloneSince = node.standAloneSince ?? now } else { node.standAloneSince = nil }
-                let previous = node.lastConnection
-                node.lastConnection = state.connection
-                // (A Primary without data of its own apart — Diskless, or an interrupted
-                // SyncTarget — writes nothing: it makes no split brain.)
-                if state.role == .primary, state.connection < .connected, state.disk > .inconsistent { node.primaryApart = true }
-                if index == primary, state.disk <= .inconsistent, state.connection < .connected || state.peerDisk < .upToDate {
-                    // The application's node has no data of its own (Diskless, or a SyncTarget
-                    // whose disk the peer's resync overwrites) and lost its peer, or its peer's
-                    // disk, which held the only copy: what it wrote without a flush since may be
-                    // gone (under protocols A and B it may never have reached that disk), as on
-                    // a local disk that lost power.
-                    uncertain += unflushed
-                    unflushed.removeAll()
-                }
-                // (A connection with a Diskless side compares no data and merges nothing: the
-                // check waits for the handshake of two disks.)
-                if state.connection >= .connected, previous == .wfReportParams, state.disk > .diskless, state.peerDisk > .diskless {
-                    let settled = state.connection == .connected || state.connection >= .syncSource
-                    if splitBrainPending, nodes.allSatisfy(\.primaryApart) {
-                        // Both nodes were Primary apart: the handshake must have seen it.
-                        guard splitBrainDetected else { return fail("node\(index) reached \(state.connection) after a split brain that no handshake detected") }
-                        if settled {
-                            splitBrainPending = false
-                            splitBrainDetected = false
-                            for other in nodes { other.primaryApart = false }
-                        }
-                    } else {
-                        // Not a split brain: the old Primary died or stepped down before it
-                        // noticed the separation (a failover; what it wrote was never acknowledged
-                        // under protocol C).
-                        splitBrainPending = false
-                        node.primaryApart = false
-                    }
-                }
-            case .closeConnection(let reason, let standAlone):
-                note("node\(index) closes the connection: \(reason)")
-                let wasConnected = connected
-                closeInOrder(by: index)
-                if !standAlone, wasConnected { try execute(index, node.engine!.handle(.connectionLost)) }
-            case .log(let line):
-                note("node\(index): \(line)")
-                if line.hasPrefix("Split-Brain detected") { splitBrainDetected = true }
-            case .callHandler(let name):
-                note("node\(index) handler \(name)")
-            case .detachDisk(let reason):
-                note("node\(index) detaches its disk: \(reason)", fault: true)
+        note("node\(index) \(state)")
+        // A Diskless Primary, or a Primary whose disk was being resynced from its peer,
+        // that lost its peer or its peer's disk is left without data (its I/O fails), as
+        // DRBD allows after a connection loss or an I/O error; every other state must be
+        // valid.
+        let primaryWithoutData = state.role == .primary && state.disk <= .inconsistent
+            && (state.connection < .connected || state.peerDisk < .upToDate)
+        if !primaryWithoutData, let error = StateRules.validate(state, StateRuleContext()) {
+            fail("node\(index) announced an invalid state \(state): \(error)")
+        }
+        if state.connection == .standAlone { node.standAloneSince = node.standAloneSince ?? now } else { node.standAloneSince = nil }
+        let previous = node.lastConnection
+        node.lastConnection = state.connection
+        // (A Primary without data of its own apart — Diskless, or an interrupted
+        // SyncTarget — writes nothing: it makes no split brain.)
+        if state.role == .primary, state.connection < .connected, state.disk > .inconsistent { node.primaryApart = true }
+        if index == primary, state.disk <= .inconsistent, state.connection < .connected || state.peerDisk < .upToDate {
+            // The application's node has no data of its own (Diskless, or a SyncTarget
+            // whose disk the peer's resync overwrites) and lost its peer, or its peer's
+            // disk, which held the only copy: what it wrote without a flush since may be
+            // gone (under protocols A and B it may never have reached that disk), as on
+            // a local disk that lost power.
+            uncertain += unflushed
+            unflushed.removeAll()
+        }
+        // (A connection with a Diskless side compares no data and merges nothing: the
+        // check waits for the handshake of two disks.)
+        guard state.connection >= .connected, previous == .wfReportParams, state.disk > .diskless, state.peerDisk > .diskless else { return }
+        let settled = state.connection == .connected || state.connection >= .syncSource
+        if splitBrainPending, nodes.allSatisfy(\.primaryApart) {
+            // Both nodes were Primary apart: the handshake must have seen it.
+            guard splitBrainDetected else { return fail("node\(index) reached \(state.connection) after a split brain that no handshake detected") }
+            if settled {
+                splitBrainPending = false
+                splitBrainDetected = false
+                for other in nodes { other.primaryApart = false }
             }
+        } else {
+            // Not a split brain: the old Primary died or stepped down before it
+            // noticed the separation (a failover; what it wrote was never acknowledged
+            // under protocol C).
+            splitBrainPending = false
+            node.primaryApart = false
         }
     }
 
@@ -411,7 +383,7 @@ public final class Simulation {
             // Writes acknowledged before a flush is submitted are durable once it completes.
             let covered = unflushed
             flushCoverage[id] = covered
-            try execute(primary, nodes[primary].engine!.handle(.request(id, .flush)))
+            handle(primary, .request(id, .flush))
             return
         }
         let sectors = dataSize / 512
@@ -436,7 +408,7 @@ public final class Simulation {
             pending[id] = Pending(node: primary, incarnation: nodes[primary].incarnation, range: range, write: nil)
             request = .read(offset: offset, length: Int(length))
         }
-        try execute(primary, nodes[primary].engine!.handle(.request(id, request)))
+        handle(primary, .request(id, request))
     }
 
     var flushCoverage: [RequestID: [Range<Int64>]] = [:]
@@ -450,7 +422,7 @@ public final class Simulation {
     var splitBrainPending = false
     var splitBrainDetected = false
 
-    func completed(_ id: RequestID, _ result: Result<[UInt8], RequestError>) throws {
+    func completed(_ id: RequestID, _ result: Result<[UInt8], RequestError>) {
         guard !completedIDs.contains(id) else { return fail("request \(id) completed twice") }
         completedIDs.insert(id)
         guard let request = pending.removeValue(forKey: id) else { return fail("request \(id) completed but was never issued (or was lost with its node)") }

@@ -1,8 +1,9 @@
 import ReplicaCore
 
-extension TCPTransport {
+extension StreamTransport where Connector == TCPConnector {
     /// The transport of a two-node resource for `node`: this node's address, the other host's
-    /// address, and `connect-int`, `sndbuf-size`, `rcvbuf-size` from the resource's `net` options.
+    /// address, and `connect-int`, `sndbuf-size`, `rcvbuf-size` and `max-buffers` (the link's
+    /// queue) from the resource's `net` options.
     public static func forResource(_ configuration: Configuration, _ name: String, node: String) throws -> TCPTransport {
         guard let resource = configuration.resource(named: name) else {
             throw TransportError("no resource named \(name) in \(configuration.file)")
@@ -17,10 +18,10 @@ extension TCPTransport {
         func number(_ option: String, unitBytes: Int64) -> Int? {
             net.last { $0.name == option }.flatMap { OptionValueParser.number($0.value, unitBytes: unitBytes) }.map { Int($0) }
         }
-        var options = TCPTransportOptions()
+        var options = StreamTransportOptions()
         if let seconds = number("connect-int", unitBytes: 1) { options.connectIntervalMilliseconds = seconds * 1000 }
-        if let bytes = number("sndbuf-size", unitBytes: 1) { options.sendBufferSize = bytes }
-        if let bytes = number("rcvbuf-size", unitBytes: 1) { options.receiveBufferSize = bytes }
-        return try TCPTransport(local: local, peer: peer, options: options)
+        options.drainMarkBytes = LinkLimits(net: net).drainMarkBytes
+        return try TCPTransport(local: local, peer: peer, options: options,
+                                sendBufferSize: number("sndbuf-size", unitBytes: 1) ?? 0, receiveBufferSize: number("rcvbuf-size", unitBytes: 1) ?? 0)
     }
 }

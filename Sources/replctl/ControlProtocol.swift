@@ -10,7 +10,8 @@ struct ControlRequest: Codable, Sendable {
     var flags: [String] = []
     /// The configuration file the client read (the daemon reloads it for `up`).
     var config: String?
-    /// `read`/`write`: byte offset and length.
+    /// `read`/`write`: the volume (0 when not given), byte offset and length.
+    var volume: Int?
     var offset: Int64?
     var length: Int?
     /// `write`: the data, base64.

@@ -1,5 +1,6 @@
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// `attach` of a Diskless Primary on its live connection: the Primary keeps serving while its
 /// disk is resynced from the peer (a Primary SyncTarget), on the in-memory runtime.

@@ -1,6 +1,7 @@
 import Synchronization
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// A block target that counts the bytes written to it (and forwards everything).
 private final class CountingTarget: BlockTarget {
@@ -154,9 +155,9 @@ struct BitmapPageTests {
         #expect(withLast == inMemory)
     }
 
-    /// A save whose write fails keeps its pages; the next save writes them with its own, a
-    /// page of its own replacing the kept image of the same page, and the disk ends equal to
-    /// the bitmap in memory.
+    /// A save whose write fails leaves its pages unsaved (the engine marks them so when told of
+    /// the failure); the next save writes them with its own, and the disk ends equal to the
+    /// bitmap in memory.
     @Test func pagesOfAFailedSaveAreWrittenWithTheNext() throws {
         let disk = MemoryBlockTarget(size: 20 << 30)
         let device = try MetadataDevice.internalMetadata(disk, name: "mem")
@@ -164,29 +165,27 @@ struct BitmapPageTests {
         let superblock = try device.readCheckedSuperblock()
         var bitmap = try device.readBitmap(superblock, dataBytes: device.dataBytes(superblock))
         let page = Self.bitsPerPage
-        var unwritten = UnwrittenBitmapPages()
 
         // Pages 3 and 4 change; their write fails.
         bitmap.set((3 * page + 1)..<(3 * page + 2))
         bitmap.set((4 * page + 7)..<(4 * page + 9))
         let failing = device.bitmapOffset(superblock) + Int64(3 * Bitmap.pageBytes)
         disk.injectFailure(in: failing..<(failing + Int64(2 * Bitmap.pageBytes)))
-        var runs = unwritten.runs(for: bitmap.unsavedPageImages)
+        var runs = bitmap.unsavedPageImages
         bitmap.markPagesSaved()
         #expect(throws: MetadataError.self) { try device.writeBitmapPages(runs, superblock) }
-        unwritten.keep(runs)
-        #expect(!unwritten.isEmpty)
+        for run in runs { bitmap.markPagesUnsaved(run.pages) }
+        #expect(bitmap.unsavedPages == [3, 4])
         disk.clearFailures()
 
-        // The next save changes page 4 again and page 9: page 3 comes from the kept image.
+        // The next save changes page 4 again and page 9: page 3 goes with them.
         bitmap.clear((4 * page + 7)..<(4 * page + 8))
         bitmap.set((9 * page)..<(9 * page + 1))
-        runs = unwritten.runs(for: bitmap.unsavedPageImages)
+        runs = bitmap.unsavedPageImages
         bitmap.markPagesSaved()
-        #expect(runs.map(\.pages) == [4..<5, 9..<10, 3..<4])
+        #expect(runs.map(\.pages) == [3..<5, 9..<10])
         try device.writeBitmapPages(runs, superblock)
-        unwritten.clear()
-        #expect(unwritten.isEmpty && unwritten.runs(for: []).isEmpty)
+        #expect(bitmap.unsavedPages.isEmpty)
         #expect(try device.readBitmap(superblock, dataBytes: device.dataBytes(superblock)) == bitmap)
     }
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 @Suite("CRC32C")
 struct CRC32CTests {

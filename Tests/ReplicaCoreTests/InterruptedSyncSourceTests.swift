@@ -1,5 +1,6 @@
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// A Secondary SyncSource that loses its target and is promoted apart: whether the target
 /// finished the resync unseen (a split brain if it was promoted too) or not (the resync resumes).

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 @Suite("Meta-data layout and superblock")
 struct MetadataLayoutTests {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 @Suite("Open file limit")
 struct OpenFileLimitTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// Reads for the peer kept in the page cache (`splice` into a pipe) instead of memory.
 @Suite("Spliced reads for the peer")
@@ -15,9 +16,15 @@ struct SplicedReadTests {
         return (try FileBlockTarget(path: path), pattern, path)
     }
 
-    /// The event's held data, or nil when the read went to memory.
-    func held(_ event: EngineEvent) -> HeldData? {
-        if case .heldReadCompleted(_, let held) = event { return held }
+    /// The completion's held data, or nil when the read went to memory.
+    func held(_ completion: LocalIOCompletion) -> (any HeldDataStorage)? {
+        if case .heldRead(let held) = completion { return held }
+        return nil
+    }
+
+    /// The completion's result, or nil when the data was held.
+    func result(_ completion: LocalIOCompletion) -> LocalIOResult? {
+        if case .result(let result) = completion { return result }
         return nil
     }
 
@@ -26,27 +33,27 @@ struct SplicedReadTests {
         let (disk, pattern, path) = try patternFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let before = SplicedRead.readsSpliced
-        let event = LocalIO.readForPeer(offset: Int64(offset), length: length).completion(7, on: disk)
-        let data = try #require(held(event), "\(event)")
+        let completion = LocalIO.readForPeer(offset: Int64(offset), length: length).complete(on: disk, held: nil)
+        let data = try #require(held(completion), "\(completion)")
         #expect(data.count == length)
         #expect(SplicedRead.readsSpliced > before)
-        #expect(try data.storage.takeBytes() == Array(pattern[offset..<(offset + length)]))
+        #expect(try data.takeBytes() == Array(pattern[offset..<(offset + length)]))
     }
 
     @Test func anOrdinaryReadIsNeverHeld() throws {
         let (disk, pattern, path) = try patternFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let event = LocalIO.read(offset: 8192, length: 1 << 20).completion(3, on: disk)
-        #expect(event == .localIOCompleted(3, .success(Array(pattern[8192..<(8192 + (1 << 20))]))))
+        let completion = LocalIO.read(offset: 8192, length: 1 << 20).complete(on: disk, held: nil)
+        #expect(result(completion) == .success(Array(pattern[8192..<(8192 + (1 << 20))])))
     }
 
     @Test func aTargetWithoutPageCacheReadsIntoMemory() throws {
         let memory = MemoryBlockTarget(size: 1 << 20)
         try memory.write([1, 2, 3, 4], at: 4096)
         #expect(memory.pageCacheDescriptor == nil)
-        let event = LocalIO.readForPeer(offset: 4096, length: 4096).completion(9, on: memory)
-        guard case .localIOCompleted(9, .success(let bytes)) = event else {
-            Issue.record("\(event)")
+        let completion = LocalIO.readForPeer(offset: 4096, length: 4096).complete(on: memory, held: nil)
+        guard case .success(let bytes)? = result(completion) else {
+            Issue.record("\(completion)")
             return
         }
         #expect(bytes.prefix(4) == [1, 2, 3, 4])
@@ -55,23 +62,29 @@ struct SplicedReadTests {
     @Test func aReadPastTheEndFailsAsARead() throws {
         let (disk, _, path) = try patternFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let event = LocalIO.readForPeer(offset: Int64(Self.size - 4096), length: 8192).completion(4, on: disk)
-        guard case .localIOCompleted(4, .failure(let error)) = event else {
-            Issue.record("\(event)")
+        let completion = LocalIO.readForPeer(offset: Int64(Self.size - 4096), length: 8192).complete(on: disk, held: nil)
+        guard case .failure(let error)? = result(completion) else {
+            Issue.record("\(completion)")
             return
         }
         #expect(error.operation == .read)
         #expect(error.offset == Int64(Self.size - 4096))
     }
 
-    @Test func heldDataIsEqualOnlyToItself() throws {
+    @Test func heldDataHandlesNameTheirStorageOnce() throws {
         let (disk, _, path) = try patternFile()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let file = try #require(disk.pageCacheDescriptor)
-        let first = try #require(SplicedRead.read(file, offset: 0, length: 4096))
-        let second = try #require(SplicedRead.read(file, offset: 0, length: 4096))
-        #expect(HeldData(first) == HeldData(first))
-        #expect(HeldData(first) != HeldData(second))
+        var store = HeldDataStore()
+        let first = store.hold(try #require(SplicedRead.read(file, offset: 0, length: 4096)))
+        let second = store.hold(try #require(SplicedRead.read(file, offset: 0, length: 4096)))
+        #expect(first != second)
+        #expect(first.count == 4096)
+        _ = try store.take(first)
+        #expect(throws: BlockIOError.self) { try store.take(first) }
+        store.release(keeping: [])
+        #expect(store.count == 0)
+        #expect(throws: BlockIOError.self) { try store.take(second) }
     }
 
     @Test(arguments: [UInt64(1), 2, 3], [false, true])

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// Frame data received from a socket into pipes (`splice`) and written to the disk from there.
 @Suite("Spliced receives from the peer")
@@ -80,7 +81,7 @@ struct SplicedReceiveTests {
                                                              receiveRest: Self.receiveExactly(receiver)))
         #expect(SplicedReceive.receivesSpliced > before)
         #expect(received.count == count)
-        let result = LocalIO.writeHeld(offset: 8192, data: HeldData(received)).perform(on: disk)
+        let result = LocalIO.writeHeld(offset: 8192, data: HeldData(id: 1, count: received.count)).perform(on: disk, held: received)
         #expect(result == .success([]))
         let written = try disk.read(count: count, at: 8192)
         let equal = written == payload
@@ -113,7 +114,7 @@ struct SplicedReceiveTests {
         let received = try #require(try SplicedReceive.receive(count, prefix: [], from: receiver, longestChain: 1,
                                                              receiveRest: Self.receiveExactly(receiver)))
         #expect(received.bytesInMemory > 0, "everything fit one pipe")
-        #expect(LocalIO.writeHeld(offset: 0, data: HeldData(received)).perform(on: disk) == .success([]))
+        #expect(LocalIO.writeHeld(offset: 0, data: HeldData(id: 1, count: received.count)).perform(on: disk, held: received) == .success([]))
         let equal = try disk.read(count: count, at: 0) == Array(content[2048..<(2048 + count)])
         #expect(equal, "the disk holds other bytes than were sent")
     }
@@ -138,7 +139,7 @@ struct SplicedReceiveTests {
         _ = send(payload, on: sender)
         let received = try #require(try SplicedReceive.receive(payload.count, prefix: [], from: receiver, receiveRest: Self.receiveExactly(receiver)))
         let memory = MemoryBlockTarget(size: 1 << 20)
-        #expect(LocalIO.writeHeld(offset: 4096, data: HeldData(received)).perform(on: memory) == .success([]))
+        #expect(LocalIO.writeHeld(offset: 4096, data: HeldData(id: 1, count: received.count)).perform(on: memory, held: received) == .success([]))
         let equal = try memory.read(count: payload.count, at: 4096) == payload
         #expect(equal)
     }

@@ -1,5 +1,6 @@
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// Every after-sb policy value on a split brain produced on the in-memory runtime: the nodes
 /// apart, both Primary and writing, the roles at reconnect set, then connected. The expected

@@ -1,5 +1,6 @@
 import Testing
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 @Suite("State rules")
 struct StateRulesTests {

@@ -1,4 +1,5 @@
 @testable import ReplicaCore
+@testable import ReplicaEngine
 
 /// `length` bytes of a seeded pseudo-random pattern (a multiple of 8 bytes is filled word by
 /// word; the same seed gives the same bytes), for data compared byte for byte.

@@ -121,9 +121,9 @@ do {
     let (a, b, directory) = try makePair(protocolName: "C", diskMiB: options.syncMiB, fill: true)
     let promoted = DispatchTime.now()
     try a.promote(force: true)
-    guard a.runtime.wait(timeout: 30, pollMicroseconds: 200, until: { $0.state.connection == .syncSource }) else { throw TransportError("no full sync after primary --force") }
+    guard a.runtime.wait(timeout: 30, until: { $0.state.connection == .syncSource }) else { throw TransportError("no full sync after primary --force") }
     let start = DispatchTime.now()
-    guard a.runtime.wait(timeout: 3600, pollMicroseconds: 200, until: { $0.state.connection == .connected && $0.state.peerDisk == .upToDate }) else { throw TransportError("sync did not finish") }
+    guard a.runtime.wait(timeout: 3600, until: { $0.state.connection == .connected && $0.state.peerDisk == .upToDate }) else { throw TransportError("sync did not finish") }
     let syncRate = Double(options.syncMiB << 20) / seconds(start) / 1e6
     let overallRate = Double(options.syncMiB << 20) / seconds(promoted) / 1e6
     print("full_sync_\(options.syncMiB)MiB \(String(format: "%.1f", syncRate)) MB/s from_primary_force \(String(format: "%.1f", overallRate)) MB/s")
@@ -140,7 +140,7 @@ do {
         // The peer adopts the new generation when its UUIDs arrive: wait for it there.
         guard secondary.waitForSync(timeout: 10) else { throw TransportError("skip of the initial sync not taken by the peer") }
         try primary.promote()
-        secondary.runtime.disconnect()
+        try secondary.runtime.disconnect()
         _ = primary.runtime.wait(timeout: 10) { $0.state.connection < .connected }
         var slots = Array(0..<(Int(primary.size) >> 20))
         var generator = SystemRandomNumberGenerator()
@@ -153,9 +153,9 @@ do {
         let dirtied = primary.runtime.snapshot.outOfSyncBits * 4096
         let before = primary.runtime.snapshot.counters.resyncBytes
         try secondary.runtime.connect()
-        guard primary.runtime.wait(timeout: 30, pollMicroseconds: 200, until: { $0.state.connection == .syncSource }) else { throw TransportError("no resync after reconnect") }
+        guard primary.runtime.wait(timeout: 30, until: { $0.state.connection == .syncSource }) else { throw TransportError("no resync after reconnect") }
         let start = DispatchTime.now()
-        guard primary.runtime.wait(timeout: 600, pollMicroseconds: 200, until: { $0.state.connection == .connected && $0.state.peerDisk == .upToDate }) else { throw TransportError("resync did not finish") }
+        guard primary.runtime.wait(timeout: 600, until: { $0.state.connection == .connected && $0.state.peerDisk == .upToDate }) else { throw TransportError("resync did not finish") }
         let elapsed = seconds(start)
         let resent = primary.runtime.snapshot.counters.resyncBytes - before
         print("resync_after_outage \(String(format: "%.1f", Double(resent) / elapsed / 1e6)) MB/s dirtied \(dirtied) bytes resent \(resent) bytes ratio \(String(format: "%.3f", Double(resent) / Double(dirtied)))")
@@ -172,7 +172,7 @@ do {
         try primary.runtime.admin { $0.newCurrentUUIDAfterConnect() }.get()
         guard secondary.waitForSync(timeout: 10) else { throw TransportError("skip of the initial sync not taken by the peer") }
         try primary.promote()
-        secondary.runtime.disconnect()
+        try secondary.runtime.disconnect()
         _ = primary.runtime.wait(timeout: 10) { $0.state.connection < .connected }
         let extents = Int64(primary.size) >> 22
         var generator = SystemRandomNumberGenerator()
@@ -182,9 +182,9 @@ do {
         for extent in chosen { try primary.write(block, at: extent << 22) }
         let dirtied = primary.runtime.snapshot.outOfSyncBits * 4096
         try secondary.runtime.connect()
-        guard primary.runtime.wait(timeout: 30, pollMicroseconds: 200, until: { $0.state.connection == .syncSource }) else { throw TransportError("no resync after reconnect") }
+        guard primary.runtime.wait(timeout: 30, until: { $0.state.connection == .syncSource }) else { throw TransportError("no resync after reconnect") }
         let start = DispatchTime.now()
-        guard primary.runtime.wait(timeout: 600, pollMicroseconds: 200, until: { $0.state.connection == .connected && $0.state.peerDisk == .upToDate }) else { throw TransportError("resync did not finish") }
+        guard primary.runtime.wait(timeout: 600, until: { $0.state.connection == .connected && $0.state.peerDisk == .upToDate }) else { throw TransportError("resync did not finish") }
         let elapsed = seconds(start)
         print("resync_scattered_4KiB_1TiB \(String(format: "%.1f", Double(dirtied) / elapsed / 1e6)) MB/s blocks \(options.scatteredBlocks) seconds \(String(format: "%.3f", elapsed))")
         primary.down(); secondary.down()

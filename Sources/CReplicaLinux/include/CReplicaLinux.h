@@ -51,4 +51,12 @@ int64_t CReplicaLinux_splice_socket_to_pipe(int socket, int pipe, size_t length)
 /// file's pages as a write is). Returns the bytes moved or -errno.
 int64_t CReplicaLinux_splice_pipe_to_file(int pipe, int file, int64_t offset, size_t length);
 
+/// accept4(socket, NULL, NULL, SOCK_CLOEXEC): the new descriptor is close-on-exec from the
+/// start (no window in which a handler started meanwhile inherits it). Returns it or -1 (errno).
+int CReplicaLinux_accept_cloexec(int socket);
+
+/// Names the calling thread (pthread_setname_np; the first 15 bytes are kept), for `top -H`,
+/// `perf` and debuggers.
+void CReplicaLinux_set_thread_name(const char *name);
+
 #endif

@@ -2,9 +2,22 @@
 public struct MetadataError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The message.
     public var description: String
+    /// The failed disk operation behind it, when there was one.
+    public var cause: BlockIOError?
 
     /// Creates an error.
-    public init(_ description: String) { self.description = description }
+    public init(_ description: String, cause: BlockIOError? = nil) {
+        self.description = description
+        self.cause = cause
+    }
+
+    /// The failure as a disk operation (its cause, with this message as the detail), for the
+    /// engine's ``EngineEvent/metadataWriteFailed(_:_:)``.
+    public var asBlockIOError: BlockIOError {
+        var error = cause ?? BlockIOError(operation: .write, offset: 0, length: 0, errno: 5)
+        error.detail = description
+        return error
+    }
 }
 
 /// The meta-data area of one volume on its device: reads and writes the superblock, the
@@ -88,7 +101,7 @@ public struct MetadataDevice: Sendable {
             try target.write(superblock.encoded(), at: layout.superblockOffset)
             if flush { try target.flush() }
         } catch {
-            throw MetadataError("\(name): cannot write the superblock at byte offset \(layout.superblockOffset): \(error)")
+            throw MetadataError("\(name): cannot write the superblock at byte offset \(layout.superblockOffset): \(error)", cause: error)
         }
     }
 
@@ -152,14 +165,14 @@ public struct MetadataDevice: Sendable {
             do {
                 try target.write(run.bytes, at: offset)
             } catch {
-                throw MetadataError("\(name): cannot write bitmap pages \(run.pages.lowerBound)..<\(run.pages.upperBound) at byte offset \(offset): \(error)")
+                throw MetadataError("\(name): cannot write bitmap pages \(run.pages.lowerBound)..<\(run.pages.upperBound) at byte offset \(offset): \(error)", cause: error)
             }
         }
         guard flush else { return }
         do {
             try target.flush()
         } catch {
-            throw MetadataError("\(name): cannot flush the bitmap pages written at byte offset \(bitmapOffset(superblock)): \(error)")
+            throw MetadataError("\(name): cannot flush the bitmap pages written at byte offset \(bitmapOffset(superblock)): \(error)", cause: error)
         }
     }
 
@@ -194,7 +207,7 @@ public struct MetadataDevice: Sendable {
             try target.write(transaction.encoded(), at: offset)
             if flush { try target.flush() }
         } catch {
-            throw MetadataError("\(name): cannot write activity log transaction \(transaction.number) at byte offset \(offset): \(error)")
+            throw MetadataError("\(name): cannot write activity log transaction \(transaction.number) at byte offset \(offset): \(error)", cause: error)
         }
     }
 }

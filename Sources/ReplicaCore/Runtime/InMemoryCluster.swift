@@ -4,68 +4,77 @@
 /// local I/O completes, which frame is delivered) comes from a seeded generator, so a run
 /// replays exactly.
 public struct InMemoryCluster {
-    /// One node: its engine, its disk and what the engine did.
+    /// One node: its engine (run by an ``EngineDriver``, as the daemon's runtime runs it), its
+    /// disk and what the engine did.
     public struct Node {
+        /// The driver running the engine.
+        var driver: EngineDriver
+        /// What the engine did, as the node's host recorded it.
+        let record: InMemoryNodeHost
         /// The engine.
-        public var engine: VolumeEngine
+        public var engine: VolumeEngine { driver.engine }
         /// The backing disk (data and internal meta-data).
         public let disk: MemoryBlockTarget
         /// The meta-data area on `disk`.
         public let metadata: MetadataDevice
         /// Local I/O submitted and not yet completed.
-        public var pendingIO: [(LocalIOID, LocalIO)] = []
+        public var pendingIO: [(LocalIOID, LocalIO)] { record.pendingIO.map { ($0.id, $0.io) } }
         /// Completed application requests, in completion order.
-        public var completions: [(RequestID, Result<[UInt8], RequestError>)] = []
+        public var completions: [(RequestID, Result<[UInt8], RequestError>)] { record.completions }
         /// Every state the engine announced.
-        public var states: [ResourceState] = []
+        public var states: [ResourceState] { record.states }
         /// Log lines.
-        public var log: [String] = []
+        public var log: [String] { record.log }
         /// When true, this node's local I/O does not complete until released.
-        public var holdIO = false
+        public var holdIO: Bool { record.holdIO }
         /// The engine gave up the connection (StandAlone).
-        public var standAlone = false
+        public var standAlone: Bool { record.standAlone }
         /// Frames this node sent, by type (for assertions).
-        public var sentFrames: [FrameType: Int] = [:]
+        public var sentFrames: [FrameType: Int] { record.sentFrames }
         /// Timers the engine armed and that have not been fired (see ``InMemoryCluster/fireTimers(_:)``).
-        public var armedTimers: [EngineTimer] = []
+        public var armedTimers: [EngineTimer] { record.armedTimers }
         /// The engine let its disk go (`detachDisk`).
-        public var diskDetached = false
+        public var diskDetached: Bool { record.diskDetached }
         /// Reads for the peer this node answered with held data.
-        public var heldReads = 0
+        public var heldReads: Int { record.heldReads }
         /// Blocks (resync replies, replicated writes) this node received held.
-        public var heldReceives = 0
+        public var heldReceives: Int { record.heldReceives }
         /// Bytes of bitmap pages written to the meta-data.
-        public var bitmapBytesWritten = 0
+        public var bitmapBytesWritten: Int { metadataWrites.bitmapBytes }
+        /// Storages of held data the node's driver keeps for its engine.
+        public var heldStorageCount: Int { driver.heldStorageCount }
+        let metadataWrites: MetadataWriteCounter
     }
 
     /// The two nodes.
     public private(set) var nodes: [Node]
-    /// Frames in flight: `links[from][channel]`.
-    private var links: [[Channel: [Frame]]] = [[.data: [], .meta: []], [.data: [], .meta: []]]
+    private let network: InMemoryNetwork
     /// Channels whose delivery is paused, per receiving node.
-    public var pausedChannels: [Set<Channel>] = [[], []]
+    public var pausedChannels: [Set<Channel>] {
+        get { network.pausedChannels }
+        set { network.pausedChannels = newValue }
+    }
     /// True while both channels are up.
-    public private(set) var connected = false
+    public var connected: Bool { network.connected }
     /// Reads for the peer are answered with held data whose bytes are taken from the disk
     /// when the frame is sent (as a runtime that splices them does), not when read.
     public var holdsReadsForPeer = false
     /// Blocks that arrive (resync replies and replicated writes with data) are handed to the
     /// engine held, apart from their frame (as a runtime that splices them from the socket does).
     public var holdsReceivedBlocks = false
-    /// A node that closed the connection: the frames it sent before are still delivered (an
-    /// orderly close), then its peer sees the loss.
-    private var closedBy: Int?
     private var random: SeededGenerator
 
     /// Two nodes with fresh meta-data (`create-md`) on disks of `diskSize` bytes.
     public init(diskSize: Int64, configuration: EngineConfiguration = EngineConfiguration(), seed: UInt64 = 1) throws {
         random = SeededGenerator(seed: seed)
+        network = InMemoryNetwork()
         var nodes: [Node] = []
         for index in 0..<2 {
             let disk = MemoryBlockTarget(size: diskSize)
             let metadata = try MetadataDevice.internalMetadata(disk, name: "node\(index)")
             try metadata.create(force: true)
-            nodes.append(try Self.attach(disk: disk, metadata: metadata, configuration: configuration, seed: seed &* 31 &+ UInt64(index)))
+            nodes.append(try Self.attach(index, disk: disk, metadata: metadata, configuration: configuration,
+                                         seed: seed &* 31 &+ UInt64(index), network: network))
         }
         self.nodes = nodes
     }
@@ -86,14 +95,17 @@ public struct InMemoryCluster {
         return pair
     }
 
-    /// Attaches a disk: reads the superblock, applies the activity log, reads the bitmap.
-    static func attach(disk: MemoryBlockTarget, metadata: MetadataDevice, configuration: EngineConfiguration, seed: UInt64) throws -> Node {
-        try metadata.applyActivityLog()
-        let superblock = try metadata.readCheckedSuperblock()
-        let dataSize = metadata.dataBytes(superblock)
-        let bitmap = try metadata.readBitmap(superblock, dataBytes: dataSize)
-        let engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: bitmap, dataSize: dataSize, entropySeed: seed)
-        return Node(engine: engine, disk: disk, metadata: metadata)
+    /// Attaches a disk as the daemon does (``VolumeAttachment``): replays the activity log
+    /// if the meta-data was left unclean, reads superblock and bitmap.
+    static func attach(_ index: Int, disk: MemoryBlockTarget, metadata: MetadataDevice, configuration: EngineConfiguration,
+                       seed: UInt64, network: InMemoryNetwork, record: InMemoryNodeHost? = nil) throws -> Node {
+        let attachment = try VolumeAttachment.attach(disk: disk, metadata: metadata, configuration: configuration,
+                                                     metadataFlushes: true, entropySeed: seed)
+        let host = record ?? InMemoryNodeHost(index: index, network: network)
+        let counter = MetadataWriteCounter(target: disk, layout: metadata.layout)
+        let counted = MetadataDevice(target: counter, layout: metadata.layout, name: metadata.name)
+        let driver = EngineDriver(engine: attachment.engine, metadata: counted, host: host)
+        return Node(driver: driver, record: host, disk: disk, metadata: metadata, metadataWrites: counter)
     }
 
     /// Writes data directly to a node's disk (data present before replication starts).
@@ -104,34 +116,15 @@ public struct InMemoryCluster {
     /// Connects the nodes (node 0 accepts the meta channel and holds RESOLVE_CONFLICTS).
     public mutating func connect() throws {
         guard !nodes[0].standAlone, !nodes[1].standAlone else { return }
-        closedBy = nil
-        links = [[.data: [], .meta: []], [.data: [], .meta: []]]
-        connected = true
-        for index in 0..<2 { try execute(index, nodes[index].engine.handle(.connectionEstablished(resolveConflicts: index == 0))) }
+        network.open()
+        for index in 0..<2 { try handle(index, .connectionEstablished(resolveConflicts: index == 0)) }
     }
 
     /// Breaks the link: frames in flight are lost, both engines see the loss.
     public mutating func disconnect() throws {
-        guard connected else { return }
-        connected = false
-        closedBy = nil
-        links = [[.data: [], .meta: []], [.data: [], .meta: []]]
-        for index in 0..<2 { try execute(index, nodes[index].engine.handle(.connectionLost)) }
-    }
-
-    /// `node` closes the connection in order: what it already sent still reaches the peer,
-    /// which sees the loss after it; frames towards `node` are dropped.
-    private mutating func close(by node: Int, standAlone: Bool) throws {
-        guard connected else { return }
-        connected = false
-        links[1 - node] = [.data: [], .meta: []]
-        if !standAlone { try execute(node, nodes[node].engine.handle(.connectionLost)) }
-        if links[node].values.allSatisfy(\.isEmpty) {
-            links = [[.data: [], .meta: []], [.data: [], .meta: []]]
-            try execute(1 - node, nodes[1 - node].engine.handle(.connectionLost))
-        } else {
-            closedBy = node
-        }
+        guard network.connected else { return }
+        network.cut()
+        for index in 0..<2 { try handle(index, .connectionLost) }
     }
 
     /// `attach` of a Diskless Secondary, as the daemon does it: the link drops, a new engine
@@ -139,7 +132,9 @@ public struct InMemoryCluster {
     public mutating func reattach(_ node: Int, seed: UInt64 = 99) throws {
         try disconnect()
         let configuration = nodes[node].engine.configuration
-        nodes[node] = try Self.attach(disk: nodes[node].disk, metadata: nodes[node].metadata, configuration: configuration, seed: seed)
+        nodes[node] = try Self.attach(node, disk: nodes[node].disk, metadata: nodes[node].metadata, configuration: configuration,
+                                      seed: seed, network: network, record: nodes[node].record)
+        nodes[node].record.diskDetached = false
         _ = try admin(node) { $0.connect(discardMyData: false) }
         try connect()
     }
@@ -148,11 +143,13 @@ public struct InMemoryCluster {
     /// meta-data and the running engine takes the disk over on its live connection. Returns
     /// the refusal, or nil.
     public mutating func attachInPlace(_ node: Int, seed: UInt64 = 99) throws -> VolumeEngine.AttachRefusal? {
-        let fresh = try Self.attach(disk: nodes[node].disk, metadata: nodes[node].metadata, configuration: nodes[node].engine.configuration, seed: seed)
-        switch nodes[node].engine.attachInPlace(fresh.engine) {
-        case .success(let effects):
-            nodes[node].diskDetached = false
-            try execute(node, effects)
+        let attachment = try VolumeAttachment.attach(disk: nodes[node].disk, metadata: nodes[node].metadata,
+                                                     configuration: nodes[node].engine.configuration, metadataFlushes: true, entropySeed: seed)
+        let counted = MetadataDevice(target: nodes[node].metadataWrites, layout: nodes[node].metadata.layout, name: nodes[node].metadata.name)
+        nodes[node].record.diskDetached = false
+        switch nodes[node].driver.attachInPlace(attachment.engine, metadata: counted) {
+        case .success:
+            try deliverOutbox()
             return nil
         case .failure(let refusal):
             return refusal
@@ -161,27 +158,38 @@ public struct InMemoryCluster {
 
     /// Submits an application request on a node.
     public mutating func request(_ node: Int, _ id: RequestID, _ request: ApplicationRequest) throws {
-        try execute(node, nodes[node].engine.handle(.request(id, request)))
+        try handle(node, .request(id, request))
     }
 
     /// Runs an admin command's effects.
     public mutating func admin(_ node: Int, _ command: (inout VolumeEngine) -> Result<[EngineEffect], StateChangeError>) throws -> StateChangeError? {
-        switch command(&nodes[node].engine) {
-        case .success(let effects):
-            try execute(node, effects)
-            return nil
-        case .failure(let error):
-            return error
+        let refusal = nodes[node].driver.command(command)
+        try deliverOutbox()
+        return refusal
+    }
+
+    /// Hands node `node`'s engine an event.
+    private mutating func handle(_ node: Int, _ event: EngineEvent) throws {
+        nodes[node].driver.handle(event)
+        try deliverOutbox()
+    }
+
+    /// Moves what the hosts did into the network (and fails on a frame that does not decode).
+    private mutating func deliverOutbox() throws {
+        if let error = network.encodingError { throw error }
+        // An orderly close's end reaches the peer once everything before it was delivered.
+        while let loser = network.pendingLoss.popLast() {
+            nodes[loser].driver.handle(.connectionLost)
         }
+        if let error = network.encodingError { throw error }
     }
 
     /// The possible next steps.
     private func actions() -> [Action] {
         var actions: [Action] = []
         for index in 0..<2 {
-            if !nodes[index].holdIO { for position in nodes[index].pendingIO.indices { actions.append(.completeIO(index, position)) } }
-            for channel in [Channel.data, .meta] where !(links[index][channel] ?? []).isEmpty && !pausedChannels[1 - index].contains(channel)
-                && (connected || closedBy == index) {
+            if !nodes[index].holdIO { for position in nodes[index].record.pendingIO.indices { actions.append(.completeIO(index, position)) } }
+            for channel in [Channel.data, .meta] where network.canDeliver(from: index, channel) {
                 actions.append(.deliver(from: index, channel))
             }
         }
@@ -200,30 +208,26 @@ public struct InMemoryCluster {
         guard !possible.isEmpty else { return false }
         switch possible[Int(random.next() % UInt64(possible.count))] {
         case .completeIO(let node, let position):
-            let (id, io) = nodes[node].pendingIO.remove(at: position)
-            let result = io.perform(on: nodes[node].disk)
-            if holdsReadsForPeer, case .readForPeer(let offset, let length) = io, case .success = result {
-                nodes[node].heldReads += 1
-                let held = HeldData(ReadWhenTaken(disk: nodes[node].disk, offset: offset, length: length))
-                try execute(node, nodes[node].engine.handle(.heldReadCompleted(id, held)))
+            let pending = nodes[node].record.pendingIO.remove(at: position)
+            let result = pending.io.perform(on: nodes[node].disk, held: pending.held)
+            if holdsReadsForPeer, case .readForPeer(let offset, let length) = pending.io, case .success = result {
+                nodes[node].record.heldReads += 1
+                nodes[node].driver.completedHeldRead(pending.id, ReadWhenTaken(disk: nodes[node].disk, offset: offset, length: length))
             } else {
-                try execute(node, nodes[node].engine.handle(.localIOCompleted(id, result)))
+                nodes[node].driver.completed(pending.id, result)
             }
+            try deliverOutbox()
         case .deliver(let from, let channel):
-            let frame = links[from][channel]!.removeFirst()
+            let frame = network.take(from: from, channel)
             let data = FrameCodec.dataBytes(frame)
             if holdsReceivedBlocks, frame.type == .resyncReply || frame.type == .data, !data.isEmpty {
-                nodes[1 - from].heldReceives += 1
-                try execute(1 - from, nodes[1 - from].engine.handle(.heldFrame(frame.replacingData([]), HeldData(HeldBytesInMemory(data)))))
+                nodes[1 - from].record.heldReceives += 1
+                nodes[1 - from].driver.received(frame.replacingData([]), held: HeldBytesInMemory(data))
             } else {
-                try execute(1 - from, nodes[1 - from].engine.handle(.frame(frame)))
+                nodes[1 - from].driver.received(frame)
             }
-            if closedBy == from, links[from].values.allSatisfy(\.isEmpty) {
-                // Everything the closing node sent has arrived: now its peer sees the end.
-                closedBy = nil
-                links = [[.data: [], .meta: []], [.data: [], .meta: []]]
-                try execute(1 - from, nodes[1 - from].engine.handle(.connectionLost))
-            }
+            network.delivered(from: from)
+            try deliverOutbox()
         }
         return true
     }
@@ -236,52 +240,11 @@ public struct InMemoryCluster {
             // Idle: let a sync target ask for more.
             var progressed = false
             for index in 0..<2 where nodes[index].engine.state.connection == .syncTarget {
-                let effects = nodes[index].engine.handle(.resyncTick)
-                if !effects.isEmpty { progressed = true }
-                try execute(index, effects)
+                let sent = network.framesSent
+                try handle(index, .resyncTick)
+                if network.framesSent != sent || !nodes[index].record.pendingIO.isEmpty { progressed = true }
             }
             if !progressed || actions().isEmpty { return }
-        }
-    }
-
-    private mutating func execute(_ node: Int, _ effects: [EngineEffect]) throws {
-        for effect in effects {
-            switch effect {
-            case .send(let frame):
-                nodes[node].sentFrames[frame.type, default: 0] += 1
-                guard connected else { continue }
-                let (headerBytes, payload) = FrameCodec.encode(frame)
-                let decoded = try FrameCodec.decode(try FrameHeader(bytes: headerBytes), payload: payload)
-                links[node][frame.type.channel, default: []].append(decoded)
-            case .sendHeld(let frame, let held):
-                try execute(node, [.send(frame.replacingData(held.storage.takeBytes()))])
-            case .localIO(let id, let io):
-                nodes[node].pendingIO.append((id, io))
-            case .complete(let id, let result):
-                nodes[node].completions.append((id, result))
-            case .writeSuperblock(let superblock):
-                try nodes[node].metadata.writeSuperblock(superblock)
-            case .writeBitmap(let pages):
-                try nodes[node].metadata.writeBitmapPages(pages, try nodes[node].metadata.readSuperblock())
-                nodes[node].bitmapBytesWritten += pages.reduce(0) { $0 + $1.bytes.count }
-            case .writeActivityLog(let transaction):
-                try nodes[node].metadata.writeActivityLogTransaction(transaction, try nodes[node].metadata.readSuperblock())
-            case .armTimer(let timer, _):
-                nodes[node].armedTimers.append(timer)
-            case .stateChanged(let state):
-                nodes[node].states.append(state)
-            case .closeConnection(let reason, let standAlone):
-                nodes[node].log.append("close: \(reason)")
-                if standAlone { nodes[node].standAlone = true }
-                try close(by: node, standAlone: standAlone)
-            case .log(let line):
-                nodes[node].log.append(line)
-            case .callHandler(let name):
-                nodes[node].log.append("handler: \(name)")
-            case .detachDisk(let reason):
-                nodes[node].log.append("detach: \(reason)")
-                nodes[node].diskDetached = true
-            }
         }
     }
 
@@ -292,32 +255,166 @@ public struct InMemoryCluster {
 
     /// Fires every armed timer of a node (virtual time jumps past them).
     public mutating func fireTimers(_ node: Int) throws {
-        let timers = nodes[node].armedTimers
-        nodes[node].armedTimers.removeAll()
-        for timer in timers { try execute(node, nodes[node].engine.handle(.timer(timer))) }
+        let timers = nodes[node].record.armedTimers
+        nodes[node].record.armedTimers.removeAll()
+        for timer in timers { try handle(node, .timer(timer)) }
     }
 
     /// Changes a node's engine directly (tests: configuration mismatches, fault setup).
-    public mutating func modifyEngine(_ node: Int, _ body: (inout VolumeEngine) -> Void) { body(&nodes[node].engine) }
+    public mutating func modifyEngine(_ node: Int, _ body: (inout VolumeEngine) -> Void) { nodes[node].driver.modifyEngine(body) }
 
     /// Releases held I/O of a node.
-    public mutating func setHoldIO(_ node: Int, _ hold: Bool) { nodes[node].holdIO = hold }
+    public mutating func setHoldIO(_ node: Int, _ hold: Bool) { nodes[node].record.holdIO = hold }
 }
 
-/// splitmix64: a small, fast, seedable generator for deterministic runs.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
+/// The two-channel link of an ``InMemoryCluster``: frames in flight per sender and channel,
+/// encoded and decoded as over TCP.
+final class InMemoryNetwork {
+    /// Frames in flight: `links[from][channel]`.
+    private var links: [[Channel: [Frame]]] = [[.data: [], .meta: []], [.data: [], .meta: []]]
+    var pausedChannels: [Set<Channel>] = [[], []]
+    private(set) var connected = false
+    /// A node that closed the connection: the frames it sent before are still delivered (an
+    /// orderly close), then its peer sees the loss.
+    private var closedBy: Int?
+    /// Nodes that must see the connection's loss now.
+    var pendingLoss: [Int] = []
+    /// Frames sent so far.
+    private(set) var framesSent = 0
+    /// A frame that did not survive encoding (a codec fault): the run fails with it.
+    var encodingError: (any Error)?
 
-    /// A generator that always produces the same sequence for `seed`.
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+    func open() {
+        closedBy = nil
+        links = [[.data: [], .meta: []], [.data: [], .meta: []]]
+        connected = true
     }
+
+    func cut() {
+        connected = false
+        closedBy = nil
+        links = [[.data: [], .meta: []], [.data: [], .meta: []]]
+    }
+
+    func send(_ frame: Frame, from node: Int) {
+        guard connected else { return }
+        framesSent += 1
+        let (headerBytes, payload) = FrameCodec.encode(frame)
+        do {
+            let decoded = try FrameCodec.decode(try FrameHeader(bytes: headerBytes), payload: payload)
+            links[node][frame.type.channel, default: []].append(decoded)
+        } catch {
+            encodingError = error
+        }
+    }
+
+    /// `node` closes in order: what it sent still reaches the peer, which sees the loss after
+    /// it; frames towards `node` are dropped. True when there was a connection.
+    func close(by node: Int) -> Bool {
+        guard connected else { return false }
+        connected = false
+        links[1 - node] = [.data: [], .meta: []]
+        if links[node].values.allSatisfy(\.isEmpty) {
+            links = [[.data: [], .meta: []], [.data: [], .meta: []]]
+            pendingLoss.append(1 - node)
+        } else {
+            closedBy = node
+        }
+        return true
+    }
+
+    func canDeliver(from node: Int, _ channel: Channel) -> Bool {
+        !(links[node][channel] ?? []).isEmpty && !pausedChannels[1 - node].contains(channel) && (connected || closedBy == node)
+    }
+
+    func take(from node: Int, _ channel: Channel) -> Frame {
+        links[node][channel]!.removeFirst()
+    }
+
+    /// A frame from `node` was handed to its peer: after an orderly close's last frame the peer
+    /// sees the end.
+    func delivered(from node: Int) {
+        guard closedBy == node, links[node].values.allSatisfy(\.isEmpty) else { return }
+        closedBy = nil
+        links = [[.data: [], .meta: []], [.data: [], .meta: []]]
+        pendingLoss.append(1 - node)
+    }
+}
+
+/// What one node of an ``InMemoryCluster`` does for its engine: local I/O waits until the
+/// cluster completes it, frames go into the network, everything else is recorded for tests.
+final class InMemoryNodeHost: EngineHost {
+    let index: Int
+    unowned let network: InMemoryNetwork
+    var pendingIO: [(id: LocalIOID, io: LocalIO, held: (any HeldDataStorage)?)] = []
+    var completions: [(RequestID, Result<[UInt8], RequestError>)] = []
+    var states: [ResourceState] = []
+    var log: [String] = []
+    var holdIO = false
+    var standAlone = false
+    var sentFrames: [FrameType: Int] = [:]
+    var armedTimers: [EngineTimer] = []
+    var diskDetached = false
+    var heldReads = 0
+    var heldReceives = 0
+
+    init(index: Int, network: InMemoryNetwork) {
+        self.index = index
+        self.network = network
+    }
+
+    func send(_ frame: Frame, held: (any HeldDataStorage)?) {
+        sentFrames[frame.type, default: 0] += 1
+        guard network.connected else { return }
+        guard let held else { return network.send(frame, from: index) }
+        do {
+            network.send(frame.replacingData(try held.takeBytes()), from: index)
+        } catch {
+            network.encodingError = error
+        }
+    }
+
+    func startLocalIO(_ id: LocalIOID, _ io: LocalIO, held: (any HeldDataStorage)?) { pendingIO.append((id, io, held)) }
+    func complete(_ id: RequestID, _ result: Result<[UInt8], RequestError>) { completions.append((id, result)) }
+    func armTimer(_ timer: EngineTimer, milliseconds: Int) { armedTimers.append(timer) }
+    func stateChanged(_ state: ResourceState) { states.append(state) }
+    func log(_ line: String) { log.append(line) }
+    func callHandler(_ name: String) { log.append("handler: \(name)") }
+
+    func closeConnection(reason: String, standAlone: Bool) -> Bool {
+        log.append("close: \(reason)")
+        if standAlone { self.standAlone = true }
+        return network.close(by: index)
+    }
+
+    func detachDisk(reason: String) {
+        log.append("detach: \(reason)")
+        diskDetached = true
+    }
+}
+
+/// The meta-data writes of a node of an ``InMemoryCluster`` on their way to its disk, with
+/// the bytes written into the bitmap area counted.
+final class MetadataWriteCounter: BlockTarget, @unchecked Sendable {
+    let target: MemoryBlockTarget
+    private let bitmapArea: Range<Int64>
+    private(set) var bitmapBytes = 0
+
+    init(target: MemoryBlockTarget, layout: MetadataLayout) {
+        self.target = target
+        bitmapArea = layout.bitmapOffset..<(layout.bitmapOffset + layout.bitmapBytes)
+    }
+
+    var size: Int64 { target.size }
+    var logicalBlockSize: Int { target.logicalBlockSize }
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(BlockIOError) { try target.read(into: buffer, at: offset) }
+    func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(BlockIOError) {
+        if bitmapArea.contains(offset) { bitmapBytes += buffer.count }
+        try target.write(buffer, at: offset)
+    }
+    func flush() throws(BlockIOError) { try target.flush() }
+    func discard(at offset: Int64, length: Int64) throws(BlockIOError) { try target.discard(at: offset, length: length) }
+    func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError) { try target.writeZeroes(at: offset, length: length) }
 }
 
 /// Held data that is read from its disk when it is taken (``InMemoryCluster/holdsReadsForPeer``).

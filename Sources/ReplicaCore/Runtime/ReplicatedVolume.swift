@@ -13,34 +13,23 @@ import Foundation
 /// try volume.flush()                       // protocol C: durable on both disks
 /// ```
 public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
-    /// The runtime executing the engine.
+    /// The runtime executing the resource's engines.
     public let runtime: ReplicationRuntime
     /// `RES/VOL`.
     public let label: String
     /// The logical block size of the backing disk.
     public let logicalBlockSize: Int
+    /// The volume number this object reads and writes.
+    public let volumeNumber: UInt16
 
-    /// Attaches volume 0 of `resource` on `node` and prepares the transport (not yet connected).
+    /// Attaches every volume of `resource` on `node` and prepares the transport (not yet
+    /// connected); this object serves the first volume (the others replicate as well).
     public init(configuration: Configuration, resource name: String, node: String, transport: any Transport) throws {
-        let (resource, resolver, volume) = try Self.volumeZero(of: name, on: node, in: configuration)
-        let net = resolver.netOptions(of: resource, in: configuration)
-        let handlers = HandlerRunner(commands: resolver.handlerCommands(of: resource, in: configuration), resource: name,
-                                     minor: volume.device.minor, volume: volume.number, configurationFile: configuration.file)
-        label = volume.label
-        guard case .path = volume.disk else {
-            // `disk none`: a diskless client, served by its peer.
-            let engine = VolumeEngine.withoutDisk(configuration: EngineConfiguration(volume: volume, net: net),
-                                                  entropySeed: UInt64.random(in: 0...UInt64.max))
-            runtime = ReplicationRuntime(engine: engine, disk: nil, metadata: nil, transport: transport,
-                                         name: "\(name)-\(node)", handlers: handlers)
-            logicalBlockSize = 512
-            return
-        }
-        let attachment = try VolumeAttachment.attach(volume, net: net, entropySeed: UInt64.random(in: 0...UInt64.max))
-        runtime = ReplicationRuntime(engine: attachment.engine, disk: attachment.disk, metadata: attachment.metadata,
-                                     transport: transport, name: "\(name)-\(node)", metadataFlushes: attachment.metadataFlushes,
-                                     handlers: handlers)
-        logicalBlockSize = attachment.disk.logicalBlockSize
+        let attachment = try ResourceAttachment.attach(configuration, resource: name, node: node)
+        runtime = ReplicationRuntime(volumes: attachment.volumes, transport: transport, limits: attachment.limits, name: "\(name)-\(node)")
+        label = attachment.resolved[0].label
+        volumeNumber = attachment.volumes[0].number
+        logicalBlockSize = attachment.volumes[0].disk?.logicalBlockSize ?? 512
     }
 
     /// `attach` of this volume while it is a Diskless Primary: its disk (as `configuration`
@@ -48,45 +37,43 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
     /// while the volume goes on serving (``VolumeEngine/attachInPlace(_:)``). Throws the
     /// refusal, with nothing changed (the disk's superblock is written back as it was found).
     public func attachInPlace(configuration: Configuration, resource name: String, node: String) throws {
-        let (resource, resolver, volume) = try Self.volumeZero(of: name, on: node, in: configuration)
+        guard let resource = configuration.resource(named: name) else {
+            throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
+        }
+        let resolver = NodeResolver(nodeName: node)
+        guard let volume = try resolver.volumes(of: resource, in: configuration).first(where: { UInt16($0.number) == volumeNumber }) else {
+            throw ConfigError(resource.location, "resource \(name) has no volume \(volumeNumber) any more")
+        }
         let attachment = try VolumeAttachment.attach(volume, net: resolver.netOptions(of: resource, in: configuration),
                                                      entropySeed: UInt64.random(in: 0...UInt64.max))
-        if case .failure(let refusal) = runtime.attachInPlace(attachment) {
+        if case .failure(let refusal) = runtime.attachInPlace(attachment, volume: volumeNumber) {
             try attachment.abandon()
             throw refusal
         }
     }
 
-    /// Volume 0 of resource `name` as `node` sees it in `configuration`.
-    private static func volumeZero(of name: String, on node: String, in configuration: Configuration) throws
-        -> (ResourceSpec, NodeResolver, ResolvedVolume) {
-        guard let resource = configuration.resource(named: name) else {
-            throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
-        }
-        let resolver = NodeResolver(nodeName: node)
-        return (resource, resolver, try resolver.volumes(of: resource, in: configuration)[0])
-    }
-
     /// The size the volume exposes (agreed with the peer).
-    public var size: Int64 { runtime.snapshot.size }
+    public var size: Int64 { runtime.snapshot(volume: volumeNumber)?.size ?? 0 }
 
     /// The current state.
-    public var state: ResourceState { runtime.snapshot.state }
+    public var state: ResourceState { runtime.snapshot(volume: volumeNumber)?.state ?? runtime.snapshot.state }
 
     /// Starts connecting to the peer (`up` = attach, done at init, + `connect`).
     public func up() throws { try runtime.connect() }
 
-    /// Stops replication and releases the transport.
-    public func down() { runtime.shutdown() }
+    /// Stops replication and releases the transport, the disks' meta-data marked clean when
+    /// everything in flight finished within `timeout` seconds.
+    @discardableResult
+    public func down(timeout: Double = 10) -> ReplicationRuntime.ShutdownReport { runtime.shutdown(timeout: timeout) }
 
     /// `primary [--force]`.
     public func promote(force: Bool = false) throws {
-        try runtime.admin { $0.promote(force: force) }.get()
+        try runtime.admin(undo: { $0.demote() }) { $0.promote(force: force) }.get()
     }
 
     /// `secondary`.
     public func demote() throws {
-        try runtime.admin { $0.demote() }.get()
+        try runtime.admin(undo: { $0.promote(force: false) }) { $0.demote() }.get()
     }
 
     /// Waits until connected (and the handshake is done), up to `timeout` seconds.
@@ -102,7 +89,7 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
     private func perform(_ request: ApplicationRequest) -> Result<[UInt8], RequestError> {
         let done = DispatchSemaphore(value: 0)
         let box = ResultBox()
-        runtime.submit(request) { result in
+        runtime.submit(request, volume: volumeNumber) { result in
             box.set(result)
             done.signal()
         }

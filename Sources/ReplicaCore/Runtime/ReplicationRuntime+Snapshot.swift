@@ -1,40 +1,136 @@
 import Foundation
+import Logging
+import Synchronization
+
+/// What status commands read of one volume without waiting for the engine.
+public struct VolumeSnapshot: Sendable {
+    /// The volume number.
+    public var number: UInt16
+    /// The state.
+    public var state: ResourceState
+    /// Counters.
+    public var counters: EngineCounters
+    /// Out-of-sync bits.
+    public var outOfSyncBits: Int64
+    /// Bits to sync when the current resync started.
+    public var resyncTotalBits: Int64 = 0
+    /// Generation UUIDs.
+    public var uuids: GenerationUUIDs
+    /// Exported size in bytes.
+    public var size: Int64
+    /// Application requests in the engine.
+    public var pendingRequests = 0
+    /// `lo`, `pe`, `ua`, `ap`, `ep` of /proc/drbd.
+    public var local = 0, peer = 0, unacknowledged = 0, application = 0, epochs = 1
+    /// The replication protocol letter.
+    public var wireProtocol = "C"
+    /// What the resync-rate controller of a SyncTarget wants, KiB/s (`want:` in /proc/drbd).
+    public var resyncWantKiB: Int64 = 0
+    /// The last failure of the volume's disk or meta-data (nil when none).
+    public var lastError: String?
+    /// Why the resource's connection was last closed (copied from the resource).
+    public var lastCloseReason: String?
+
+    /// The snapshot of a volume just set up.
+    init(number: UInt16, engine: VolumeEngine) {
+        self.number = number
+        state = engine.state
+        counters = engine.counters
+        outOfSyncBits = engine.bitmap.setCount
+        uuids = engine.superblock.uuids
+        size = engine.size
+        wireProtocol = engine.configuration.wireProtocol
+    }
+}
+
+/// What status commands read of a resource without waiting for the engine.
+public struct ResourceSnapshot: Sendable {
+    /// Every volume, by ascending number.
+    public var volumes: [VolumeSnapshot]
+    /// The transport (`tcp`, `memory`).
+    public var transport: String
+    /// The link's endpoints, while one is up (or the last one).
+    public var endpoints: String?
+    /// Why the connection was last closed, if it was.
+    public var lastCloseReason: String?
+    /// Why the transport's last connection attempt failed, if it did.
+    public var lastConnectFailure: String?
+    /// Application requests held back by the bounds (``LinkLimits``): `congested` when not 0.
+    public var heldRequests = 0
+    /// Bytes queued on the link toward the peer.
+    public var queuedBytes = 0
+    /// Application requests in the engines.
+    public var applicationInFlight = 0
+
+    /// True while requests wait for the link's queue or `max-io-depth` (DRBD 9's `congested:yes`).
+    public var congested: Bool { heldRequests > 0 }
+
+    init(volumes: [VolumeSnapshot], transport: String) {
+        self.volumes = volumes
+        self.transport = transport
+    }
+}
 
 extension ReplicationRuntime {
-    /// Waits until `predicate` holds for the state (checked every `pollMicroseconds`, 20 ms
-    /// unless given), or `timeout` seconds pass.
-    public func wait(timeout: Double, pollMicroseconds: UInt32 = 20_000, until predicate: (Snapshot) -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if predicate(snapshot) { return true }
-            usleep(pollMicroseconds)
-        }
-        return predicate(snapshot)
+    /// The latest published status of the resource.
+    public var resourceSnapshot: ResourceSnapshot { published.withLock { $0 } }
+
+    /// The latest published status of the first volume (the only one of most resources).
+    public var snapshot: VolumeSnapshot { published.withLock { $0.volumes[0] } }
+
+    /// The latest published status of volume `number`.
+    public func snapshot(volume number: UInt16) -> VolumeSnapshot? {
+        published.withLock { $0.volumes.first { $0.number == number } }
     }
 
-    /// What status commands read without waiting for the engine.
-    public struct Snapshot: Sendable {
-        /// The state.
-        public var state: ResourceState
-        /// Counters.
-        public var counters: EngineCounters
-        /// Out-of-sync bits.
-        public var outOfSyncBits: Int64
-        /// Bits to sync when the current resync started.
-        public var resyncTotalBits: Int64
-        /// Generation UUIDs.
-        public var uuids: GenerationUUIDs
-        /// Exported size in bytes.
-        public var size: Int64
-        /// Why the connection was last closed, if it was.
-        public var lastCloseReason: String?
-        /// Requests waiting for completion.
-        public var pendingRequests: Int
-        /// `lo`, `pe`, `ua`, `ap`, `ep` of /proc/drbd.
-        public var local = 0, peer = 0, unacknowledged = 0, application = 0, epochs = 1
-        /// The replication protocol letter.
-        public var wireProtocol = "C"
-        /// What the resync-rate controller of a SyncTarget wants, KiB/s (`want:` in /proc/drbd).
-        public var resyncWantKiB: Int64 = 0
+    /// Waits until `predicate` holds for the first volume's state, or `timeout` seconds pass;
+    /// woken by every published change (no polling).
+    public func wait(timeout: Double, until predicate: (VolumeSnapshot) -> Bool) -> Bool {
+        waitForResource(timeout: timeout) { predicate($0.volumes[0]) }
+    }
+
+    /// Waits until `predicate` holds for the resource's status, or `timeout` seconds pass;
+    /// woken by every published change (no polling).
+    public func waitForResource(timeout: Double, until predicate: (ResourceSnapshot) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        return publishedChanged.withLock {
+            while !predicate(resourceSnapshot) {
+                if !publishedChanged.wait(until: deadline) { return predicate(resourceSnapshot) }
+            }
+            return true
+        }
+    }
+
+    /// Publishes the engines' state for status readers (at the end of every step).
+    func publish() {
+        var snapshot = published.withLock { $0 }
+        var stateChanged = false
+        for (index, volume) in volumes.enumerated() {
+            let engine = volume.driver.engine
+            var volumeSnapshot = VolumeSnapshot(number: volume.number, engine: engine)
+            volumeSnapshot.resyncTotalBits = engine.resyncTotalBits
+            volumeSnapshot.pendingRequests = volume.completions.count
+            let inFlight = engine.inFlight
+            volumeSnapshot.local = inFlight.local
+            volumeSnapshot.peer = inFlight.peer
+            volumeSnapshot.unacknowledged = inFlight.unacknowledged
+            volumeSnapshot.application = inFlight.application
+            volumeSnapshot.epochs = inFlight.epochs
+            volumeSnapshot.resyncWantKiB = engine.resyncWantKiBPerSecond
+            volumeSnapshot.lastError = volume.lastError
+            volumeSnapshot.lastCloseReason = snapshot.lastCloseReason
+            if snapshot.volumes[index].state != volumeSnapshot.state || snapshot.volumes[index].lastError != volumeSnapshot.lastError { stateChanged = true }
+            snapshot.volumes[index] = volumeSnapshot
+        }
+        snapshot.heldRequests = heldRequests.count
+        snapshot.applicationInFlight = applicationInFlight
+        snapshot.queuedBytes = link?.queuedBytes ?? 0
+        snapshot.lastConnectFailure = transport.lastFailure
+        let wasCongested = published.withLock { previous in
+            defer { previous = snapshot }
+            return previous.congested
+        }
+        publishedChanged.withLock { publishedChanged.broadcast() }
+        if stateChanged || wasCongested != snapshot.congested { stateChanges.bump() }
     }
 }

@@ -38,6 +38,11 @@ extension Bitmap {
         }
     }
 
+    /// Counts `pages` as unsaved again (their write failed: the next save writes them).
+    public mutating func markPagesUnsaved(_ pages: Range<Int>) {
+        for page in pages where page >= 0 && page < pageCount { unsavedPageBits[page / 64] |= 1 << UInt64(page % 64) }
+    }
+
     /// Notes that word `index` changed.
     @inline(__always)
     mutating func noteChange(ofWord index: Int) {

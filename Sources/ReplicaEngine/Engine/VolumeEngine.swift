@@ -94,6 +94,8 @@ public struct VolumeEngine: Sendable {
             resyncTick(&effects)
         case .timer(let timer):
             timerFired(timer, &effects)
+        case .metadataWriteFailed(let write, let error):
+            metadataWriteFailed(write, error, &effects)
         }
         return effects
     }
@@ -212,9 +214,12 @@ public struct VolumeEngine: Sendable {
     }
 
     /// Persists the bitmap now (not on a detached engine): the effect carries the encoded
-    /// pages changed since the last save, which the runtime writes; from here on they count as
-    /// saved. (Not the bitmap itself: the engine's next change would copy all its words while
-    /// the effect held them — 32 MiB for 1 TiB of data, at every activity-log eviction.)
+    /// pages changed since the last save, which the runtime writes before any later effect;
+    /// they count as saved unless the runtime reports the write failed
+    /// (``EngineEvent/metadataWriteFailed(_:_:)``, handled before any other event, marks them
+    /// unsaved again). (Not the bitmap itself: the engine's next change would copy all its
+    /// words while the effect held them — 32 MiB for 1 TiB of data, at every activity-log
+    /// eviction.)
     mutating func persistBitmap(_ effects: inout [EngineEffect]) {
         guard !isDetached else { return }
         effects.append(.writeBitmap(bitmap.unsavedPageImages))
@@ -275,4 +280,11 @@ struct ResyncReply: Sendable, Equatable {
     var offset: UInt64
     var blockID: UInt64
     var size: UInt32
+}
+
+extension VolumeEngine {
+    /// Bits to sync when the current resync started (for progress).
+    public var resyncTotalBits: Int64 { resync.total }
+    /// What the resync-rate controller of a SyncTarget wants, KiB/s (`want:` in /proc/drbd).
+    public var resyncWantKiBPerSecond: Int64 { resync.controller.wantKiBPerSecond }
 }

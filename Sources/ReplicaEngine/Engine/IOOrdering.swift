@@ -42,6 +42,9 @@ struct IOOrdering: Sendable {
         return started
     }
 
+    /// The I/Os waiting for an overlapping one to finish, in order.
+    var waitingIO: some Collection<LocalIO> { waiting.lazy.map(\.1) }
+
     /// Number of I/Os in flight (the `lo` counter).
     var count: Int { inFlight.count }
 }

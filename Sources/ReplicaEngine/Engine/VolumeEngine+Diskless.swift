@@ -36,9 +36,21 @@ extension VolumeEngine {
     /// Goes Diskless: the meta-data is written a last time (clean, with the bitmap), the
     /// runtime told to let the disk go, a resync in progress ends, and the peer learns the new
     /// disk state.
-    mutating func becomeDiskless(reason: String, _ effects: inout [EngineEffect]) {
+    ///
+    /// After a failed meta-data write (`metadataFailed`) the bitmap on disk may lack bits, so
+    /// the superblock first says "full sync needed" (MDF_FULL_SYNC: the next attach sets every
+    /// bit), then the bitmap is written, then the superblock without the flag: whichever of
+    /// these writes fails, the ones after it are not done (``EngineDriver``), and the disk is
+    /// left saying either "full sync" or a complete bitmap — never a bitmap missing changes.
+    mutating func becomeDiskless(reason: String, metadataFailed: Bool = false, _ effects: inout [EngineEffect]) {
         guard state.disk > .diskless else { return }
         effects.append(.log("\(reason): going Diskless"))
+        if metadataFailed {
+            superblock.flags.insert(.fullSync)
+            superblock.flags.remove(.activityLogClean)
+            persistSuperblock(&effects)
+            superblock.flags.remove(.fullSync)
+        }
         superblock.flags.insert(.activityLogClean)
         counters.bitmapWrites += 1
         persistBitmap(&effects)
@@ -83,6 +95,22 @@ extension VolumeEngine {
             becomeDiskless(reason: "local I/O error (\(error)), on-io-error detach", &effects)
         }
         return true
+    }
+
+    /// A meta-data write failed (``EngineEvent/metadataWriteFailed(_:_:)``): bitmap pages it
+    /// carried count as unsaved again, and the disk is let go — DRBD detaches on a meta-data
+    /// I/O error whatever `on-io-error` says (`pass_on` applies to data I/O only), running the
+    /// `local-io-error` handler first for `call-local-io-error`.
+    mutating func metadataWriteFailed(_ write: MetadataWrite, _ error: BlockIOError, _ effects: inout [EngineEffect]) {
+        if case .bitmapPages(let runs) = write {
+            for run in runs { bitmap.markPagesUnsaved(run) }
+        }
+        guard state.disk > .diskless else {
+            effects.append(.log("meta-data write failed after the disk was let go (\(write)): \(error)"))
+            return
+        }
+        if configuration.onIOError == .callLocalIOError { effects.append(.callHandler("local-io-error")) }
+        becomeDiskless(reason: "meta-data I/O error (\(write): \(error))", metadataFailed: true, &effects)
     }
 
     /// True when a Diskless node can serve application I/O through its peer.

@@ -106,6 +106,29 @@ public enum EngineEvent: Sendable, Equatable {
     case resyncTick
     /// A timer armed with ``EngineEffect/armTimer(_:milliseconds:)`` fired.
     case timer(EngineTimer)
+    /// A meta-data write asked for by an effect failed: nothing it stood for happened (a
+    /// bitmap page written is saved only once its write succeeded). DRBD detaches on any
+    /// meta-data I/O error, whatever `on-io-error` says (`call-local-io-error` runs its
+    /// handler first).
+    case metadataWriteFailed(MetadataWrite, BlockIOError)
+}
+
+/// A meta-data write the engine asked for (``EngineEffect/writeSuperblock(_:)``,
+/// ``EngineEffect/writeBitmap(_:)``, ``EngineEffect/writeActivityLog(_:)``), as a failure names it.
+public enum MetadataWrite: Sendable, Equatable, CustomStringConvertible {
+    case superblock
+    /// The pages of a bitmap save.
+    case bitmapPages([Range<Int>])
+    /// An activity-log transaction, by number.
+    case activityLog(UInt32)
+
+    public var description: String {
+        switch self {
+        case .superblock: "superblock"
+        case .bitmapPages(let runs): "bitmap pages " + runs.map { "\($0.lowerBound)..<\($0.upperBound)" }.joined(separator: ", ")
+        case .activityLog(let number): "activity-log transaction \(number)"
+        }
+    }
 }
 
 /// Timers of the engine; each carries the connection generation it was armed for, so a timer
@@ -122,7 +145,10 @@ public enum EngineTimer: Sendable, Equatable, Hashable {
 }
 
 /// What the engine asks the runtime to do, in order. Meta-data writes (AL transaction,
-/// bitmap, superblock) must be durable before the effects that follow them run.
+/// bitmap, superblock) must be durable before the effects that follow them run; when one
+/// fails, the meta-data writes and local I/O after it are not done (the I/O is reported to the
+/// engine as failed) and the engine hears of the failure (``EngineEvent/metadataWriteFailed(_:_:)``)
+/// before anything else — ``EngineDriver`` is where these rules are kept.
 public enum EngineEffect: Sendable, Equatable {
     /// Send a frame to the peer (on its channel).
     case send(Frame)

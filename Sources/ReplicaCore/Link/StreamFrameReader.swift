@@ -1,31 +1,33 @@
-import ReplicaCore
-
-/// Reads frames from one connection through a ``StreamReceiveBuffer``: the frames that arrived
-/// together (a batch of writes, a burst of acks) come with one `recv`. A large block (a resync
-/// reply's or a replicated write's) is not received into memory: it is spliced from the socket
-/// into pipes (``SplicedReceive``) and written to the disk from there.
-final class BufferedFrameReader {
+/// Reads frames from one byte stream through a ``StreamReceiveBuffer``: the frames that arrived
+/// together (a batch of writes, a burst of acks) come with one receive. Where the stream can
+/// splice (``SplicingStream``), a large block (a resync reply's or a replicated write's) is not
+/// received into memory: it goes from the socket into pipes (``SplicedReceive``) and from there
+/// into the disk. Every header is checked before its payload is read (``FrameHeader``).
+final class StreamFrameReader {
     private let input: StreamReceiveBuffer<TransportError>
-    private let socket: BlockingSocket
-    /// The previous frame's data was spliced: the stream is probably a run of large blocks, so the next header is read alone (what the buffer would read past it is the
-    /// next block's data, which would then be copied).
+    private let stream: any ByteStream
+    private let splicing: (any SplicingStream)?
+    /// The previous frame's data was spliced: the stream is probably a run of large blocks, so
+    /// the next header is read alone (what the buffer would read past it is the next block's
+    /// data, which would then be copied).
     private var afterSplicedData = false
 
-    /// Bytes read at most per `recv` (a frame's data beyond them is received in place).
+    /// Bytes read at most per receive (a frame's data beyond them is received in place).
     static let capacity = 64 << 10
 
-    /// The parts of one frame as they came off the wire (the header checked for its bounds).
+    /// The parts of one frame as they came off the stream (the header checked for its bounds).
     struct RawFrame {
         var header: FrameHeader
         var fixed: [UInt8]
         /// The frame's data, unless it is `held`.
         var data: [UInt8]
-        var held: HeldData?
+        var held: SplicedReceive?
     }
 
-    init(socket: BlockingSocket) {
-        self.socket = socket
-        input = StreamReceiveBuffer(capacity: Self.capacity) { buffer throws(TransportError) in try socket.receive(into: buffer) }
+    init(stream: any ByteStream) {
+        self.stream = stream
+        splicing = stream.splicing
+        input = StreamReceiveBuffer(capacity: Self.capacity) { buffer throws(TransportError) in try stream.receive(into: buffer) }
     }
 
     /// True when the next frame is buffered whole: ``next()`` will not wait for it.
@@ -40,21 +42,17 @@ final class BufferedFrameReader {
         let fixed = try input.take(header.type.fixedPayloadSize)
         let dataCount = Int(header.length) - header.type.fixedPayloadSize
         afterSplicedData = false
-        guard header.type == .resyncReply || header.type == .data, dataCount >= SplicedReceive.smallestSpliced else {
+        guard let splicing, header.type == .resyncReply || header.type == .data, dataCount >= SplicedReceive.smallestSpliced else {
             return RawFrame(header: header, fixed: fixed, data: try input.take(dataCount))
         }
         // What the buffer already holds of the data comes first; the rest is spliced.
         let prefix = try input.take(min(input.buffered, dataCount))
-        let socket = self.socket
-        let spliced = try socket.withDescriptor { descriptor throws(TransportError) in
-            try SplicedReceive.receive(dataCount, prefix: prefix, from: descriptor) { buffer throws(TransportError) in try socket.readExactly(buffer) }
-        }
-        guard let spliced else {
+        guard let spliced = try splicing.receiveSpliced(dataCount, prefix: prefix) else {
             // No pipes to be had: into memory.
             return RawFrame(header: header, fixed: fixed, data: prefix + (try input.take(dataCount - prefix.count)))
         }
         afterSplicedData = true
-        return RawFrame(header: header, fixed: fixed, data: [], held: HeldData(spliced))
+        return RawFrame(header: header, fixed: fixed, data: [], held: spliced)
     }
 
     private func nextHeader() throws(TransportError) -> FrameHeader {

@@ -1,5 +1,3 @@
-import ReplicaCore
-
 /// Bytes received from a stream socket through one buffer, so that messages that arrived
 /// together (many small frames or requests) come with one `recv` instead of one or more per
 /// message. A message body larger than what is buffered is received straight into its own

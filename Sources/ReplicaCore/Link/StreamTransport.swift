@@ -1,0 +1,287 @@
+import Foundation
+import Synchronization
+
+/// Makes byte streams to one peer (TCP; TLS over TCP): the part of a stream transport that
+/// knows addresses and sockets. Pairing the streams into a link is ``StreamTransport``'s.
+public protocol StreamConnector: Sendable {
+    /// The transport's name in status (`tcp`).
+    var kind: String { get }
+    /// True for the node that connects (its address sorts higher); the other accepts. Both
+    /// listen, so either node may start first.
+    var dials: Bool { get }
+    /// "local -> peer" for this node.
+    var endpoints: String { get }
+    /// Starts listening on this node's address.
+    func listen() throws(TransportError) -> any StreamListener
+    /// Connects to the peer, giving up after `timeoutMilliseconds`.
+    func dial(timeoutMilliseconds: Int32) throws(TransportError) -> any ByteStream
+}
+
+/// A listening endpoint of a ``StreamConnector``.
+public protocol StreamListener: Sendable {
+    /// The next incoming stream, waiting for it; nil once the listener was closed.
+    /// - Throws: ``TransportError`` for a failure that is not one connection's own.
+    func accept() throws(TransportError) -> (any ByteStream)?
+    /// Stops listening; a waiting ``accept()`` returns nil. Idempotent.
+    func close()
+}
+
+/// Options of a stream transport, from the resource's `net { }` section.
+public struct StreamTransportOptions: Sendable, Equatable {
+    /// `connect-int`: pause between connection attempts, milliseconds.
+    public var connectIntervalMilliseconds: Int = 10_000
+    /// Time allowed for the first frame that classifies an accepted stream, and for a dial.
+    public var classifyTimeoutMilliseconds: Int32 = 5_000
+    /// The link's queue size (bytes) below which held-back requests go on again.
+    public var drainMarkBytes: Int = 4 << 20
+
+    /// Defaults as DRBD's.
+    public init() {}
+}
+
+/// A transport over byte streams: keeps one link (a data and a meta stream, each classified by
+/// its first frame, ``Frame/initialData`` and ``Frame/initialMeta``) up while running, for any
+/// ``StreamConnector``. Where DRBD resolves crossed connection attempts with a coin flip, the
+/// node whose address sorts higher connects and the other accepts and holds
+/// RESOLVE_CONFLICTS: the result is the single pair DRBD ends with. No polling: the accepting
+/// side waits in `accept`, the connecting side sleeps `connect-int` on a condition that
+/// ``stop()`` wakes.
+public final class StreamTransport<Connector: StreamConnector>: Transport, @unchecked Sendable {
+    /// The streams' maker.
+    public let connector: Connector
+    /// Options.
+    public let options: StreamTransportOptions
+    private let state = NSCondition()
+    // Guarded by `state`.
+    private var running = false
+    private var listener: (any StreamListener)?
+    private var link: FramedLink<StreamWire>?
+    private var manager: JoinableThread?
+    private var failure: String?
+
+    /// A transport making its streams with `connector`.
+    public init(connector: Connector, options: StreamTransportOptions = StreamTransportOptions()) {
+        self.connector = connector
+        self.options = options
+    }
+
+    public var kind: String { connector.kind }
+
+    public var lastFailure: String? { state.withLock { failure } }
+
+    public func start(handler: any PeerLinkHandler) throws(TransportError) {
+        // A manager left by stopConnecting() ends first (it is only waking up).
+        let previous = state.withLock { () -> JoinableThread? in
+            defer { manager = nil }
+            return running ? nil : manager
+        }
+        previous?.join()
+        let listening = try connector.listen()
+        let started: Bool = state.withLock {
+            guard !running else { return false }
+            running = true
+            listener = listening
+            return true
+        }
+        guard started else {
+            listening.close()
+            return
+        }
+        guard let thread = JoinableThread.start(name: "replica-link", { [self] in manage(handler) }) else {
+            stop()
+            throw TransportError("the system refused a thread for the connection manager")
+        }
+        state.withLock { manager = thread }
+    }
+
+    /// Stops listening and connecting, closes the link, and waits for every thread of the
+    /// transport and its link to end. Not from inside an engine step (a link's receive thread
+    /// may be waiting for the step).
+    public func stop() {
+        let current = halt()
+        current?.close(reason: "closed")
+        let thread = state.withLock { () -> JoinableThread? in
+            defer { manager = nil }
+            return manager
+        }
+        thread?.join()
+        current?.join()
+    }
+
+    /// Stops listening and connecting without waiting (callable from an engine step): the
+    /// manager thread ends on its own and is joined by the next ``start(handler:)`` or
+    /// ``stop()``; the current link is left to its owner.
+    public func stopConnecting() {
+        _ = halt()
+    }
+
+    /// Stops listening and connecting; returns the current link.
+    private func halt() -> FramedLink<StreamWire>? {
+        let (listening, current) = state.withLock { () -> ((any StreamListener)?, FramedLink<StreamWire>?) in
+            running = false
+            defer {
+                listener = nil
+                state.broadcast()
+            }
+            return (listener, link)
+        }
+        listening?.close()
+        return current
+    }
+
+    private var isRunning: Bool { state.withLock { running } }
+
+    private func noteFailure(_ reason: String?) { state.withLock { failure = reason } }
+
+    /// Keeps one link up while running.
+    private func manage(_ handler: any PeerLinkHandler) {
+        let observer = LinkLossObserver(handler) { [state] in state.withLock { state.broadcast() } }
+        var pending: (any ByteStream)?
+        while isRunning {
+            if let current = state.withLock({ link }), !current.isClosed {
+                if connector.dials {
+                    // Wait for the link to end (the observer wakes us) or for stop().
+                    state.withLock {
+                        while running, !current.isClosed { state.wait() }
+                    }
+                    continue
+                }
+                // The accepting side takes what comes: a stray while the link is up is
+                // dropped; once the link ended it is the first stream of the next pair.
+                guard let listening = state.withLock({ listener }), let accepted = try? listening.accept() else { continue }
+                if !current.isClosed {
+                    accepted.close()
+                    continue
+                }
+                pending = accepted
+            }
+            if let old = state.withLock({ link }) {
+                old.join()
+                state.withLock { link = nil }
+            }
+            let established = connector.dials ? dialPair(observer) : acceptPair(observer, first: pending)
+            pending = nil
+            if let established {
+                let started = state.withLock { () -> Bool in
+                    guard running else { return false }
+                    link = established
+                    return true
+                }
+                guard started else {
+                    established.close(reason: "closed")
+                    established.join()
+                    return
+                }
+                noteFailure(nil)
+                guard established.startSending(lowMark: options.drainMarkBytes) else { continue }
+                handler.linkEstablished(established)
+                _ = established.startReceiving()
+            } else if connector.dials {
+                let deadline = Date().addingTimeInterval(Double(options.connectIntervalMilliseconds) / 1000)
+                state.withLock {
+                    while running, state.wait(until: deadline) {}
+                }
+            }
+        }
+        pending?.close()
+    }
+
+    /// Connects a data and a meta stream.
+    private func dialPair(_ handler: any PeerLinkHandler) -> FramedLink<StreamWire>? {
+        var data: (any ByteStream)?
+        do throws(TransportError) {
+            let first = try connector.dial(timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+            data = first
+            try Self.sendClassification(.initialData, on: first)
+            let meta = try connector.dial(timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+            do {
+                try Self.sendClassification(.initialMeta, on: meta)
+            } catch {
+                meta.close()
+                throw error
+            }
+            return FramedLink(data: StreamWire(first), meta: StreamWire(meta), resolveConflicts: false,
+                              endpoints: connector.endpoints, handler: handler)
+        } catch {
+            data?.close()
+            noteFailure(error.description)
+            return nil
+        }
+    }
+
+    /// Accepts a data and a meta stream (`first`: one accepted already).
+    private func acceptPair(_ handler: any PeerLinkHandler, first: (any ByteStream)?) -> FramedLink<StreamWire>? {
+        var data: (any ByteStream)?
+        var meta: (any ByteStream)?
+        var next = first
+        while isRunning, data == nil || meta == nil {
+            let accepted: any ByteStream
+            if let waiting = next {
+                accepted = waiting
+                next = nil
+            } else {
+                guard let listening = state.withLock({ listener }) else { break }
+                do {
+                    guard let incoming = try listening.accept() else { break }
+                    accepted = incoming
+                } catch {
+                    noteFailure(error.description)
+                    break
+                }
+            }
+            switch Self.classification(of: accepted, timeoutMilliseconds: options.classifyTimeoutMilliseconds) {
+            case .initialData?:
+                data?.close()
+                data = accepted
+            case .initialMeta?:
+                meta?.close()
+                meta = accepted
+            default:
+                accepted.close()
+            }
+        }
+        guard let data, let meta, isRunning else {
+            data?.close()
+            meta?.close()
+            return nil
+        }
+        return FramedLink(data: StreamWire(data), meta: StreamWire(meta), resolveConflicts: true,
+                          endpoints: connector.endpoints, handler: handler)
+    }
+
+    /// Sends the frame that tells the peer which channel a new stream is.
+    static func sendClassification(_ frame: Frame, on stream: any ByteStream) throws(TransportError) {
+        let header = FrameHeader(type: frame.type, volume: 0, length: 0).encoded()
+        try header.withUnsafeBytes { bytes in Result { () throws(TransportError) in try stream.send([bytes], more: false) } }.get()
+    }
+
+    /// The classifying frame a new stream starts with (nil: none in time, or not one).
+    static func classification(of stream: any ByteStream, timeoutMilliseconds: Int32) -> FrameType? {
+        guard (try? stream.waitForData(milliseconds: timeoutMilliseconds)) == true else { return nil }
+        var bytes = [UInt8](repeating: 0, count: FrameHeader.size)
+        let read = bytes.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try stream.receiveExactly(buffer) } }
+        guard case .success = read, let header = try? FrameHeader(bytes: bytes), header.length == 0,
+              header.type == .initialData || header.type == .initialMeta else { return nil }
+        return header.type
+    }
+}
+
+/// Passes a link's news on to the runtime's handler, and tells the transport when a link is
+/// lost (so that it makes the next one without polling).
+final class LinkLossObserver: PeerLinkHandler, @unchecked Sendable {
+    private let handler: any PeerLinkHandler
+    private let lost: @Sendable () -> Void
+
+    init(_ handler: any PeerLinkHandler, lost: @escaping @Sendable () -> Void) {
+        self.handler = handler
+        self.lost = lost
+    }
+
+    func linkEstablished(_ link: any PeerLink) { handler.linkEstablished(link) }
+    func received(_ frames: [ReceivedFrame], on link: any PeerLink) { handler.received(frames, on: link) }
+    func linkDrained(_ link: any PeerLink) { handler.linkDrained(link) }
+    func linkLost(_ link: any PeerLink, reason: String) {
+        handler.linkLost(link, reason: reason)
+        lost()
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import ReplicaCore
+import ReplicaNBD
+import ReplicaTransportTCP
+import Synchronization
+
+extension NodeDaemon {
+    /// `up RES|all` (`connect`: false for `attach` of a resource not up yet). Each resource is
+    /// brought up under its lock; a resource that fails to come up leaves nothing behind: its
+    /// disks given back as found, its exports and threads stopped.
+    func up(_ request: ControlRequest, connect: Bool) -> ControlResponse {
+        guard let name = request.resource else { return fail("up needs a resource name") }
+        let configuration: Configuration
+        do {
+            configuration = try ConfigBuilder.load(path: request.config ?? configPath)
+        } catch {
+            return fail(error.description, 10)
+        }
+        let names = name == "all" ? configuration.resources.filter { $0.hosts.contains { $0.names.contains(nodeName) } }.map(\.name) : [name]
+        for name in names {
+            let response = locks.withLock(name) { () -> ControlResponse? in
+                if instance(name) != nil { return nil }
+                return bringUp(name, configuration, connect: connect)
+            }
+            if let response, response.exitCode != 0 { return response }
+        }
+        return ok()
+    }
+
+    /// Attaches, exports and (with `connect`) connects resource `name`; under its lock.
+    private func bringUp(_ name: String, _ configuration: Configuration, connect: Bool) -> ControlResponse {
+        guard let resource = configuration.resource(named: name) else {
+            return fail("'\(name)' not defined in your config (\(configuration.file)).", 10)
+        }
+        let transport: any Transport
+        do {
+            try ResourceSupport.check(resource, in: configuration, node: nodeName)
+            transport = try TransportChoice.transport(for: resource, in: configuration, node: nodeName)
+        } catch let error as ConfigError {
+            return fail(error.description, 10)
+        } catch {
+            return fail("\(name): \(error)", 10)
+        }
+        let attachment: ResourceAttachment
+        do {
+            attachment = try ResourceAttachment.attach(configuration, resource: name, node: nodeName)
+        } catch let error as ConfigError {
+            return fail(error.description, 10)
+        } catch {
+            return fail("\(name): \(error)", 20)
+        }
+        let runtime = ReplicationRuntime(volumes: attachment.volumes, transport: transport, limits: attachment.limits,
+                                         name: "\(name)-\(nodeName)", stateChanges: stateChanges)
+        let peer = resource.hosts.first { !$0.names.contains(nodeName) }?.names.first ?? "peer"
+        let host = resource.hosts.first { $0.names.contains(nodeName) }
+        var volumes: [InstanceVolume] = []
+        do {
+            for resolved in attachment.resolved {
+                let number = UInt16(resolved.number)
+                let source = VolumeExport(resource: name, volume: number, minor: resolved.device.minor, runtime: runtime)
+                var exports: [NBDServer] = []
+                do {
+                    exports.append(try NBDServer(source: source, unixSocket: "\(runDirectory)/replica\(resolved.device.minor)", limits: nbdLimits))
+                    // The TCP export serves the first volume (one address, one export).
+                    if resolved.number == attachment.resolved[0].number, let nbdAddress = host?.nbdAddress {
+                        do {
+                            exports.append(try NBDServer(source: source, tcp: try TCPEndpoint(nbdAddress), limits: nbdLimits))
+                        } catch {
+                            throw DaemonFailure("\(name): cannot export on nbd-address \(nbdAddress): \(error)")
+                        }
+                    }
+                } catch {
+                    for export in exports { export.stop() }
+                    throw error
+                }
+                let backing = if case .path(let path) = resolved.disk { path } else { "none" }
+                volumes.append(InstanceVolume(number: number, minor: resolved.device.minor, backingDevice: backing, exports: exports))
+            }
+        } catch {
+            for volume in volumes { for export in volume.exports { export.stop() } }
+            runtime.shutdown(timeout: 1)
+            return fail("\(error)", 20)
+        }
+        let instance = ResourceInstance(name: name, peerName: peer, runtime: runtime, volumes: volumes)
+        guard instance.startExports() else {
+            instance.down(timeout: 1)
+            return fail("\(name): the NBD exports could not start (no thread)", 20)
+        }
+        resources.withLock { $0[name] = instance }
+        guard connect else { return ok() }
+        do {
+            try runtime.connect()
+        } catch {
+            instance.down(timeout: 1)
+            resources.withLock { $0[name] = nil }
+            return fail("\(name): \(error)", 10)
+        }
+        return ok()
+    }
+
+    /// `attach RES`: a resource not up is brought up without connecting; a Diskless volume
+    /// takes its disk back — a Secondary by going down and up again on it (the handshake
+    /// resyncs what it missed), a Primary in place on its live connection, its NBD clients
+    /// still connected, resynced from the peer while it serves.
+    func attach(_ request: ControlRequest) -> ControlResponse {
+        guard let name = request.resource else { return fail("attach needs a resource name") }
+        let existing = instance(name)
+        guard let existing else { return up(request, connect: false) }
+        return locks.withLock(name) { () -> ControlResponse in
+            guard let instance = instance(name), instance === existing else { return fail("\(name) changed meanwhile; run attach again") }
+            let volumes = instance.runtime.resourceSnapshot.volumes
+            guard let detached = volumes.first(where: { $0.state.disk == .diskless }) else { return ok() }
+            guard let volume = instance.volumes.first(where: { $0.number == detached.number }), volume.backingDevice != "none" else {
+                return fail("\(name): has 'disk none' in its configuration: there is no disk to attach", ExitCodes.stateRefused)
+            }
+            let configuration: Configuration
+            do {
+                configuration = try ConfigBuilder.load(path: request.config ?? configPath)
+            } catch {
+                return fail("\(error)", 10)
+            }
+            guard detached.state.role == .secondary else {
+                return attachInPlace(instance, volume: detached.number, configuration)
+            }
+            guard instance.openClients == 0 else {
+                return fail("\(name): State change failed: (-12) Device is held open by someone", ExitCodes.stateRefused)
+            }
+            let wasConnecting = detached.state.connection != .standAlone
+            instance.down()
+            resources.withLock { $0[name] = nil }
+            return bringUp(name, configuration, connect: wasConnecting)
+        }
+    }
+
+    /// `attach` of a Diskless Primary volume on its live connection.
+    private func attachInPlace(_ instance: ResourceInstance, volume number: UInt16, _ configuration: Configuration) -> ControlResponse {
+        let name = instance.name
+        do {
+            guard let resource = configuration.resource(named: name) else { return fail("'\(name)' not defined in your config (\(configuration.file)).", 10) }
+            let resolver = NodeResolver(nodeName: nodeName)
+            guard let resolved = try resolver.volumes(of: resource, in: configuration).first(where: { UInt16($0.number) == number }) else {
+                return fail("\(name): volume \(number) is no longer in the configuration", 10)
+            }
+            let attachment = try VolumeAttachment.attach(resolved, net: resolver.netOptions(of: resource, in: configuration),
+                                                         entropySeed: UInt64.random(in: 0...UInt64.max))
+            if case .failure(let refusal) = instance.runtime.attachInPlace(attachment, volume: number) {
+                try attachment.abandon()
+                return fail("\(name): attach of the Diskless Primary refused: \(refusal)", ExitCodes.stateRefused)
+            }
+            return ok()
+        } catch let error as ConfigError {
+            return fail(error.description, 10)
+        } catch {
+            return fail("\(name): attach of the Diskless Primary refused: \(error)", ExitCodes.stateRefused)
+        }
+    }
+}
+
+/// A failure of the daemon with its message.
+struct DaemonFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
