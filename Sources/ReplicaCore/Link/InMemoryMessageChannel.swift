@@ -64,10 +64,15 @@ public final class InMemoryMessageChannel: MessageChannel, @unchecked Sendable {
     public func waitForCredit(milliseconds: Int32) throws(TransportError) -> Bool {
         shared.condition.lock()
         defer { shared.condition.unlock() }
-        let deadline = milliseconds < 0 ? Date.distantFuture : Date().addingTimeInterval(Double(milliseconds) / 1000)
+        let deadline = Date().addingTimeInterval(Double(max(milliseconds, 0)) / 1000)
         while shared.inFlight[peer].count >= credits {
             if shared.closed { throw TransportError("the channel is closed") }
-            if !shared.condition.wait(until: deadline) { return false }
+            // (NSCondition cannot wait until Date.distantFuture: it traps.)
+            if milliseconds < 0 {
+                shared.condition.wait()
+            } else if !shared.condition.wait(until: deadline) {
+                return false
+            }
         }
         if shared.closed { throw TransportError("the channel is closed") }
         return true
@@ -76,7 +81,7 @@ public final class InMemoryMessageChannel: MessageChannel, @unchecked Sendable {
     public func receive(milliseconds: Int32) throws(TransportError) -> [UInt8]? {
         shared.condition.lock()
         defer { shared.condition.unlock() }
-        let deadline = milliseconds < 0 ? Date.distantFuture : Date().addingTimeInterval(Double(milliseconds) / 1000)
+        let deadline = Date().addingTimeInterval(Double(max(milliseconds, 0)) / 1000)
         while true {
             if shared.closed { throw TransportError("the channel is closed") }
             if !shared.frozen[side], !shared.inFlight[side].isEmpty {
@@ -84,7 +89,12 @@ public final class InMemoryMessageChannel: MessageChannel, @unchecked Sendable {
                 return shared.inFlight[side].removeFirst()
             }
             if shared.sendingEnded[peer], shared.inFlight[side].isEmpty { throw TransportError(TransportError.closedByPeer) }
-            if milliseconds == 0 || !shared.condition.wait(until: deadline) { return nil }
+            if milliseconds == 0 { return nil }
+            if milliseconds < 0 {
+                shared.condition.wait()
+            } else if !shared.condition.wait(until: deadline) {
+                return nil
+            }
         }
     }
 

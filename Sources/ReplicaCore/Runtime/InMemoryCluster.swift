@@ -40,10 +40,12 @@ public struct InMemoryCluster {
         /// Blocks (resync replies, replicated writes) this node received held.
         public var heldReceives: Int { record.heldReceives }
         /// Bytes of bitmap pages written to the meta-data.
-        public var bitmapBytesWritten: Int { metadataWrites.bitmapBytes }
+        public var bitmapBytesWritten: Int { metadataTarget.bytesWrittenInWatchedRange }
         /// Storages of held data the node's driver keeps for its engine.
         public var heldStorageCount: Int { driver.heldStorageCount }
-        let metadataWrites: MetadataWriteCounter
+        /// The device the engine's meta-data writes go through (on `disk`): faults injected
+        /// here fail meta-data writes only.
+        public let metadataTarget: FaultInjectingBlockTarget
     }
 
     /// The two nodes.
@@ -102,10 +104,10 @@ public struct InMemoryCluster {
         let attachment = try VolumeAttachment.attach(disk: disk, metadata: metadata, configuration: configuration,
                                                      metadataFlushes: true, entropySeed: seed)
         let host = record ?? InMemoryNodeHost(index: index, network: network)
-        let counter = MetadataWriteCounter(target: disk, layout: metadata.layout)
-        let counted = MetadataDevice(target: counter, layout: metadata.layout, name: metadata.name)
-        let driver = EngineDriver(engine: attachment.engine, metadata: counted, host: host)
-        return Node(driver: driver, record: host, disk: disk, metadata: metadata, metadataWrites: counter)
+        let faulty = FaultInjectingBlockTarget(disk)
+        faulty.watchWrites(in: metadata.layout.bitmapOffset..<(metadata.layout.bitmapOffset + metadata.layout.bitmapBytes))
+        let driver = EngineDriver(engine: attachment.engine, metadata: MetadataDevice(target: faulty, layout: metadata.layout, name: metadata.name), host: host)
+        return Node(driver: driver, record: host, disk: disk, metadata: metadata, metadataTarget: faulty)
     }
 
     /// Writes data directly to a node's disk (data present before replication starts).
@@ -145,7 +147,7 @@ public struct InMemoryCluster {
     public mutating func attachInPlace(_ node: Int, seed: UInt64 = 99) throws -> VolumeEngine.AttachRefusal? {
         let attachment = try VolumeAttachment.attach(disk: nodes[node].disk, metadata: nodes[node].metadata,
                                                      configuration: nodes[node].engine.configuration, metadataFlushes: true, entropySeed: seed)
-        let counted = MetadataDevice(target: nodes[node].metadataWrites, layout: nodes[node].metadata.layout, name: nodes[node].metadata.name)
+        let counted = MetadataDevice(target: nodes[node].metadataTarget, layout: nodes[node].metadata.layout, name: nodes[node].metadata.name)
         nodes[node].record.diskDetached = false
         switch nodes[node].driver.attachInPlace(attachment.engine, metadata: counted) {
         case .success:
@@ -391,30 +393,6 @@ final class InMemoryNodeHost: EngineHost {
         log.append("detach: \(reason)")
         diskDetached = true
     }
-}
-
-/// The meta-data writes of a node of an ``InMemoryCluster`` on their way to its disk, with
-/// the bytes written into the bitmap area counted.
-final class MetadataWriteCounter: BlockTarget, @unchecked Sendable {
-    let target: MemoryBlockTarget
-    private let bitmapArea: Range<Int64>
-    private(set) var bitmapBytes = 0
-
-    init(target: MemoryBlockTarget, layout: MetadataLayout) {
-        self.target = target
-        bitmapArea = layout.bitmapOffset..<(layout.bitmapOffset + layout.bitmapBytes)
-    }
-
-    var size: Int64 { target.size }
-    var logicalBlockSize: Int { target.logicalBlockSize }
-    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int64) throws(BlockIOError) { try target.read(into: buffer, at: offset) }
-    func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(BlockIOError) {
-        if bitmapArea.contains(offset) { bitmapBytes += buffer.count }
-        try target.write(buffer, at: offset)
-    }
-    func flush() throws(BlockIOError) { try target.flush() }
-    func discard(at offset: Int64, length: Int64) throws(BlockIOError) { try target.discard(at: offset, length: length) }
-    func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError) { try target.writeZeroes(at: offset, length: length) }
 }
 
 /// Held data that is read from its disk when it is taken (``InMemoryCluster/holdsReadsForPeer``).

@@ -52,7 +52,15 @@ public struct VolumeAttachment: Sendable {
         // kept until a resync has brought the peer the extents it may have missed.
         if crashed && superblock.flags.contains(.primaryIndicator) { superblock.flags.insert(.crashedPrimary) }
         let dataBytes = metadata.dataBytes(superblock)
-        let bitmap = try metadata.readBitmap(superblock, dataBytes: dataBytes)
+        var bitmap = try metadata.readBitmap(superblock, dataBytes: dataBytes)
+        if superblock.flags.contains(.fullSync) {
+            // MDF_FULL_SYNC (an `invalidate`, or a meta-data write that failed before the disk
+            // was let go: its bitmap may lack bits): every block is out of sync. The bitmap is
+            // written before the flag is cleared, so a crash in between keeps the flag.
+            bitmap.setAll()
+            try metadata.writeBitmap(bitmap, superblock, flush: true)
+            superblock.flags.remove(.fullSync)
+        }
         // While attached the superblock carries the "unclean" magic, so a crash demands apply-al.
         superblock.magic = Superblock.magicV08Unclean
         superblock.flags.remove(.activityLogClean)
