@@ -47,7 +47,15 @@ struct SimulationTests {
     /// SyncTarget starts its next pass over the bitmap once the answers of the last are in)
     /// 23877's schedule no longer has its Primary's disk fail, so it runs without an attach in
     /// place; 23990, protocol A as 23877, attaches a Diskless Primary in place with it.
-    @Test(arguments: [(UInt64(20042), true), (23877, false), (23990, true), (30208, false), (51773, true), (53394, true), (53958, true)])
+    /// The tenth session fixed two more: a Secondary SyncSource of an attach in place crashed,
+    /// restarted with the sync UUID as its bitmap UUID and was promoted apart without a new
+    /// generation, so the split brain went unseen (150464: a promotion apart over a bitmap
+    /// UUID of a generation not started here starts one now); and a Primary SyncSource whose
+    /// target crashed three times rotated a generation at each loss, pushing the target's out
+    /// of its two history slots: "Unrelated data" for ever (711714: it starts one only when the
+    /// target may have finished unseen).
+    @Test(arguments: [(UInt64(20042), true), (23877, false), (23990, true), (30208, false), (51773, true), (53394, true), (53958, true),
+                      (150464, true), (711714, false)])
     func detachRegressionSeeds(seed: UInt64, attachesInPlace: Bool) throws {
         var options = SimulationOptions(seed: seed)
         options.onIOError = .detach

@@ -13,17 +13,24 @@ extension VolumeEngine {
         case .success(let next):
             var effects: [EngineEffect] = []
             let connected = state.connection >= .connected
-            if !connected, superblock.uuids.bitmap != 0, superblock.uuids.bitmap & ~1 == interruptedSyncUUID {
-                // This node lost its SyncTarget while Secondary; the target may have finished and
-                // been promoted apart. A new generation makes both writing apart a split brain.
+            if !connected, superblock.uuids.bitmap != 0, !startedCurrentGeneration {
+                // Promoted apart with a bitmap UUID this node did not start its current generation
+                // with: it served a resync (the bitmap UUID is the sync UUID) whose target may have
+                // finished unseen and been promoted since, or it restarted since. DRBD 8.4 starts
+                // no new generation here (its rule asks for a bitmap UUID of 0), so both writing
+                // apart would not show as a split brain (simulator seeds 12031, 150464). Replica
+                // starts one: the old bitmap UUID goes to history. At worst a later resync is a
+                // full one instead of a bitmap one.
                 superblock.uuids.clearBitmapUUID()
                 superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
-                effects.append(.log("new current UUID \(superblock.uuids.current.hex16) (promoted apart from an interrupted SyncTarget)"))
+                startedCurrentGeneration = true
+                effects.append(.log("new current UUID \(superblock.uuids.current.hex16) (promoted apart over a bitmap UUID of a generation not started here)"))
             } else if force || (!connected && superblock.uuids.bitmap == 0) {
                 superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+                // (Started while connected, the peer learns it at once: a generation of the pair.)
+                startedCurrentGeneration = !connected
                 effects.append(.log(force ? "Forced to consider local data as UpToDate!" : "new current UUID \(superblock.uuids.current.hex16)"))
             }
-            interruptedSyncUUID = 0
             superblock.uuids.setRoleBit(primary: true)
             persistSuperblock(&effects)
             setState(next, &effects)
@@ -76,6 +83,7 @@ extension VolumeEngine {
         guard state.disk > .diskless else { return .failure(.isDiskless) }
         superblock.uuids.clearBitmapUUID()
         superblock.uuids.newCurrent(random: nextRandomUUID(), primary: state.role == .primary)
+        startedCurrentGeneration = state.connection < .connected
         if clearBitmap {
             superblock.uuids.bitmap = 0
             bitmap.clearAll()

@@ -135,6 +135,7 @@ extension VolumeEngine {
         let previous = state
         let wasConnected = state.connection >= .connected
         let peerHadDisk = state.peerDisk >= .inconsistent
+        let resyncMayHaveFinished = previous.connection == .syncSource || previous.connection == .pausedSyncS ? targetMayHaveFinished : false
         if state.connection >= .wfReportParams {
             var failed = state
             failed.connection = cause
@@ -176,22 +177,27 @@ extension VolumeEngine {
         // A Primary that loses its peer starts a new data generation (reference 3.2).
         if wasConnected, peerHadDisk, previous.role == .primary, previous.disk == .upToDate, superblock.uuids.bitmap == 0 {
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+            startedCurrentGeneration = true
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the peer"))
         } else if wasConnected, previous.role == .primary, previous.disk == .upToDate,
-                  previous.connection == .syncSource || previous.connection == .pausedSyncS {
+                  previous.connection == .syncSource || previous.connection == .pausedSyncS, resyncMayHaveFinished {
             // Replica goes beyond DRBD 8.4 here: a Primary SyncSource that loses its peer starts a
-            // new generation too (the sync UUID moves to history). The target may have finished
-            // the resync unseen and been promoted since; without this, both writing apart would
-            // not show as a split brain. An interrupted resync still resumes (rules 52 and 72).
+            // new generation too (the sync UUID moves to history) when the target may have
+            // finished the resync unseen — every block left had been sent — and been promoted
+            // since; without this, both writing apart would not show as a split brain. An
+            // interrupted resync still resumes (rules 52 and 72). A target that cannot have
+            // finished (blocks left that were never sent) cannot be promoted (Inconsistent), and
+            // no generation is started: rotating at every interruption pushed the target's
+            // generation out of the two history slots after repeated ones ("Unrelated data",
+            // simulator seed 711714).
             // A Secondary SyncSource has the same gap, closed at its promotion apart instead
-            // (`interruptedSyncUUID`): a new generation at every loss would rotate the sync UUID
-            // out of the target's reach after repeated interruptions ("Unrelated data").
+            // (`startedCurrentGeneration` is false then): a new generation at every loss would
+            // rotate the sync UUID out of the target's reach after repeated interruptions
+            // ("Unrelated data").
             superblock.uuids.clearBitmapUUID()
             superblock.uuids.newCurrent(random: nextRandomUUID(), primary: true)
+            startedCurrentGeneration = true
             effects.append(.log("new current UUID \(superblock.uuids.current.hex16) after losing the SyncTarget"))
-        } else if wasConnected, previous.role == .secondary, previous.disk == .upToDate,
-                  previous.connection == .syncSource || previous.connection == .pausedSyncS {
-            interruptedSyncUUID = superblock.uuids.bitmap & ~1
         }
         counters.bitmapWrites += 1
         persistBitmap(&effects)
@@ -209,6 +215,20 @@ extension VolumeEngine {
         if state.disk == .negotiating {
             becomeDiskless(reason: "the connection broke before the peer answered the attach", &effects)
         }
+    }
+
+    /// As a SyncSource: every out-of-sync block left has had its data sent (among the resync
+    /// replies, or the replicated writes, the target has not answered yet), so the target may
+    /// have finished without this node hearing it.
+    var targetMayHaveFinished: Bool {
+        var sent = Bitmap(bitCount: bitmap.bitCount)
+        for range in resync.repliesAwaitingAnswer.values { sent.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
+        for write in writes.pending.values where write.networkPending { sent.markOutOfSync(offset: write.offset, length: Int64(write.length)) }
+        // More blocks left than sent: some were never sent (and this saves a copy of a large bitmap).
+        guard bitmap.setCount <= sent.setCount else { return false }
+        var left = bitmap
+        for run in sent.runs() { left.clear(run) }
+        return left.setCount == 0
     }
 
     /// The engine's source of UUIDs: a generator seeded by the runtime, so a simulation

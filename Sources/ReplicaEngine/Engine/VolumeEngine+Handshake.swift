@@ -165,6 +165,8 @@ extension VolumeEngine {
         guard !handshake.decided, state.connection == .wfReportParams, handshake.peerFeatures != nil, handshake.peerProtocol != nil,
               handshake.peerSizes != nil, let peerUUIDs = handshake.peerUUIDs, let peerState = handshake.peerState else { return }
         handshake.decided = true
+        // From here the generation UUIDs are the pair's, negotiated: none was started apart.
+        startedCurrentGeneration = false
         if state.disk == .diskless || peerState.disk == .diskless {
             // No two sets of data to compare: the Diskless side uses the other's.
             if refusesTwoPrimaries(state.role, peerState.role, &effects) { return }

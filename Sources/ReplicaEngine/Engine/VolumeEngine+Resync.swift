@@ -7,6 +7,8 @@ extension VolumeEngine {
         let syncUUID = base == 0 || base == GenerationUUIDs.justCreatedValue ? nextRandomUUID() : base &+ GenerationUUIDs.newBitmapOffset
         superblock.uuids.rotateIntoHistory(superblock.uuids.bitmap)
         superblock.uuids.bitmap = syncUUID & ~1
+        // The bitmap UUID is the pair's sync UUID now, not a generation started apart.
+        startedCurrentGeneration = false
         persistSuperblock(&effects)
         resync = ResyncProgress(total: bitmap.setCount)
         effects.append(.send(.syncUUID(syncUUID)))

@@ -47,12 +47,13 @@ public struct VolumeEngine: Sendable {
     /// The generation a Diskless node's application has been using (DRBD's `ed_uuid`): its
     /// own at detach, then the peer's. A Diskless Primary connects only to that data.
     var effectiveDataUUID: UInt64 = 0
-    /// The sync UUID of a resync this node served as a Secondary SyncSource when it lost the
-    /// target (0 when none). The target may have finished unseen and been promoted since; a
-    /// promotion apart while the bitmap UUID is still this one starts a new generation, so
-    /// that both writing apart shows as a split brain (simulator seed 12031). Kept in memory
-    /// only: a restart forgets it, as DRBD 8.4 would never know it.
-    var interruptedSyncUUID: UInt64 = 0
+    /// This node started its current data generation itself, apart from its peer (promoted
+    /// apart, or lost its peer as Primary: a new current UUID while not connected, since the
+    /// last handshake); a Primary that restarts after a crash counts too (its superblock says
+    /// it was Primary). A promotion apart over a bitmap UUID of a generation not started here
+    /// — the sync UUID of a resync it served, or anything after a restart as Secondary —
+    /// starts a new one.
+    var startedCurrentGeneration = false
 
     /// An engine for an attached disk: `superblock` and `bitmap` as read from the meta-data
     /// (after the activity log was applied), `dataSize` the usable bytes. `entropySeed` seeds the
@@ -70,6 +71,7 @@ public struct VolumeEngine: Sendable {
         if disk == .consistent { disk = .upToDate }
         state = ResourceState(role: .secondary, peerRole: .unknown, connection: .standAlone, disk: disk, peerDisk: .dUnknown)
         if superblock.flags.contains(.peerOutdated) { state.peerDisk = .outdated }
+        startedCurrentGeneration = superblock.flags.contains(.primaryIndicator) && superblock.uuids.bitmap != 0
     }
 
     /// Handles one event and returns what the runtime must do, in order.
