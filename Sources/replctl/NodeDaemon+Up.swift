@@ -36,6 +36,7 @@ extension NodeDaemon {
         do {
             try ResourceSupport.check(resource, in: configuration, node: nodeName)
             transport = try TransportChoice.transport(for: resource, in: configuration, node: nodeName)
+            // (ResourceAttachment.attach checks again: the library's path to a runtime.)
         } catch let error as ConfigError {
             return fail(error.description, 10)
         } catch {
@@ -74,7 +75,8 @@ extension NodeDaemon {
                     throw error
                 }
                 let backing = if case .path(let path) = resolved.disk { path } else { "none" }
-                volumes.append(InstanceVolume(number: number, minor: resolved.device.minor, backingDevice: backing, exports: exports))
+                volumes.append(InstanceVolume(number: number, minor: resolved.device.minor, backingDevice: backing, exports: exports,
+                                              foundFlags: attachment.foundSuperblock(of: resolved.number)?.flags))
             }
         } catch {
             for volume in volumes { for export in volume.exports { export.stop() } }

@@ -10,14 +10,21 @@ final class InstanceVolume: @unchecked Sendable {
     let minor: Int
     let backingDevice: String
     let exports: [NBDServer]
+    /// The volume was a Primary without its peer when attached (MDF_PRIMARY_IND without
+    /// MDF_CONNECTED_IND): `wait-connect` then waits `degr-wfc-timeout`.
+    let degradedAtAttach: Bool
+    /// The peer was known outdated when attached (MDF_PEER_OUT_DATED): `outdated-wfc-timeout`.
+    let peerOutdatedAtAttach: Bool
     /// (time, out-of-sync bits) samples for the resync speed.
     private let marks = Mutex<[(Date, Int64)]>([])
 
-    init(number: UInt16, minor: Int, backingDevice: String, exports: [NBDServer]) {
+    init(number: UInt16, minor: Int, backingDevice: String, exports: [NBDServer], foundFlags: MetadataFlags?) {
         self.number = number
         self.minor = minor
         self.backingDevice = backingDevice
         self.exports = exports
+        degradedAtAttach = foundFlags.map { $0.contains(.primaryIndicator) && !$0.contains(.connectedIndicator) } ?? false
+        peerOutdatedAtAttach = foundFlags?.contains(.peerOutdated) ?? false
     }
 
     /// NBD clients in transmission on every export (they hold the device open).

@@ -134,7 +134,8 @@ enum StatusFormatter {
                  "bm-writes": s.counters.bitmapWrites, "upper-pending": s.application, "lower-pending": s.local,
                  "open": volume.openClients > 0, "nbd-socket": volume.exports.first?.address ?? NSNull(),
                  "nbd-tcp": volume.exports.count > 1 ? volume.exports[1].address : NSNull(),
-                 "nbd-clients": volume.openClients, "last-error": s.lastError ?? NSNull()]
+                 "nbd-clients": volume.openClients, "last-error": s.lastError ?? NSNull(),
+                 "degraded-at-attach": volume.degradedAtAttach, "peer-outdated-at-attach": volume.peerOutdatedAtAttach]
             }
             let peerDevices: [[String: Any]] = resource.volumes.map { s in
                 ["volume": Int(s.number), "replication-state": "\(s.state.connection)", "peer-disk-state": "\(s.state.peerDisk)",

@@ -88,7 +88,11 @@ extension ConfigBuilder {
     func addOptions(_ statement: ConfigStatement, allowed: [OptionSection], to sections: inout OptionSections) throws(ConfigError) {
         for inner in try block(of: statement, arguments: 0) {
             let (definition, setting) = try option(inner, allowed: allowed, blockName: statement.name)
-            if definition.name == "become-primary-on" { continue }  // DRBD 8.4 only; drbdadm 9 drops it
+            if definition.name == "become-primary-on" {
+                // DRBD 8.4 only; drbdadm 9 drops it from its dump. Kept apart for `up` to refuse.
+                sections.notDumped.append((definition.section, setting))
+                continue
+            }
             let section = definition.section
             sections.append(setting, to: section)
         }
@@ -102,7 +106,9 @@ extension ConfigBuilder {
         ]
         for inner in try block(of: statement, arguments: 0) {
             if inner.name == "after" || inner.name == "resync-after" {
-                _ = try single(inner, expecting: "a resource name")
+                let name = try single(inner, expecting: "a resource name")
+                // drbdadm 9 drops it from its dump; kept apart for `up` to refuse.
+                sections.notDumped.append((.disk, OptionSetting(name: "resync-after", value: name.text, location: inner.location)))
                 continue
             }
             guard let section = moved[inner.name] else {

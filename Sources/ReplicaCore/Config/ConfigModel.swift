@@ -96,6 +96,17 @@ public struct OptionSections: Sendable, Equatable {
     public var proxy: [OptionSetting] = []
     /// Where each section block was opened, to refuse a second block of the same kind.
     var blockLocations: [String: SourceLocation] = [:]
+    /// Settings drbdadm 9 drops from its dump (DRBD 8.4's `become-primary-on`, `syncer {
+    /// after R; }`), with the section they belong to: kept so that `up` can refuse what
+    /// Replica does not honour, not printed by `dump`.
+    public var notDumped: [(section: OptionSection, setting: OptionSetting)] = []
+
+    public static func == (lhs: OptionSections, rhs: OptionSections) -> Bool {
+        lhs.resource == rhs.resource && lhs.net == rhs.net && lhs.disk == rhs.disk && lhs.peerDevice == rhs.peerDevice
+            && lhs.startup == rhs.startup && lhs.handlers == rhs.handlers && lhs.proxy == rhs.proxy
+            && lhs.blockLocations == rhs.blockLocations
+            && lhs.notDumped.map(\.section) == rhs.notDumped.map(\.section) && lhs.notDumped.map(\.setting) == rhs.notDumped.map(\.setting)
+    }
 
     /// True when no section holds anything.
     public var isEmpty: Bool {

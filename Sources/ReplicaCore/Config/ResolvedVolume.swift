@@ -59,8 +59,10 @@ public struct NodeResolver: Sendable {
                 throw ConfigError(location, "volume \(number) of resource \(resource.name) has no 'disk' on host \(nodeName)")
             }
             let metaDisk = local?.metaDisk ?? base?.metaDisk ?? .internal
+            let connections = connectionSections(of: resource)
             let options = (configuration.common?.disk ?? []) + (configuration.common?.peerDevice ?? [])
                 + resource.sections.disk + resource.sections.peerDevice
+                + connections.flatMap { $0.disk + $0.peerDevice }
                 + (base?.diskOptions ?? []) + (local?.diskOptions ?? [])
             result.append(ResolvedVolume(resourceName: resource.name, number: number, device: device, disk: disk,
                                          metaDisk: metaDisk, diskOptions: options, location: location))
@@ -71,9 +73,23 @@ public struct NodeResolver: Sendable {
         return result
     }
 
-    /// The effective `net` options of `resource` (common first, then the resource).
+    /// The effective `net` options of `resource` (common first, then the resource, then the
+    /// `connection-mesh` and `connection` blocks this node is part of: later ones win).
     public func netOptions(of resource: ResourceSpec, in configuration: Configuration) -> [OptionSetting] {
-        (configuration.common?.net ?? []) + resource.sections.net
+        (configuration.common?.net ?? []) + resource.sections.net + connectionSections(of: resource).flatMap(\.net)
+    }
+
+    /// The option sections of the `connection-mesh` and `connection` blocks of `resource` that
+    /// include this node (a two-node resource has at most one connection).
+    func connectionSections(of resource: ResourceSpec) -> [OptionSections] {
+        let me = resource.hosts.first { $0.names.contains(nodeName) }?.names ?? [nodeName]
+        var sections: [OptionSections] = []
+        if let mesh = resource.mesh, mesh.hosts.contains(where: { me.contains($0) }) { sections.append(mesh.sections) }
+        for connection in resource.connections {
+            let hosts = connection.hosts.map(\.name) + connection.paths.flatMap { $0.map(\.name) }
+            if hosts.contains(where: { me.contains($0) }) { sections.append(connection.sections) }
+        }
+        return sections
     }
 
     /// The `handlers { }` commands of `resource` by handler name (the resource's override common's).

@@ -7,22 +7,31 @@ public enum ResourceSupport {
     /// - Throws: ``ConfigError`` at the first option Replica does not honour.
     public static func check(_ resource: ResourceSpec, in configuration: Configuration, node: String) throws(ConfigError) {
         let resolver = NodeResolver(nodeName: node)
+        // Two nodes replicate; a third host would be silently left out.
+        let replicating = resource.hosts.filter { host in host.effectiveAddress != nil || host.names.contains(node) }
+        if replicating.count > 2 {
+            throw ConfigError(replicating[2].location, "resource \(resource.name) has \(replicating.count) hosts: Replica replicates between two nodes (more peers are not supported yet)")
+        }
         let common = configuration.common
         let sections: [(OptionSection, [OptionSetting])] = [
             (.resource, (common?.resource ?? []) + resource.sections.resource),
             (.net, resolver.netOptions(of: resource, in: configuration)),
-            (.disk, (common?.disk ?? []) + resource.sections.disk),
-            (.peerDevice, (common?.peerDevice ?? []) + resource.sections.peerDevice),
+            (.disk, (common?.disk ?? []) + resource.sections.disk + resolver.connectionSections(of: resource).flatMap(\.disk)),
+            (.peerDevice, (common?.peerDevice ?? []) + resource.sections.peerDevice + resolver.connectionSections(of: resource).flatMap(\.peerDevice)),
             (.startup, (common?.startup ?? []) + resource.sections.startup),
             (.handlers, (common?.handlers ?? []) + resource.sections.handlers),
+            (.proxy, (common?.proxy ?? []) + resource.sections.proxy),
         ]
         var volumeDisk: [OptionSetting] = []
         if let volumes = try? resolver.volumes(of: resource, in: configuration) {
             for volume in volumes { volumeDisk += volume.diskOptions }
         }
-        for (section, settings) in sections + [(.disk, volumeDisk)] {
+        let notDumped = ((common?.notDumped ?? []) + resource.sections.notDumped).map { ($0.section, [$0.setting]) }
+        for (section, settings) in sections + [(.disk, volumeDisk)] + notDumped {
             for setting in settings {
-                if let reason = OptionSupport.refusal(of: setting, in: section) {
+                // A volume's `disk { }` mixes backing-device and resync options.
+                let kind = section == .disk && OptionTable.definition(setting.name, in: .disk) == nil ? OptionSection.peerDevice : section
+                if let reason = OptionSupport.refusal(of: setting, in: kind) {
                     throw ConfigError(setting.location, "\(setting.name) \(setting.value): \(reason)")
                 }
             }

@@ -14,14 +14,24 @@ public struct ResourceAttachment: Sendable {
     /// The bounds of back-pressure (`max-buffers`, `max-io-depth`).
     public let limits: LinkLimits
 
-    /// Attaches every volume of `resource` for `node`. If one fails, the volumes attached
-    /// before it are given back (their superblocks written back as found) and the error is
-    /// thrown: nothing is left half attached.
+    /// The superblock of volume `number` as it was found, before the attach marked it in use
+    /// (nil for a volume without a disk).
+    public func foundSuperblock(of number: Int) -> Superblock? {
+        guard let index = resolved.firstIndex(where: { $0.number == number }), case .path = resolved[index].disk else { return nil }
+        let withDisks = resolved[..<index].filter { if case .path = $0.disk { true } else { false } }.count
+        return attachments[withDisks].foundSuperblock
+    }
+
+    /// Attaches every volume of `resource` for `node`, after checking that Replica honours
+    /// every option the resource sets (``ResourceSupport/check(_:in:node:)``). If a volume
+    /// fails to attach, the volumes attached before it are given back (their superblocks
+    /// written back as found) and the error is thrown: nothing is left half attached.
     public static func attach(_ configuration: Configuration, resource name: String, node: String,
                               entropy: () -> UInt64 = { UInt64.random(in: 0...UInt64.max) }) throws -> ResourceAttachment {
         guard let resource = configuration.resource(named: name) else {
             throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
         }
+        try ResourceSupport.check(resource, in: configuration, node: node)
         let resolver = NodeResolver(nodeName: node)
         let resolved = try resolver.volumes(of: resource, in: configuration)
         let net = resolver.netOptions(of: resource, in: configuration)

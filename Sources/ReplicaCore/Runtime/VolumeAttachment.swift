@@ -90,6 +90,8 @@ extension EngineConfiguration {
         afterSB1 = value("after-sb-1pri").flatMap(AfterSplitBrain1Pri.init(rawValue:)) ?? .disconnect
         afterSB2 = value("after-sb-2pri").flatMap(AfterSplitBrain2Pri.init(rawValue:)) ?? .disconnect
         rrConflict = value("rr-conflict") ?? "disconnect"
+        alwaysASBP = value("always-asbp") == "yes"
+        useRLE = value("use-rle") != "no"
         dataIntegrityAlgorithm = value("data-integrity-alg") ?? ""
         maxEpochSize = Int(value("max-epoch-size") ?? "2048") ?? 2048
         pingIntervalMilliseconds = (Int(value("ping-int") ?? "10") ?? 10) * 1000

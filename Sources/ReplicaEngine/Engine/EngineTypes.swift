@@ -195,6 +195,10 @@ public struct EngineConfiguration: Sendable, Equatable {
     public var afterSB2: AfterSplitBrain2Pri = .disconnect
     /// `rr-conflict`.
     public var rrConflict = "disconnect"
+    /// `always-asbp`: the after-split-brain policies apply when only history UUIDs match too.
+    public var alwaysASBP = false
+    /// `use-rle`: the bitmap exchange may send run-length encoded chunks.
+    public var useRLE = true
     /// `data-integrity-alg`.
     public var dataIntegrityAlgorithm = ""
     /// `max-epoch-size`.

@@ -269,6 +269,7 @@ extension VolumeEngine {
         context.afterSB1 = configuration.afterSB1
         context.afterSB2 = configuration.afterSB2
         context.rrConflict = configuration.rrConflict
+        context.alwaysASBP = configuration.alwaysASBP
         context.discardMyData = handshake.discardMyData
         context.peerDiscardMyData = peerUUIDs.flags & 1 != 0
         return SyncHandshake.decide(input, context)
@@ -278,7 +279,7 @@ extension VolumeEngine {
 
     /// Sends the bitmap in order, each chunk as runs when that covers more words than the
     /// plain form would in one frame, or the same words in fewer bytes (the usual, mostly
-    /// clear or mostly set bitmap), else as plain words.
+    /// clear or mostly set bitmap), else as plain words — always plain with `use-rle no`.
     mutating func sendBitmap(_ effects: inout [EngineEffect]) {
         let plainWordsPerChunk = FrameLimits.bitmapChunkSize / 8
         let words = bitmap.words
@@ -288,7 +289,7 @@ extension VolumeEngine {
             let compressed = BitmapRunLength.encode(words[first...], maximumBytes: FrameLimits.bitmapChunkSize)
             let plainEnd = min(first + plainWordsPerChunk, words.count)
             let plainWords = plainEnd - first
-            if compressed.wordCount > plainWords || (compressed.wordCount == plainWords && compressed.runs.count < plainWords * 8) {
+            if configuration.useRLE, compressed.wordCount > plainWords || (compressed.wordCount == plainWords && compressed.runs.count < plainWords * 8) {
                 let end = first + compressed.wordCount
                 effects.append(.send(.compressedBitmap(BitmapChunk(firstBit: UInt64(first * 64), totalBits: totalBits, words: Array(words[first..<end])))))
                 first = end
