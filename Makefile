@@ -2,7 +2,13 @@
 SWIFT ?= swift
 RDMA_BUILD := .build-rdma
 
-.PHONY: deps build build-rdma test demo bench clean
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSTEMD_DIR ?= /etc/systemd/system
+# release for an installation; the tests install their debug build (no second compile).
+CONFIGURATION ?= release
+
+.PHONY: deps build build-rdma test demo bench clean install uninstall
 
 deps:
 	@bash scripts/install-deps.sh
@@ -27,6 +33,17 @@ bench: deps
 	cd Benchmarks && $(SWIFT) package --disable-sandbox benchmark --no-progress
 	bash Benchmarks/replication-compare.sh
 	bash Benchmarks/nbd-compare.sh
+
+# replctl into $(PREFIX)/bin, the systemd unit, /etc/replica.
+install: deps
+	$(SWIFT) build -c $(CONFIGURATION) --product replctl
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSTEMD_DIR) $(DESTDIR)/etc/replica
+	install -m 0755 "$$($(SWIFT) build -c $(CONFIGURATION) --show-bin-path)/replctl" $(DESTDIR)$(PREFIX)/bin/replctl
+	sed 's|/usr/local/bin/replctl|$(PREFIX)/bin/replctl|g' contrib/replica.service > $(DESTDIR)$(SYSTEMD_DIR)/replica.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_DIR)/replica.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/replctl $(DESTDIR)$(SYSTEMD_DIR)/replica.service
 
 clean:
 	rm -rf .build $(RDMA_BUILD)

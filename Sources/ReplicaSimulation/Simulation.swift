@@ -12,8 +12,10 @@ public final class Simulation {
     final class Node {
         let disk: SimulatedDisk
         let metadata: MetadataDevice
-        /// The running engine and its driver (nil while the node is down).
+        /// The running engine and its driver (nil while the node is down), and the host the
+        /// driver acts on (kept here: the driver does not keep it).
         var driver: EngineDriver?
+        var host: SimulationNodeHost?
         /// The engine (nil while the node is down).
         var engine: VolumeEngine? { driver?.engine }
         var incarnation = 0
@@ -157,8 +159,9 @@ public final class Simulation {
         let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
                                                      metadataFlushes: true, entropySeed: random.next())
         node.incarnation += 1
-        node.driver = EngineDriver(engine: attachment.engine, metadata: node.metadata, metadataFlushes: true,
-                                   host: SimulationNodeHost(self, index, incarnation: node.incarnation))
+        let host = SimulationNodeHost(self, index, incarnation: node.incarnation)
+        node.host = host
+        node.driver = EngineDriver(engine: attachment.engine, metadata: node.metadata, metadataFlushes: true, host: host)
         node.standAloneSince = nil
         command(index) { $0.connect(discardMyData: false) }
     }

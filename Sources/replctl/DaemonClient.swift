@@ -41,8 +41,7 @@ enum DaemonClient {
     static func startDaemon(_ options: DaemonOptions) throws {
         try FileManager.default.createDirectory(atPath: options.runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-                                    : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+        process.executableURL = URL(fileURLWithPath: try ownExecutable())
         let config = options.config.config.hasPrefix("/") ? options.config.config : FileManager.default.currentDirectoryPath + "/" + options.config.config
         process.arguments = ["daemon", "-c", config, "--node", options.config.nodeName, "--run-dir", options.runDirectory]
         let log = options.runDirectory + "/replctl.log"
@@ -71,6 +70,16 @@ enum DaemonClient {
             }
             FileOutput.standardOutput(response.output)
             if response.exitCode != 0 { throw CommandFailure(message: response.error, code: response.exitCode) }
+        }
+    }
+
+    /// This program's own file, as the kernel knows it (`/proc/self/exe`): right however
+    /// `replctl` was started — by name through PATH, by a relative path, from any directory.
+    static func ownExecutable() throws -> String {
+        do {
+            return try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        } catch {
+            throw CommandFailure(message: "cannot find this program's own file to start the daemon (/proc/self/exe: \(error))", code: 1)
         }
     }
 

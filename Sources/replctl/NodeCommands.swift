@@ -4,17 +4,34 @@ import Glibc
 import ArgumentParser
 import Foundation
 import ReplicaCore
+import ReplicaNBD
 
 /// `replctl daemon`: the node daemon in the foreground (for systemd).
 struct DaemonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "daemon", abstract: "Run this node's daemon in the foreground.")
     @OptionGroup var options: DaemonOptions
+    @Option(help: "NBD clients served at once per export; one more is refused (nbdkit's limit filter does the same).")
+    var nbdMaxClients: Int = 64
+    @Option(help: "NBD requests in flight per client (nbdkit's default thread count).")
+    var nbdMaxRequests: Int = 16
 
     func run() throws {
         AllocatorTuning.useSingleArena()
         OpenFileLimit.raiseToHardLimit()
         signal(SIGPIPE, SIG_IGN)
-        let daemon = NodeDaemon(runDirectory: options.runDirectory, configPath: DaemonClient.absolute(options.config.config), nodeName: options.config.nodeName)
+        let daemon = NodeDaemon(runDirectory: options.runDirectory, configPath: DaemonClient.absolute(options.config.config),
+                                nodeName: options.config.nodeName, nbdLimits: NBDLimits(clients: nbdMaxClients, requestsPerClient: nbdMaxRequests))
+        // SIGTERM and SIGINT end the daemon as `replctl shutdown` does: every resource down
+        // (drained, meta-data clean), then exit.
+        var handlers: [any DispatchSourceSignal] = []
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { daemon.stop() }
+            source.resume()
+            handlers.append(source)
+        }
+        defer { for handler in handlers { handler.cancel() } }
         try runReporting {
             do {
                 try daemon.serve()

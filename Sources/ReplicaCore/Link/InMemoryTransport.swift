@@ -62,7 +62,11 @@ public final class InMemoryTransportPair: @unchecked Sendable {
             handlers[side] = nil
             generation += 1
             guard closeLink else { return (nil, []) }
-            defer { retiring.removeAll() }
+            defer {
+                retiring.removeAll()
+                // The links keep their handlers (the runtimes): let them go.
+                links[side] = nil
+            }
             return (links[side], retiring)
         }
         current?.close(reason: "closed")

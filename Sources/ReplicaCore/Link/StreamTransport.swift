@@ -106,6 +106,8 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
         }
         thread?.join()
         current?.join()
+        // The link keeps its handler (the runtime): let it go, or the two keep each other.
+        state.withLock { if link === current { link = nil } }
     }
 
     /// Stops listening and connecting without waiting (callable from an engine step): the

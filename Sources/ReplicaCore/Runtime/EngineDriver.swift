@@ -62,8 +62,9 @@ public struct EngineDriver {
     public private(set) var metadata: MetadataDevice?
     /// `md-flushes`: meta-data writes are flushed.
     public let metadataFlushes: Bool
-    /// The world the effects act on.
-    public let host: any EngineHost
+    /// The world the effects act on. Not kept alive by the driver: its owner keeps both (a
+    /// host usually owns its driver, and a strong reference back would keep both for ever).
+    public unowned let host: any EngineHost
     private var held = HeldDataStore()
     private var depth = 0
 

@@ -57,9 +57,10 @@ extension ReplicationRuntime {
     }
 
     /// True while the bounds let another request into the engine: fewer than `max-io-depth`
-    /// in it, and the link's queue below `max-buffers`.
+    /// in it, and the link's queue — with what this step is about to add to it — below
+    /// `max-buffers` (so the queue exceeds its bound by one request at most).
     private var admits: Bool {
-        applicationInFlight < limits.ioDepth && (link?.queuedBytes ?? 0) < limits.queueBytes
+        applicationInFlight < limits.ioDepth && (link?.queuedBytes ?? 0) + pendingSendBytes < limits.queueBytes
     }
 
     /// True while requests wait for the bounds (`congested` in status).

@@ -62,8 +62,12 @@ public struct ResourceSnapshot: Sendable {
     /// Application requests in the engines.
     public var applicationInFlight = 0
 
-    /// True while requests wait for the link's queue or `max-io-depth` (DRBD 9's `congested:yes`).
-    public var congested: Bool { heldRequests > 0 }
+    /// The link's queue bound (`max-buffers` × 4 KiB).
+    public var queueLimitBytes = 0
+
+    /// True while the link's queue is at its bound or requests wait for it or for
+    /// `max-io-depth` (DRBD 9's `congested:yes`).
+    public var congested: Bool { heldRequests > 0 || (queueLimitBytes > 0 && queuedBytes >= queueLimitBytes) }
 
     init(volumes: [VolumeSnapshot], transport: String) {
         self.volumes = volumes
@@ -125,6 +129,7 @@ extension ReplicationRuntime {
         snapshot.heldRequests = heldRequests.count
         snapshot.applicationInFlight = applicationInFlight
         snapshot.queuedBytes = link?.queuedBytes ?? 0
+        snapshot.queueLimitBytes = limits.queueBytes
         snapshot.lastConnectFailure = transport.lastFailure
         let wasCongested = published.withLock { previous in
             defer { previous = snapshot }

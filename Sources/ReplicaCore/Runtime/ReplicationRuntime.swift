@@ -36,6 +36,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     private var executing = false
     /// Frames the current step sends, in order; handed to the link when the step ends.
     private var pendingSends: [OutgoingFrame] = []
+    /// Their data bytes (admission counts them with the link's queue).
+    private(set) var pendingSendBytes = 0
     /// Work to do once the current engine call has returned (another volume's events).
     private var deferred: [() -> Void] = []
     /// Whose completions the current step delivered.
@@ -138,9 +140,10 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         engineQueue.async { [self] in step(body) }
     }
 
-    /// Runs `body` in a step on the engine queue after `milliseconds`.
+    /// Runs `body` in a step on the engine queue after `milliseconds`, if the runtime still
+    /// exists then (a pending timer does not keep a runtime that was let go alive).
     func afterDelay(milliseconds: Int, _ body: @escaping @Sendable () -> Void) {
-        engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [self] in step(body) }
+        engineQueue.asyncAfter(deadline: .now() + .milliseconds(milliseconds)) { [weak self] in self?.step(body) }
     }
 
     /// Runs `body` once the current engine call has returned, in the same step.
@@ -148,7 +151,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     /// A frame an engine sends (dropped without a link).
     func queueFrame(_ frame: OutgoingFrame) {
-        if link != nil { pendingSends.append(frame) }
+        guard link != nil else { return }
+        pendingSends.append(frame)
+        pendingSendBytes += frame.held?.count ?? FrameCodec.dataBytes(frame.frame).count
     }
 
     /// True while a link is up.
@@ -160,7 +165,10 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// threads, which run steps, must never wait for each other).
     private func flushSends() {
         guard !pendingSends.isEmpty else { return }
-        defer { pendingSends.removeAll(keepingCapacity: true) }
+        defer {
+            pendingSends.removeAll(keepingCapacity: true)
+            pendingSendBytes = 0
+        }
         link?.send(pendingSends)
     }
 

@@ -112,7 +112,7 @@ final class VolumeRuntime: EngineHost, @unchecked Sendable {
     }
 
     func armTimer(_ timer: EngineTimer, milliseconds: Int) {
-        resource.afterDelay(milliseconds: milliseconds) { [self] in driver.handle(.timer(timer)) }
+        resource.afterDelay(milliseconds: milliseconds) { [weak self] in self?.driver.handle(.timer(timer)) }
     }
 
     func closeConnection(reason: String, standAlone: Bool) -> Bool {

@@ -15,7 +15,9 @@ public final class JoinableThread: @unchecked Sendable {
     private var joined = false
     private var ended = false
     private let name: String
-    private let body: @Sendable () -> Void
+    /// Dropped once run: what it captured (often the thread's owner) is not kept alive by a
+    /// finished thread.
+    private var body: (@Sendable () -> Void)?
 
     private init(name: String, body: @escaping @Sendable () -> Void) {
         self.name = name
@@ -34,7 +36,11 @@ public final class JoinableThread: @unchecked Sendable {
         let rc = pthread_create(&handle, nil, { raw in
             let owner = Unmanaged<JoinableThread>.fromOpaque(raw!).takeRetainedValue()
             CReplicaLinux_set_thread_name(owner.name)
-            owner.body()
+            let body = owner.condition.withLock { () -> (@Sendable () -> Void)? in
+                defer { owner.body = nil }
+                return owner.body
+            }
+            body?()
             owner.condition.withLock { owner.ended = true }
             return nil
         }, retained.toOpaque())

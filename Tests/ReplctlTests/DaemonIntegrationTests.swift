@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+
+/// The daemon's life cycle and bounds with real daemons on loopback, driven by
+/// `scripts/daemon-integration.sh` (root for the mount of the meta-data test; CI runs as root).
+@Suite("Daemon life cycle and bounds", .serialized,
+       .enabled(if: getuid() == 0 && Tools.replctl != nil && Tools.which("fio") != nil, "needs root, fio and a built replctl"))
+struct DaemonIntegrationTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/daemon-integration.sh").path
+
+    func run(_ test: String) throws {
+        let result = try Tools.run("/bin/bash", [Self.script, Tools.replctl!, test])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("PASS \(test)"), "\(result.stdout)\n\(result.stderr)")
+    }
+
+    @Test("make install, then the installed replctl run by name through PATH from another directory starts its daemon")
+    func install() throws { try run("install") }
+
+    @Test("up/down 200 times against a connected peer: descriptors and threads the same before and after")
+    func upDownLoop() throws { try run("updown") }
+
+    @Test("three concurrent 'up' of one resource: one resource, one export, no error")
+    func concurrentUp() throws { try run("concurrentup") }
+
+    @Test("a resource with two volumes: each volume's data on both nodes, through its own NBD export")
+    func twoVolumes() throws { try run("twovolumes") }
+
+    @Test("a Secondary stopped for 60 s under writes: the Primary's queue stays bounded, writes wait (congested), memory flat; all data on both disks after")
+    func frozenPeer() throws { try run("frozenpeer") }
+
+    @Test("the meta-data device fills up: the disk is let go with the reason shown, a full sync is asked for and done at the next attach")
+    func metadataDeviceFull() throws { try run("metadatafull") }
+}

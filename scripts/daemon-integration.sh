@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# The node daemon's life cycle and bounds, with real daemons on loopback addresses
+# (127.0.0.1 and 127.0.0.2, ports chosen per run) and file-backed disks in a temporary folder.
+# Usage: daemon-integration.sh REPLCTL TEST
+#   (TEST: install | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
+# Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Kills only the
+# daemons it started, by PID; unmounts what it mounted.
+set -euo pipefail
+REPLCTL="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
+TEST="$2"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work=$(mktemp -d /tmp/replica-daemon.XXXXXX)
+port=$((21000 + RANDOM % 20000))
+writer=""
+
+# shellcheck source=stop-daemons.sh
+source "$(dirname "${BASH_SOURCE[0]}")/stop-daemons.sh"
+
+cleanup() {
+    [ -n "$writer" ] && kill "$writer" 2>/dev/null || true
+    for node in alpha beta; do
+        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
+        [ -n "$pid" ] && kill -CONT "$pid" 2>/dev/null || true
+    done
+    stop_daemons "$work" alpha beta
+    mountpoint -q "$work/mdfs" 2>/dev/null && umount "$work/mdfs" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL $TEST: $*"; for n in alpha beta; do echo "--- $n log"; tail -20 "$work/run-$n/replctl.log" 2>/dev/null || true; done; exit 1; }
+
+A() { "$REPLCTL" "$1" -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" "${@:2}"; }
+B() { "$REPLCTL" "$1" -c "$work/r.conf" --node beta --run-dir "$work/run-beta" "${@:2}"; }
+pid_of() { cat "$work/run-$1/replctl.pid"; }
+
+config() {  # extra net options, extra disk options, [volumes block instead of the single volume]
+    local volumes="${3:-device minor 0; meta-disk internal;}"
+    cat > "$work/r.conf" <<CONF
+resource r0 {
+  net { protocol C; connect-int 1; ${1:-} }
+  disk { c-plan-ahead 0; resync-rate 1G; ${2:-} }
+  $volumes
+  on alpha { ${ALPHA_DISK:-disk $work/alpha.img;} address 127.0.0.1:$port; }
+  on beta  { ${BETA_DISK:-disk $work/beta.img;}  address 127.0.0.2:$port; }
+}
+CONF
+}
+
+# Two daemons connected, blank disks declared in sync, alpha Primary.
+primary_pair() {
+    A up r0 || fail "up alpha"; B up r0 || fail "up beta"
+    A wait-connect --timeout 30 r0 || fail "no connection"
+    A new-current-uuid --clear-bitmap r0 || fail "new-current-uuid --clear-bitmap"
+    B wait-sync --timeout 30 r0 || fail "beta did not take the skipped sync"
+    A primary r0 || fail "primary"
+}
+
+threads_named() { cat /proc/"$1"/task/*/comm 2>/dev/null | grep -c "$2" || true; }
+
+case "$TEST" in
+install)
+    # `make install` into a staging root, then the installed replctl run by name through PATH
+    # from another directory: `up` must find its own binary to start the daemon.
+    make -C "$ROOT" install DESTDIR="$work/root" PREFIX=/usr CONFIGURATION=debug >"$work/make.log" 2>&1 || fail "make install: $(tail -5 "$work/make.log")"
+    [ -x "$work/root/usr/bin/replctl" ] || fail "no replctl installed"
+    grep -q "ExecStart=/usr/bin/replctl daemon" "$work/root/etc/systemd/system/replica.service" || fail "systemd unit not installed with the prefix"
+    truncate -s 64M "$work/alpha.img"
+    config
+    mkdir -p "$work/elsewhere"
+    (
+        cd "$work/elsewhere"
+        export PATH="$work/root/usr/bin:$PATH"
+        replctl create-md -c "$work/r.conf" --node alpha r0 >/dev/null || exit 11
+        replctl up -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" r0 || exit 12
+        replctl status -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" r0 | grep -q "r0 role:Secondary" || exit 13
+        replctl down -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" r0 || exit 14
+        replctl shutdown -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" || exit 15
+    ) || fail "the installed replctl, run by name from another directory, failed at step $?: $(cat "$work/run-alpha/replctl.log" 2>/dev/null | tail -5)"
+    ;;
+updown)
+    # `up`/`down` 200 times against a connected peer: the daemon's descriptors and threads
+    # are the same before and after, and no Replica thread is left once the resource is down.
+    truncate -s 64M "$work/alpha.img" "$work/beta.img"
+    config
+    A create-md r0 >/dev/null; B create-md r0 >/dev/null
+    B up r0 || fail "up beta"
+    A up r0 || fail "up alpha"
+    A wait-connect --timeout 30 r0 || fail "no connection"
+    A down r0 || fail "down"
+    sleep 1.5
+    pid=$(pid_of alpha)
+    fds_before=$(ls /proc/"$pid"/fd | wc -l)
+    threads_before=$(ls /proc/"$pid"/task | wc -l)
+    for i in $(seq "${CYCLES:-200}"); do
+        A up r0 >/dev/null || fail "up $i"
+        A wait-connect --timeout 30 r0 || fail "no connection at cycle $i"
+        A down r0 >/dev/null || fail "down $i"
+    done
+    sleep 1.5
+    fds_after=$(ls /proc/"$pid"/fd | wc -l)
+    threads_after=$(ls /proc/"$pid"/task | wc -l)
+    replica_threads=$(threads_named "$pid" "replica-")
+    [ "$fds_after" -eq "$fds_before" ] || fail "descriptors: $fds_before before, $fds_after after 200 up/down cycles ($(ls -l /proc/"$pid"/fd | tail -8))"
+    [ "$replica_threads" -eq 0 ] || fail "$replica_threads Replica threads left after down: $(cat /proc/"$pid"/task/*/comm | sort | uniq -c)"
+    # Dispatch's worker pool may keep a few idle threads of its own; ours are all gone.
+    [ "$threads_after" -le $((threads_before + 4)) ] || fail "threads: $threads_before before, $threads_after after"
+    echo "descriptors $fds_before -> $fds_after, threads $threads_before -> $threads_after"
+    ;;
+concurrentup)
+    # Two `up` of the same resource at once: one brings it up, the other finds it up; one
+    # resource, one export, no error.
+    truncate -s 64M "$work/alpha.img"
+    config
+    A create-md r0 >/dev/null
+    A status >/dev/null 2>&1 || true
+    A up r0 >/dev/null 2>"$work/first.err" & first=$!
+    A up r0 >/dev/null 2>"$work/second.err" & second=$!
+    A up r0 >/dev/null 2>"$work/third.err" & third=$!
+    wait $first || fail "first up: $(cat "$work/first.err")"
+    wait $second || fail "second up: $(cat "$work/second.err")"
+    wait $third || fail "third up: $(cat "$work/third.err")"
+    [ "$(A status --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] || fail "not one resource: $(A status)"
+    A primary --force r0 || fail "primary"
+    qemu-io -f raw -c "write -P 0x3c 0 64k" -c "read -P 0x3c 0 64k" "nbd+unix:///?socket=$work/run-alpha/replica0" >"$work/io.out" 2>&1 || fail "I/O on the export: $(cat "$work/io.out")"
+    grep -qi "error\|fail" "$work/io.out" && fail "I/O: $(cat "$work/io.out")"
+    grep -i "error" "$work/run-alpha/replctl.log" && fail "errors in the daemon's log"
+    A down r0 || fail "down"
+    ;;
+twovolumes)
+    # A resource with two volumes (minors 0 and 1): each replicates its own data.
+    truncate -s 64M "$work/a0.img" "$work/a1.img" "$work/b0.img" "$work/b1.img"
+    ALPHA_DISK="volume 0 { disk $work/a0.img; } volume 1 { disk $work/a1.img; }"
+    BETA_DISK="volume 0 { disk $work/b0.img; } volume 1 { disk $work/b1.img; }"
+    config "" "" "volume 0 { device minor 0; meta-disk internal; } volume 1 { device minor 1; meta-disk internal; }"
+    A create-md r0 >/dev/null || fail "create-md alpha"; B create-md r0 >/dev/null || fail "create-md beta"
+    primary_pair
+    A status | grep -q "volume:1 disk:UpToDate" || fail "status does not show volume 1: $(A status)"
+    head -c 16M /dev/urandom > "$work/v0.bin"; head -c 16M /dev/urandom > "$work/v1.bin"
+    nbdcopy "$work/v0.bin" "nbd+unix:///?socket=$work/run-alpha/replica0" || fail "nbdcopy into volume 0"
+    nbdcopy "$work/v1.bin" "nbd+unix:///?socket=$work/run-alpha/replica1" || fail "nbdcopy into volume 1"
+    A down r0; B down r0
+    for pair in "v0 a0 b0" "v1 a1 b1"; do
+        set -- $pair
+        cmp -s "$work/$1.bin" <(head -c 16M "$work/$2.img") || fail "alpha's volume ${1#v} does not hold what was written to it"
+        cmp -s "$work/$1.bin" <(head -c 16M "$work/$3.img") || fail "beta's volume ${1#v} does not hold what was written to it"
+    done
+    ;;
+frozenpeer)
+    # The Secondary stops (SIGSTOP) while the Primary takes writes for 60 s: with ping and
+    # ko timeouts at their largest the link stays, the Primary's queue toward it is bounded
+    # by max-buffers, new writes wait (congested), and its memory stays flat. Then the peer
+    # goes on and everything written reaches both disks.
+    truncate -s 256M "$work/alpha.img" "$work/beta.img"
+    # max-buffers at its least (32 pages) and small socket buffers: the writers' 16 MiB in
+    # flight outgrow them and the link's queue, so the runtime must hold requests back.
+    config "ping-int 120; ping-timeout 300; timeout 600; ko-count 0; max-buffers 32; sndbuf-size 128k; rcvbuf-size 128k;"
+    A create-md r0 >/dev/null; B create-md r0 >/dev/null
+    primary_pair
+    cat > "$work/w.fio" <<FIO
+[w]
+ioengine=nbd
+uri=nbd+unix:///?socket=$work/run-alpha/replica0
+rw=randwrite
+bs=256k
+iodepth=16
+numjobs=4
+size=200m
+time_based=1
+runtime=75
+FIO
+    fio --output="$work/fio.out" "$work/w.fio" >/dev/null 2>&1 & writer=$!
+    sleep 5
+    pid=$(pid_of alpha)
+    kill -STOP "$(pid_of beta)"
+    sleep 2
+    start_rss=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
+    max_rss=$start_rss
+    congested=no
+    for _ in $(seq 12); do
+        sleep 5
+        rss=$(awk '/VmRSS/ {print $2}' /proc/"$pid"/status)
+        [ "$rss" -gt "$max_rss" ] && max_rss=$rss
+        A status --verbose r0 | grep -q "congested:yes" && congested=yes
+    done
+    echo "RSS over 60 s with the peer stopped: $start_rss KiB at the start, at most $max_rss KiB"
+    queued=$(A status --json | python3 -c "import json,sys; c=json.load(sys.stdin)[0]['connections'][0]; print(c['queued-bytes'], c['held-requests'], c['ap-in-flight'])")
+    echo "queued bytes, requests held, requests in the engine: $queued"
+    set -- $queued
+    # The queue's bound, 128 KiB, exceeded by one request (256 KiB) at most; the rest is held.
+    [ "$1" -le $(( (128 + 256) * 1024 + 4096 )) ] || fail "$1 bytes queued toward the stopped peer (bound 128 KiB)"
+    [ "$2" -gt 0 ] || fail "no request held back"
+    [ "$congested" = yes ] || fail "status never said congested:yes: $(A status --verbose r0)"
+    # 128 KiB of queue (max-buffers 32), the socket buffers and 16 MiB of requests: well
+    # under 64 MiB of growth.
+    [ "$max_rss" -le $((start_rss + 65536)) ] || fail "RSS grew from $start_rss to $max_rss KiB with the peer stopped"
+    A status --proc | grep -q "cs:Connected" || fail "the link did not stay: $(A status --proc)"
+    kill -CONT "$(pid_of beta)"
+    wait "$writer" || fail "fio: $(tail -5 "$work/fio.out")"
+    writer=""
+    grep -q "err= 0" "$work/fio.out" || fail "fio saw errors: $(cat "$work/fio.out")"
+    A down r0; B down r0
+    bytes=$(( 255 << 20 ))
+    cmp -s <(head -c "$bytes" "$work/alpha.img") <(head -c "$bytes" "$work/beta.img") || fail "the disks differ after the peer went on"
+    ;;
+metadatafull)
+    # External meta-data on a filesystem that fills up: the bitmap pages were never written
+    # there (punched out), so saving them fails with ENOSPC. The Primary lets its disk go
+    # (DRBD's rule for meta-data errors), says why, and its superblock asks for a full sync;
+    # with space back and the disk attached again, every block is out of sync.
+    mkdir -p "$work/mdfs"
+    mount -t tmpfs -o size=1M tmpfs "$work/mdfs" || fail "mount tmpfs"
+    truncate -s 1G "$work/alpha.img"
+    truncate -s 512K "$work/mdfs/alpha.md"
+    ALPHA_DISK="disk $work/alpha.img; meta-disk $work/mdfs/alpha.md;"
+    config "" "al-extents 67; on-io-error detach;"
+    A create-md r0 >/dev/null || fail "create-md: $(A create-md r0 2>&1)"
+    # The bitmap area (after the 4 KiB superblock and the 32 KiB activity log) holds no blocks.
+    fallocate --punch-hole --offset 36864 --length $(( 512 * 1024 - 36864 )) "$work/mdfs/alpha.md" || fail "punch hole"
+    A up r0 || fail "up"
+    A primary --force r0 || fail "primary --force"
+    dd if=/dev/zero of="$work/mdfs/filler" bs=4k 2>/dev/null || true
+    # Writes in 100 extents: the activity log (67) evicts, and every eviction saves bitmap pages.
+    for i in $(seq 0 99); do
+        qemu-io -f raw -c "write -P 0x5a $(( i * 4 ))M 4k" "nbd+unix:///?socket=$work/run-alpha/replica0" >/dev/null 2>&1 || true
+        A status --proc | grep -q "ds:Diskless" && break
+    done
+    A status --proc | grep -q "ds:Diskless" || fail "the meta-data device filled up, yet the disk was kept: $(A status --proc)"
+    A status --verbose r0 | grep -q "last-error:.*meta-data write failed" || fail "status does not say why: $(A status --verbose r0)"
+    grep -q "No space left on device\|errno 28" "$work/run-alpha/replctl.log" || fail "the log does not name ENOSPC"
+    A secondary r0 || fail "secondary"
+    A down r0 || fail "down"
+    rm -f "$work/mdfs/filler"
+    "$REPLCTL" show-gi -c "$work/r.conf" --node alpha r0 | grep -q "need full sync" || fail "the superblock does not ask for a full sync: $("$REPLCTL" show-gi -c "$work/r.conf" --node alpha r0)"
+    A up r0 || fail "up again"
+    oos=$(A status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['connections'][0]['peer_devices'][0]['out-of-sync'])")
+    size=$(A status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['devices'][0]['size'])")
+    [ "$oos" -ge "$size" ] || fail "after the attach $oos KiB out of sync, expected all $size KiB"
+    A down r0
+    ;;
+*)
+    echo "unknown test $TEST"; exit 2
+    ;;
+esac
+echo "PASS $TEST"
