@@ -206,8 +206,10 @@ FIO
 metadatafull)
     # External meta-data on a filesystem that fills up: the bitmap pages were never written
     # there (punched out), so saving them fails with ENOSPC. The Primary lets its disk go
-    # (DRBD's rule for meta-data errors), says why, and its superblock asks for a full sync;
-    # with space back and the disk attached again, every block is out of sync.
+    # (DRBD's rule for meta-data errors), says why, and its superblock asks for a full sync.
+    # Attached again by the same daemon, the bits it kept in memory are taken (only the
+    # blocks written are out of sync); by a daemon started since, which knows nothing of
+    # them, every block is.
     mkdir -p "$work/mdfs"
     mount -t tmpfs -o size=1M tmpfs "$work/mdfs" || fail "mount tmpfs"
     truncate -s 1G "$work/alpha.img"
@@ -215,27 +217,45 @@ metadatafull)
     ALPHA_DISK="disk $work/alpha.img; meta-disk $work/mdfs/alpha.md;"
     config "" "al-extents 67; on-io-error detach;"
     A create-md r0 >/dev/null || fail "create-md: $(A create-md r0 2>&1)"
-    # The bitmap area (after the 4 KiB superblock and the 32 KiB activity log) holds no blocks.
-    fallocate --punch-hole --offset 36864 --length $(( 512 * 1024 - 36864 )) "$work/mdfs/alpha.md" || fail "punch hole"
-    A up r0 || fail "up"
-    A primary --force r0 || fail "primary --force"
-    dd if=/dev/zero of="$work/mdfs/filler" bs=4k 2>/dev/null || true
-    # Writes in 100 extents: the activity log (67) evicts, and every eviction saves bitmap pages.
-    for i in $(seq 0 99); do
-        qemu-io -f raw -c "write -P 0x5a $(( i * 4 ))M 4k" "nbd+unix:///?socket=$work/run-alpha/replica0" >/dev/null 2>&1 || true
-        A status --proc | grep -q "ds:Diskless" && break
-    done
-    A status --proc | grep -q "ds:Diskless" || fail "the meta-data device filled up, yet the disk was kept: $(A status --proc)"
-    A status --verbose r0 | grep -q "last-error:.*meta-data write failed" || fail "status does not say why: $(A status --verbose r0)"
-    grep -q "No space left on device\|errno 28" "$work/run-alpha/replctl.log" || fail "the log does not name ENOSPC"
-    A secondary r0 || fail "secondary"
-    A down r0 || fail "down"
-    rm -f "$work/mdfs/filler"
-    "$REPLCTL" show-gi -c "$work/r.conf" --node alpha r0 | grep -q "need full sync" || fail "the superblock does not ask for a full sync: $("$REPLCTL" show-gi -c "$work/r.conf" --node alpha r0)"
-    A up r0 || fail "up again"
-    oos=$(A status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['connections'][0]['peer_devices'][0]['out-of-sync'])")
-    size=$(A status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['devices'][0]['size'])")
-    [ "$oos" -ge "$size" ] || fail "after the attach $oos KiB out of sync, expected all $size KiB"
+    oos_kib() { A status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['connections'][0]['peer_devices'][0]['out-of-sync'])"; }
+    size=0
+    fill_until_detached() {  # $1: primary options
+        # The bitmap area (after the 4 KiB superblock and the 32 KiB activity log) holds no blocks.
+        fallocate --punch-hole --offset 36864 --length $(( 512 * 1024 - 36864 )) "$work/mdfs/alpha.md" || fail "punch hole"
+        A up r0 || fail "up"
+        # shellcheck disable=SC2086
+        A primary $1 r0 || fail "primary $1"
+        size=$(A status --json | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['devices'][0]['size'])")
+        dd if=/dev/zero of="$work/mdfs/filler" bs=4k 2>/dev/null || true
+        # Writes in 100 extents: the activity log (67) evicts, and every eviction saves bitmap pages.
+        written=0
+        for i in $(seq 0 99); do
+            qemu-io -f raw -c "write -P 0x5a $(( i * 4 ))M 4k" "nbd+unix:///?socket=$work/run-alpha/replica0" >/dev/null 2>&1 && written=$((written + 1))
+            A status --proc | grep -q "ds:Diskless" && break
+        done
+        A status --proc | grep -q "ds:Diskless" || fail "the meta-data device filled up, yet the disk was kept: $(A status --proc)"
+        A status --verbose r0 | grep -q "last-error:.*meta-data write failed" || fail "status does not say why: $(A status --verbose r0)"
+        grep -q "No space left on device\|errno 28" "$work/run-alpha/replctl.log" || fail "the log does not name ENOSPC"
+        [ "$written" -gt 0 ] || fail "no write went through before the disk was let go"
+        A secondary r0 || fail "secondary"
+        A down r0 || fail "down"
+        rm -f "$work/mdfs/filler"
+        "$REPLCTL" show-gi -c "$work/r.conf" --node alpha r0 | grep -q "need full sync" || fail "the superblock does not ask for a full sync: $("$REPLCTL" show-gi -c "$work/r.conf" --node alpha r0)"
+    }
+    # 1. The same daemon attaches again: its bits, no full sync.
+    fill_until_detached --force
+    A up r0 || fail "up again (same daemon)"
+    oos=$(oos_kib)
+    [ "$oos" -ge $(( written * 4 )) ] || fail "attached again by the same daemon: $oos KiB out of sync, fewer than the $written blocks written ($(( written * 4 )) KiB)"
+    [ "$oos" -lt "$size" ] || fail "attached again by the same daemon: a full sync ($oos KiB) although it kept the bits"
+    "$REPLCTL" show-gi -c "$work/r.conf" --node alpha r0 | grep -q "need full sync" && fail "the kept bits were not written: the superblock still asks for a full sync"
+    A down r0 || fail "down (1)"
+    # 2. A daemon started since attaches: every block out of sync.
+    fill_until_detached ""
+    stop_daemons "$work" alpha
+    A up r0 || fail "up again (new daemon)"
+    oos=$(oos_kib)
+    [ "$oos" -ge "$size" ] || fail "attached by a new daemon: $oos KiB out of sync, expected all $size KiB"
     A down r0
     ;;
 *)

@@ -10,6 +10,12 @@ final class SimulatedDisk: BlockTarget, @unchecked Sendable {
     private var cache: [(offset: Int64, bytes: [UInt8])] = []
     /// Reads and writes touching this range fail with EIO (a failing area of the medium).
     var failing: Range<Int64>?
+    /// Writes touching this range fail with EIO, reads work (a meta-data area that cannot be
+    /// written: a full device, a failing write path).
+    var failingWrites: Range<Int64>?
+
+    /// True while any fault is armed.
+    var isFailing: Bool { failing != nil || failingWrites != nil }
 
     init(size: Int64) {
         self.size = size
@@ -39,6 +45,7 @@ final class SimulatedDisk: BlockTarget, @unchecked Sendable {
 
     func write(_ buffer: UnsafeRawBufferPointer, at offset: Int64) throws(BlockIOError) {
         try check(.write, offset, buffer.count)
+        try checkWrite(offset, buffer.count)
         cache.append((offset, Array(buffer)))
         if cache.count > 256 { flushCache() }  // a bounded cache writes back on its own
     }
@@ -51,6 +58,7 @@ final class SimulatedDisk: BlockTarget, @unchecked Sendable {
 
     func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError) {
         try check(.write, offset, Int(length))
+        try checkWrite(offset, Int(length))
         cache.append((offset, [UInt8](repeating: 0, count: Int(length))))
     }
 
@@ -60,6 +68,12 @@ final class SimulatedDisk: BlockTarget, @unchecked Sendable {
         }
         if let failing, failing.overlaps(offset..<(offset + Int64(length))) {
             throw BlockIOError(operation: operation, offset: offset, length: Int64(length), errno: 5, detail: "simulated medium error")
+        }
+    }
+
+    private func checkWrite(_ offset: Int64, _ length: Int) throws(BlockIOError) {
+        if let failingWrites, failingWrites.overlaps(offset..<(offset + Int64(length))) {
+            throw BlockIOError(operation: .write, offset: offset, length: Int64(length), errno: 5, detail: "simulated meta-data write error")
         }
     }
 

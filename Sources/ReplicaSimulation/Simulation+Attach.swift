@@ -8,10 +8,11 @@ extension Simulation {
         let node = nodes[index]
         guard node.engine?.isDetached == true, node.engine?.state.role == .secondary else { return }
         note("admin: attach on node\(index) (its disk works again)", fault: true)
+        let previous = node.engine
         node.driver = nil
         node.incarnation += 1
         if connected { cutLink(noticedBy: [1 - index]) }
-        try start(index)
+        try start(index, carrying: previous)
         try tryConnect()
     }
 
@@ -23,7 +24,7 @@ extension Simulation {
         guard node.engine?.isDetached == true, node.engine?.state.role == .primary,
               node.engine?.state.connection == .connected, node.engine?.state.peerDisk == .upToDate else { return false }
         let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
-                                                     metadataFlushes: true, entropySeed: random.next())
+                                                     metadataFlushes: true, entropySeed: random.next(), carrying: node.engine)
         switch node.driver!.attachInPlace(attachment.engine, metadata: node.metadata) {
         case .success:
             note("admin: attach on the Diskless Primary node\(index) (its disk works again), resynced while it serves", fault: true)

@@ -10,6 +10,16 @@ extension Simulation {
     func fault() throws {
         defer { if operationsLeft > 0 { schedule(.fault, after: 50_000 + random.next() % 400_000) } else { startHealing() } }
         guard operationsLeft > 0 else { return }
+        if options.metadataFaults, metadataFaultChoices.next() % 4 == 0 {
+            // The meta-data area of one node fails its writes for a while.
+            let index = Int(metadataFaultChoices.next() % 2)
+            if !nodes[index].disk.isFailing {
+                let area = nodes[index].metadata.layout
+                nodes[index].disk.failingWrites = area.bitmapOffset..<(area.superblockOffset + MetadataLayout.superblockSize)
+                note("node\(index)'s meta-data area fails writes", fault: true)
+                schedule(.diskRecovers(node: index), after: 20_000 + metadataFaultChoices.next() % 500_000)
+            }
+        }
         switch random.next() % 9 {
         case 8:
             let index = Int(random.next() % 2)
@@ -68,7 +78,10 @@ extension Simulation {
         healing = true
         note("healing: no more faults; the link is restored and every node restarted", fault: true)
         linkHealthy = true
-        for index in 0..<2 { nodes[index].disk.failing = nil }
+        for index in 0..<2 {
+            nodes[index].disk.failing = nil
+            nodes[index].disk.failingWrites = nil
+        }
         for index in 0..<2 where nodes[index].engine == nil { schedule(.restart(node: index), after: 1_000) }
         schedule(.tryConnect, after: 2_000)
     }
@@ -93,10 +106,14 @@ extension Simulation {
         // A Diskless node gets its disk back once the disk works: a Secondary at once, the
         // application's Primary in place while connected to its UpToDate peer (resynced while
         // it serves), else only when healing (it steps down for it).
-        for index in 0..<2 where nodes[index].engine?.isDetached == true && nodes[index].disk.failing == nil {
+        for index in 0..<2 where nodes[index].engine?.isDetached == true && !nodes[index].disk.isFailing {
             if index == primary, nodes[index].engine?.state.role == .primary {
                 if try attachInPlace(index) { return }
                 guard healing, pending.isEmpty else { continue }
+                command(index) { $0.demote() }
+            } else if nodes[index].engine?.state.role == .primary {
+                // The other node, promoted apart by an operator's error and left without its
+                // disk: it has no application; it steps down to take its disk back.
                 command(index) { $0.demote() }
             }
             try reattach(index)

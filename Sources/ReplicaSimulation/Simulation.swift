@@ -65,6 +65,8 @@ public final class Simulation {
     /// Chooses which resync blocks arrive held (a generator of its own, so that the other
     /// choices of a seed are those they were before held receives).
     var heldReceiveChoices: SeededGenerator
+    /// Chooses meta-data write faults (``SimulationOptions/metadataFaults``), a stream of its own.
+    var metadataFaultChoices: SeededGenerator
     var queue = EventQueue<Event>()
     var now: UInt64 = 0
     var nodes: [Node] = []
@@ -101,6 +103,7 @@ public final class Simulation {
         random = generator
         heldChoices = SeededGenerator(seed: options.seed ^ 0x4845_4C44_5245_4144)
         heldReceiveChoices = SeededGenerator(seed: options.seed ^ 0x4845_4C44_5245_4356)
+        metadataFaultChoices = SeededGenerator(seed: options.seed ^ 0x4D45_5441_4641_554C)
         wireProtocol = chosen
         var configuration = EngineConfiguration()
         configuration.wireProtocol = chosen
@@ -149,15 +152,18 @@ public final class Simulation {
             fail("error: \(error)")
         }
         return SimulationOutcome(seed: options.seed, wireProtocol: wireProtocol, violation: violation, faults: faultLog,
-                                 trace: trace, events: events, acknowledgedWrites: acknowledgedWrites, virtualMilliseconds: now / 1000)
+                                 trace: trace, events: events, acknowledgedWrites: acknowledgedWrites, virtualMilliseconds: now / 1000,
+                                 replayCommand: options.replayCommand)
     }
 
     // MARK: - Nodes
 
-    func start(_ index: Int) throws {
+    /// Starts node `index` on its disk; `carrying`: the engine that used the disk before in
+    /// this process (an attach again after a detach), whose meta-data the disk may lack.
+    func start(_ index: Int, carrying previous: VolumeEngine? = nil) throws {
         let node = nodes[index]
         let attachment = try VolumeAttachment.attach(disk: node.disk, metadata: node.metadata, configuration: configuration,
-                                                     metadataFlushes: true, entropySeed: random.next())
+                                                     metadataFlushes: true, entropySeed: random.next(), carrying: previous)
         node.incarnation += 1
         let host = SimulationNodeHost(self, index, incarnation: node.incarnation)
         node.host = host
@@ -255,10 +261,19 @@ public final class Simulation {
         case .restart(let index):
             guard nodes[index].engine == nil else { return }
             note("node\(index) restarts", fault: true)
-            try start(index)
+            do {
+                try start(index)
+            } catch let error as MetadataError where nodes[index].disk.isFailing {
+                // The attach cannot write its superblock (the meta-data area fails writes): it
+                // is refused, as `up` would be, and the node stays down until a later try.
+                note("node\(index) cannot attach its disk: \(error)", fault: true)
+                schedule(.restart(node: index), after: 200_000 + random.next() % 300_000)
+                return
+            }
             try tryConnect()
         case .diskRecovers(let index):
             nodes[index].disk.failing = nil
+            nodes[index].disk.failingWrites = nil
             note("node\(index)'s disk works again", fault: true)
         case .admin:
             try admin()
@@ -341,7 +356,9 @@ public final class Simulation {
         node.lastConnection = state.connection
         // (A Primary without data of its own apart — Diskless, or an interrupted
         // SyncTarget — writes nothing: it makes no split brain.)
-        if state.role == .primary, state.connection < .connected, state.disk > .inconsistent { node.primaryApart = true }
+        // (Nor one promoted while its meta-data area fails writes: the new current UUID never
+        // reaches the disk, the disk is let go at once and nothing is written to it.)
+        if state.role == .primary, state.connection < .connected, state.disk > .inconsistent, node.disk.failingWrites == nil { node.primaryApart = true }
         if index == primary, state.disk <= .inconsistent, state.connection < .connected || state.peerDisk < .upToDate {
             // The application's node has no data of its own (Diskless, or a SyncTarget
             // whose disk the peer's resync overwrites) and lost its peer, or its peer's

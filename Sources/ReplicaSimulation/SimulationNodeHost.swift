@@ -31,7 +31,7 @@ final class SimulationNodeHost: EngineHost {
     func startLocalIO(_ id: LocalIOID, _ io: LocalIO, held: (any HeldDataStorage)?) {
         guard current else { return }
         let node = simulation.nodes[index]
-        simulation.noteIfWatched(index, io, id, completed: nil)
+        simulation.noteIfWatched(index, io, id, completed: nil, insideDriver: true)
         let latency = simulation.now < node.slowUntil ? 10_000 + simulation.random.next() % 90_000 : 5 + simulation.random.next() % 1_500
         simulation.schedule(.ioDone(node: index, incarnation: node.incarnation, id, io, held: held), after: latency)
         simulation.ioInFlight += 1

@@ -18,12 +18,28 @@ public struct SimulationOptions: Sendable {
     /// with it); with `detach` a failing disk is let go, and the simulated administrator
     /// attaches it again once it works (a Primary after stepping down).
     public var onIOError: OnIOError = .passOn
+    /// Meta-data write failures as one more fault: for a while, writes to one node's meta-data
+    /// area fail (reads work), so its superblock, bitmap and activity-log writes fail and the
+    /// node lets its disk go, to be attached again once the area works. Chosen by a stream of
+    /// its own, so a seed's other choices are those it makes without them.
+    public var metadataFaults = false
     /// A 4 KiB block whose every local I/O, on either node, goes into the trace (submitted
     /// and completed, with the node's bitmap bit), to follow one block through a failing run.
     public var watchedBlock: Int64?
 
     /// Options for `seed`, with the defaults.
     public init(seed: UInt64) { self.seed = seed }
+
+    /// The `replctl sim` arguments that run this seed again with these options.
+    public var replayCommand: String {
+        var words = ["replctl sim --seed \(seed)"]
+        if let wireProtocol { words.append("--protocol \(wireProtocol)") }
+        if operations != 300 { words.append("--operations \(operations)") }
+        if !faults { words.append("--no-faults") }
+        if onIOError != .passOn { words.append("--on-io-error \(onIOError.rawValue)") }
+        if metadataFaults { words.append("--metadata-faults") }
+        return words.joined(separator: " ")
+    }
 }
 
 /// The result of one run.
@@ -40,6 +56,8 @@ public struct SimulationOutcome: Sendable {
     public var trace: [String]
     /// Events processed, application writes acknowledged, virtual milliseconds.
     public var events = 0, acknowledgedWrites = 0, virtualMilliseconds: UInt64 = 0
+    /// The command that replays this run.
+    public var replayCommand = ""
 
     /// A readable report: the seed, the faults and the trace.
     public var report: String {
@@ -47,7 +65,7 @@ public struct SimulationOutcome: Sendable {
         out += " (\(events) events, \(acknowledgedWrites) writes acknowledged, \(virtualMilliseconds) ms virtual)\n"
         out += "faults:\n" + (faults.isEmpty ? "  none\n" : faults.map { "  \($0)\n" }.joined())
         out += "last events:\n" + trace.map { "  \($0)\n" }.joined()
-        out += "replay: replctl sim --seed \(seed)\n"
+        out += "replay: \(replayCommand)\n"
         return out
     }
 }

@@ -28,7 +28,10 @@ extension NodeDaemon {
     }
 
     /// Attaches, exports and (with `connect`) connects resource `name`; under its lock.
-    private func bringUp(_ name: String, _ configuration: Configuration, connect: Bool) -> ControlResponse {
+    /// `carrying`: the engines of the instance this one replaces (an `attach` that takes a
+    /// Secondary down and up again), or those a `down` left whose meta-data writes failed.
+    private func bringUp(_ name: String, _ configuration: Configuration, connect: Bool,
+                         carrying previous: [UInt16: VolumeEngine]? = nil) -> ControlResponse {
         guard let resource = configuration.resource(named: name) else {
             return fail("'\(name)' not defined in your config (\(configuration.file)).", 10)
         }
@@ -44,7 +47,9 @@ extension NodeDaemon {
         }
         let attachment: ResourceAttachment
         do {
-            attachment = try ResourceAttachment.attach(configuration, resource: name, node: nodeName)
+            attachment = try ResourceAttachment.attach(configuration, resource: name, node: nodeName,
+                                                       carrying: try previous ?? keptEngines(for: resource, in: configuration))
+            forgetKeptEngines(of: attachment)
         } catch let error as ConfigError {
             return fail(error.description, 10)
         } catch {
@@ -128,9 +133,11 @@ extension NodeDaemon {
                 return fail("\(name): State change failed: (-12) Device is held open by someone", ExitCodes.stateRefused)
             }
             let wasConnecting = detached.state.connection != .standAlone
+            let previous = instance.runtime.engines()
             instance.down()
             resources.withLock { $0[name] = nil }
-            return bringUp(name, configuration, connect: wasConnecting)
+            keepUnwrittenMetadata(of: instance)
+            return bringUp(name, configuration, connect: wasConnecting, carrying: previous)
         }
     }
 
@@ -144,7 +151,8 @@ extension NodeDaemon {
                 return fail("\(name): volume \(number) is no longer in the configuration", 10)
             }
             let attachment = try VolumeAttachment.attach(resolved, net: resolver.netOptions(of: resource, in: configuration),
-                                                         entropySeed: UInt64.random(in: 0...UInt64.max))
+                                                         entropySeed: UInt64.random(in: 0...UInt64.max),
+                                                         carrying: instance.runtime.engines()[number])
             if case .failure(let refusal) = instance.runtime.attachInPlace(attachment, volume: number) {
                 try attachment.abandon()
                 return fail("\(name): attach of the Diskless Primary refused: \(refusal)", ExitCodes.stateRefused)
@@ -154,6 +162,39 @@ extension NodeDaemon {
             return fail(error.description, 10)
         } catch {
             return fail("\(name): attach of the Diskless Primary refused: \(error)", ExitCodes.stateRefused)
+        }
+    }
+}
+
+extension NodeDaemon {
+    /// After `down`: the engines of volumes whose meta-data writes failed, kept by disk.
+    func keepUnwrittenMetadata(of instance: ResourceInstance) {
+        let engines = instance.runtime.engines()
+        unwrittenMetadata.withLock { kept in
+            for volume in instance.volumes where volume.backingDevice != "none" {
+                if let engine = engines[volume.number], engine.unwrittenMetadata != nil { kept[volume.backingDevice] = engine }
+            }
+        }
+    }
+
+    /// The kept engines of the disks `resource` attaches here, by volume number.
+    func keptEngines(for resource: ResourceSpec, in configuration: Configuration) throws -> [UInt16: VolumeEngine] {
+        guard unwrittenMetadata.withLock({ !$0.isEmpty }) else { return [:] }
+        let volumes = try NodeResolver(nodeName: nodeName).volumes(of: resource, in: configuration)
+        return unwrittenMetadata.withLock { kept in
+            var carrying: [UInt16: VolumeEngine] = [:]
+            for volume in volumes {
+                guard case .path(let path) = volume.disk, let engine = kept[path] else { continue }
+                carrying[UInt16(volume.number)] = engine
+            }
+            return carrying
+        }
+    }
+
+    /// Forgets the kept engines of disks that are attached again (their meta-data now written).
+    func forgetKeptEngines(of attachment: ResourceAttachment) {
+        unwrittenMetadata.withLock { kept in
+            for volume in attachment.resolved { if case .path(let path) = volume.disk { kept[path] = nil } }
         }
     }
 }

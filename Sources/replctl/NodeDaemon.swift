@@ -22,6 +22,10 @@ final class NodeDaemon: @unchecked Sendable {
     let locks = ResourceLocks()
     /// Every resource's state changes, for `events` streams.
     let stateChanges = StateChangeSignal()
+    /// Engines a `down` left whose meta-data writes had failed (their disks let go), by backing
+    /// device path: the next `up` of the same disk in this daemon takes what their meta-data
+    /// may not say (``VolumeAttachment/attach(_:net:entropySeed:carrying:)``).
+    let unwrittenMetadata = Mutex<[String: VolumeEngine]>([:])
     private let running = Mutex(true)
     private let listener = Mutex<OwnedDescriptor?>(nil)
 
@@ -208,6 +212,7 @@ final class NodeDaemon: @unchecked Sendable {
     func takeDown(_ instance: ResourceInstance) -> ControlResponse {
         let report = instance.down()
         resources.withLock { $0[instance.name] = nil }
+        keepUnwrittenMetadata(of: instance)
         guard report.problems.isEmpty else {
             return ControlResponse(exitCode: 0, output: "", error: report.problems.map { "\(instance.name): \($0)" }.joined(separator: "\n"))
         }

@@ -20,6 +20,7 @@ struct SimCommand: ParsableCommand {
     @Option(help: "on-io-error of the nodes: pass_on, detach or call-local-io-error.") var onIoError: String = "pass_on"
     @Option(help: "Lines of trace printed for a failing or replayed seed.") var trace: Int = 60
     @Option(help: "Trace every local I/O that touches this 4 KiB block (to follow it through a failing seed).") var watchBlock: Int64?
+    @Flag(help: "Meta-data write failures as one more fault (a node's meta-data area fails its writes for a while).") var metadataFaults = false
 
     func validate() throws {
         if let name = `protocol`, !["A", "B", "C"].contains(name) { throw ValidationError("--protocol must be A, B or C, not '\(name)'") }
@@ -38,6 +39,7 @@ struct SimCommand: ParsableCommand {
         options.traceLines = trace
         options.watchedBlock = watchBlock
         options.onIOError = OnIOError(rawValue: onIoError) ?? .passOn
+        options.metadataFaults = metadataFaults
         return options
     }
 

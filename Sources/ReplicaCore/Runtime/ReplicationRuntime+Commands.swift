@@ -92,6 +92,16 @@ extension ReplicationRuntime {
         }
     }
 
+    /// The engine of each volume as it is now (copies): what a re-attach of the same disks in
+    /// this process passes as `carrying` (``VolumeAttachment/attach(_:net:entropySeed:carrying:)``),
+    /// so that meta-data a failed write left behind, and whether this node started its current
+    /// generation, survive it.
+    public func engines() -> [UInt16: VolumeEngine] {
+        engineQueue.sync {
+            Dictionary(uniqueKeysWithValues: volumes.map { ($0.number, $0.driver.engine) })
+        }
+    }
+
     /// `attach` of a Diskless Primary volume on its live connection
     /// (``VolumeEngine/attachInPlace(_:)``): the attachment's disk and meta-data take the
     /// detached ones' place, and the peer resyncs the disk while this node goes on serving.

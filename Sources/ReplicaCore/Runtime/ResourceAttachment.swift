@@ -26,7 +26,10 @@ public struct ResourceAttachment: Sendable {
     /// every option the resource sets (``ResourceSupport/check(_:in:node:)``). If a volume
     /// fails to attach, the volumes attached before it are given back (their superblocks
     /// written back as found) and the error is thrown: nothing is left half attached.
+    /// `carrying`: the engines that used these disks before in this process, by volume number
+    /// (``ReplicationRuntime/engines()``), for what their meta-data may not say.
     public static func attach(_ configuration: Configuration, resource name: String, node: String,
+                              carrying previous: [UInt16: VolumeEngine] = [:],
                               entropy: () -> UInt64 = { UInt64.random(in: 0...UInt64.max) }) throws -> ResourceAttachment {
         guard let resource = configuration.resource(named: name) else {
             throw ConfigError(SourceLocation(file: configuration.file, line: 1, column: 1), "no resource named \(name)")
@@ -48,7 +51,7 @@ public struct ResourceAttachment: Sendable {
                     setups.append(VolumeSetup(number: UInt16(volume.number), disklessEngine: engine, handlers: handlers))
                     continue
                 }
-                let attachment = try VolumeAttachment.attach(volume, net: net, entropySeed: entropy())
+                let attachment = try VolumeAttachment.attach(volume, net: net, entropySeed: entropy(), carrying: previous[UInt16(volume.number)])
                 attachments.append(attachment)
                 setups.append(VolumeSetup(number: UInt16(volume.number), attachment: attachment, handlers: handlers))
             }

@@ -14,7 +14,7 @@ public struct VolumeAttachment: Sendable {
 
     /// Attaches `volume` of a configuration. A volume with `disk none` has nothing to attach
     /// (it runs ``VolumeEngine/withoutDisk(configuration:entropySeed:)``, as ``ReplicatedVolume`` does).
-    public static func attach(_ volume: ResolvedVolume, net: [OptionSetting], entropySeed: UInt64) throws -> VolumeAttachment {
+    public static func attach(_ volume: ResolvedVolume, net: [OptionSetting], entropySeed: UInt64, carrying previous: VolumeEngine? = nil) throws -> VolumeAttachment {
         guard case .path(let path) = volume.disk else {
             throw MetadataError("\(volume.label) has 'disk none': there is no disk to attach")
         }
@@ -32,15 +32,23 @@ public struct VolumeAttachment: Sendable {
         var configuration = EngineConfiguration(volume: volume, net: net)
         configuration.activityLogExtents = Int(volume.diskOption("al-extents") ?? "1237") ?? 1237
         return try attach(disk: disk, metadata: metadata, configuration: configuration,
-                          metadataFlushes: volume.diskOption("md-flushes") != "no", entropySeed: entropySeed)
+                          metadataFlushes: volume.diskOption("md-flushes") != "no", entropySeed: entropySeed, carrying: previous)
     }
 
     /// Attaches `disk` whose meta-data is `metadata` (any ``BlockTarget``: files, devices, the
     /// simulator's disks): replays the activity log when the meta-data was left unclean,
     /// recognises a crashed Primary, reads superblock and bitmap, and marks the meta-data
     /// unclean while attached.
+    ///
+    /// `carrying`: the engine that used this disk before in this process, if any. When it let
+    /// the disk go because a meta-data write failed (``VolumeEngine/unwrittenMetadata``), the
+    /// disk's meta-data may lag behind what that engine meant it to hold — a generation started
+    /// apart, bits of blocks the peer lacks — and those are taken: its UUIDs and flags, its
+    /// bitmap's bits added to the disk's. Whether it started its current generation itself is
+    /// kept too (``VolumeEngine/succeed(_:)``). (A process that died meanwhile knows nothing of
+    /// it; docs/DESIGN.md, failure semantics.)
     public static func attach(disk: any BlockTarget, metadata: MetadataDevice, configuration: EngineConfiguration,
-                              metadataFlushes: Bool, entropySeed: UInt64) throws -> VolumeAttachment {
+                              metadataFlushes: Bool, entropySeed: UInt64, carrying previous: VolumeEngine? = nil) throws -> VolumeAttachment {
         // Meta-data left unclean (the node crashed while attached): the activity log's hot
         // extents may differ from the peer, so their bits are set (apply-al). After a clean
         // `down` the bitmap already says everything.
@@ -53,6 +61,13 @@ public struct VolumeAttachment: Sendable {
         if crashed && superblock.flags.contains(.primaryIndicator) { superblock.flags.insert(.crashedPrimary) }
         let dataBytes = metadata.dataBytes(superblock)
         var bitmap = try metadata.readBitmap(superblock, dataBytes: dataBytes)
+        var carried = false
+        if let intended = previous?.unwrittenMetadata, intended.bitmap.bitCount == bitmap.bitCount {
+            superblock.uuids = intended.superblock.uuids
+            superblock.flags = intended.superblock.flags.subtracting([.activityLogClean, .fullSync])
+            bitmap.formUnion(intended.bitmap)
+            carried = true
+        }
         if superblock.flags.contains(.fullSync) {
             // MDF_FULL_SYNC (an `invalidate`, or a meta-data write that failed before the disk
             // was let go: its bitmap may lack bits): every block is out of sync. The bitmap is
@@ -61,12 +76,14 @@ public struct VolumeAttachment: Sendable {
             try metadata.writeBitmap(bitmap, superblock, flush: true)
             superblock.flags.remove(.fullSync)
         }
+        if carried { try metadata.writeBitmap(bitmap, superblock, flush: true) }
         // While attached the superblock carries the "unclean" magic, so a crash demands apply-al.
         superblock.magic = Superblock.magicV08Unclean
         superblock.flags.remove(.activityLogClean)
         superblock.activityLogExtents = UInt32(configuration.activityLogExtents)
         try metadata.writeSuperblock(superblock, flush: true)
-        let engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: bitmap, dataSize: dataBytes, entropySeed: entropySeed)
+        var engine = VolumeEngine(configuration: configuration, superblock: superblock, bitmap: bitmap, dataSize: dataBytes, entropySeed: entropySeed)
+        if let previous { engine.succeed(previous) }
         return VolumeAttachment(disk: disk, metadata: metadata, engine: engine, metadataFlushes: metadataFlushes, foundSuperblock: found)
     }
 }

@@ -46,6 +46,11 @@ extension VolumeEngine {
         guard state.disk > .diskless else { return }
         effects.append(.log("\(reason): going Diskless"))
         if metadataFailed {
+            // What the disk should say, as it is now (before the Diskless state changes the
+            // flags): kept for an attach of the same disk, whose meta-data may not say it.
+            var intended = superblock
+            intended.flags.insert(.activityLogClean)
+            unwrittenMetadata = (intended, bitmap)
             superblock.flags.insert(.fullSync)
             superblock.flags.remove(.activityLogClean)
             persistSuperblock(&effects)

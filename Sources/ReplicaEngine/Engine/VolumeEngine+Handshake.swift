@@ -87,15 +87,24 @@ extension VolumeEngine {
         // The peer let its disk go (detach or an I/O error): a resync ends, and its writes
         // from now on exist only here.
         if peer.disk == .diskless, state.peerDisk != .diskless {
+            let wasSource = state.connection == .syncSource || state.connection == .pausedSyncS
+            let resyncMayHaveFinished = wasSource && (resync.targetReportedDone || targetMayHaveFinished)
             if state.connection.isResync { next.connection = .connected }
             resync = ResyncProgress()
             effects.append(.log("the peer is Diskless now"))
             setState(next, &effects)
-            startGenerationWithoutPeerDisk(&effects)
+            if resyncMayHaveFinished {
+                startGenerationAfterUnseenResyncEnd(&effects)
+            } else {
+                startGenerationWithoutPeerDisk(&effects)
+            }
             return
         }
-        // The peer starts a full sync to us while connected (after its `primary --force`).
-        if state.connection == .connected, peer.connection == .wfBitMapS {
+        // The peer starts a full sync to us while connected (after its `primary --force`). (Not
+        // to a node without a disk: a state the peer sent before it heard that this node let
+        // its disk go — in a handshake's bitmap exchange, say — asks nothing of it; simulator
+        // seed 3975 with meta-data faults.)
+        if state.connection == .connected, peer.connection == .wfBitMapS, state.disk > .diskless {
             next.connection = .wfBitMapT
             next.disk = .inconsistent
             handshake.bitmapWordsReceived = 0
@@ -142,6 +151,22 @@ extension VolumeEngine {
         if state.connection >= .connected { effects.append(.send(.uuids(uuidsPayload()))) }
     }
 
+    /// The SyncTarget let its disk go when it may have finished the resync unseen (it reported
+    /// the end, or every block left had been sent): its meta-data may say it holds this
+    /// generation, UpToDate, while the blocks written here from now on are not on it. As for a
+    /// SyncSource that loses its target (``connectionLost``), a new generation starts and the
+    /// sync UUID goes to history; without it, that disk, attached again, would be taken for
+    /// this node's data by a Diskless Primary here (simulator seed 20718 with meta-data faults).
+    mutating func startGenerationAfterUnseenResyncEnd(_ effects: inout [EngineEffect]) {
+        guard state.disk == .upToDate, state.role == .primary || state.peerRole == .primary else { return }
+        superblock.uuids.clearBitmapUUID()
+        superblock.uuids.newCurrent(random: nextRandomUUID(), primary: state.role == .primary)
+        startedCurrentGeneration = true
+        persistSuperblock(&effects)
+        effects.append(.log("new current UUID \(superblock.uuids.current.hex16): the SyncTarget has no disk now"))
+        if state.connection >= .connected { effects.append(.send(.uuids(uuidsPayload()))) }
+    }
+
     /// Gives the connection up when it would join two Primaries without
     /// `allow-two-primaries` ("Multiple primaries not allowed by config"); true if it did.
     mutating func refusesTwoPrimaries(_ local: Role, _ peer: Role, _ effects: inout [EngineEffect]) -> Bool {
@@ -165,8 +190,6 @@ extension VolumeEngine {
         guard !handshake.decided, state.connection == .wfReportParams, handshake.peerFeatures != nil, handshake.peerProtocol != nil,
               handshake.peerSizes != nil, let peerUUIDs = handshake.peerUUIDs, let peerState = handshake.peerState else { return }
         handshake.decided = true
-        // From here the generation UUIDs are the pair's, negotiated: none was started apart.
-        startedCurrentGeneration = false
         if state.disk == .diskless || peerState.disk == .diskless {
             // No two sets of data to compare: the Diskless side uses the other's.
             if refusesTwoPrimaries(state.role, peerState.role, &effects) { return }
@@ -180,6 +203,7 @@ extension VolumeEngine {
                 }
                 effectiveDataUUID = offered
             }
+            startedCurrentGeneration = false
             var next = state
             next.peerRole = peerState.role
             next.peerDisk = peerState.disk
@@ -217,6 +241,10 @@ extension VolumeEngine {
         if case .disconnect = result.decision {} else if !result.splitBrainDetected, refusesTwoPrimaries(next.role, next.peerRole, &effects) {
             return
         }
+        // A connection that goes on makes the generation UUIDs the pair's, negotiated: none was
+        // started apart. (One given up — split brain, unrelated data — changes nothing: this
+        // node's generation is still its own, seed 747 with meta-data faults.)
+        if case .disconnect = result.decision {} else { startedCurrentGeneration = false }
         switch result.decision {
         case .disconnect(let reason):
             switch reason {

@@ -54,6 +54,11 @@ public struct VolumeEngine: Sendable {
     /// — the sync UUID of a resync it served, or anything after a restart as Secondary —
     /// starts a new one.
     var startedCurrentGeneration = false
+    /// The meta-data this engine meant its disk to hold when it let the disk go after a
+    /// meta-data write failed (its superblock — UUIDs and flags as they were with the disk —
+    /// and bitmap): the disk's own may lag behind. An attach of the same disk in this process
+    /// takes them (``VolumeAttachment``'s `carrying`). Nil when every meta-data write went.
+    public internal(set) var unwrittenMetadata: (superblock: Superblock, bitmap: Bitmap)?
 
     /// An engine for an attached disk: `superblock` and `bitmap` as read from the meta-data
     /// (after the activity log was applied), `dataSize` the usable bytes. `entropySeed` seeds the
