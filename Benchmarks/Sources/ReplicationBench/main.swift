@@ -2,6 +2,7 @@
 //
 //   replication-bench [--dir /dev/shm] [--sync-size-mib 1024] [--write-mib 1024]
 //                     [--scattered-blocks 3000] [--only sync|outage|scattered|writes]
+//                     [--write-size 4096] [--depth 8]   (writes of that size / at that depth only)
 //
 // Prints one line per measurement: "name value unit". `replication-compare.sh` runs iperf3
 // on loopback in the same run and prints ratios against it.
@@ -19,6 +20,9 @@ struct Options {
     var only: String?
     /// Extra `disk` options (resync pacing) for the measurement.
     var diskOptions = "c-plan-ahead 0; resync-rate 4G;"
+    /// Only writes of this size (bytes), and only at this queue depth.
+    var writeSize: Int?
+    var depth: Int?
     init() {
         var iterator = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = iterator.next() {
@@ -29,6 +33,8 @@ struct Options {
             case "--scattered-blocks": scatteredBlocks = Int(iterator.next() ?? "") ?? scatteredBlocks
             case "--only": only = iterator.next()
             case "--disk-options": diskOptions = iterator.next() ?? diskOptions
+            case "--write-size": writeSize = Int(iterator.next() ?? "")
+            case "--depth": depth = Int(iterator.next() ?? "")
             default: break
             }
         }
@@ -191,8 +197,8 @@ do {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    for (size, label) in [(1 << 20, "1MiB"), (4096, "4KiB")] {
-        for depth in [1, 8, 32] where options.only == nil || options.only == "writes" {
+    for (size, label) in [(1 << 20, "1MiB"), (4096, "4KiB")] where options.writeSize == nil || options.writeSize == size {
+        for depth in [1, 8, 32] where (options.only == nil || options.only == "writes") && (options.depth == nil || options.depth == depth) {
             let (primary, secondary, dir) = try makePair(protocolName: "C", diskMiB: 512, fill: false)
             try primary.runtime.admin { $0.newCurrentUUIDAfterConnect() }.get()
             _ = primary.waitForSync(timeout: 10)

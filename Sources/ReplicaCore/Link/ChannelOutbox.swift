@@ -30,6 +30,9 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
     private var stopping = false
     private var finishing = false
     private var failed = false
+    /// Threads in ``waitUntilEmpty(seconds:)``: only then does the end of a send wake anyone
+    /// but the sender thread (a wake-up per frame for nothing was two context switches).
+    private var drainWaiters = 0
     private var thread: JoinableThread?
 
     private let tryWrite: TryWrite
@@ -86,14 +89,17 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
         condition.withLock {
             busy = false
             if let rest { items.insert(rest, at: 0); bytes += rest.byteCount }
-            condition.broadcast()
+            // The sender thread waits while this send runs: it has work now if anything was
+            // queued meanwhile (or left over).
+            if !items.isEmpty || drainWaiters > 0 { condition.broadcast() }
         }
     }
 
     private func enqueue(_ item: Item) {
         items.append(item)
         bytes += item.byteCount
-        condition.broadcast()
+        // While a send runs, whoever ends it wakes the sender thread.
+        if !busy { condition.broadcast() }
     }
 
     /// Sends what is queued, then ends: ``onFinished`` runs once it went out.
@@ -122,6 +128,8 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
     func waitUntilEmpty(seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         return condition.withLock {
+            drainWaiters += 1
+            defer { drainWaiters -= 1 }
             while !items.isEmpty || busy {
                 if stopping || failed || !condition.wait(until: deadline) { return items.isEmpty && !busy }
             }
@@ -160,7 +168,8 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
             let drained = condition.withLock { () -> Bool in
                 busy = false
                 bytes -= batchBytes
-                condition.broadcast()
+                // This thread goes on without waiting; only someone waiting to drain needs to know.
+                if drainWaiters > 0 { condition.broadcast() }
                 return bytes < lowMark
             }
             if drained { onDrained() }

@@ -39,8 +39,12 @@ protocol FrameWire: AnyObject, Sendable {
 /// handed to the handler in batches of those that arrived together, sends queued per channel
 /// (``ChannelOutbox``), an orderly or immediate close, and threads that end with the link.
 final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
-    private let wires: [Channel: Wire]
-    private var outboxes: [Channel: ChannelOutbox<Wire.Item>] = [:]
+    // One wire and one outbox per channel, as stored properties: a send looks up nothing
+    // (dictionaries here cost generic lookups on every frame).
+    private let dataWire: Wire
+    private let metaWire: Wire
+    private var dataOutbox: ChannelOutbox<Wire.Item>?
+    private var metaOutbox: ChannelOutbox<Wire.Item>?
     private var receivers: [JoinableThread] = []
     private let handler: any PeerLinkHandler
     private let closed = Mutex(false)
@@ -55,7 +59,8 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
 
     /// A link over `data` and `meta`; ``start(lowMark:)`` starts its threads.
     init(data: Wire, meta: Wire, resolveConflicts: Bool, endpoints: String, handler: any PeerLinkHandler) {
-        wires = [.data: data, .meta: meta]
+        dataWire = data
+        metaWire = meta
         self.resolveConflicts = resolveConflicts
         self.endpoints = endpoints
         self.handler = handler
@@ -67,8 +72,8 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
     /// system refuses a thread.
     func startSending(lowMark: Int) -> Bool {
         for channel in [Channel.data, .meta] {
-            let wire = wires[channel]!
-            outboxes[channel] = ChannelOutbox<Wire.Item>(
+            let wire = wire(channel)
+            let outbox = ChannelOutbox<Wire.Item>(
                 name: "replica-tx-\(channel)", lowMark: lowMark,
                 tryWrite: { item throws(TransportError) in try wire.tryWrite(item) },
                 write: { items throws(TransportError) in try wire.write(items) },
@@ -78,8 +83,12 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
                 },
                 onFailure: { [weak self] error in self?.close(reason: error.description) },
                 onFinished: { [weak self] in self?.channelFinished(channel) })
+            switch channel {
+            case .data: dataOutbox = outbox
+            case .meta: metaOutbox = outbox
+            }
         }
-        guard outboxes.values.allSatisfy(\.isRunning) else {
+        guard outboxes.allSatisfy(\.isRunning) else {
             close(reason: "the system refused a thread for the link")
             return false
         }
@@ -102,6 +111,24 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
     /// True once the link was closed.
     var isClosed: Bool { closed.withLock { $0 } }
 
+    private func wire(_ channel: Channel) -> Wire {
+        switch channel {
+        case .data: dataWire
+        case .meta: metaWire
+        }
+    }
+
+    private func outbox(_ channel: Channel) -> ChannelOutbox<Wire.Item>? {
+        switch channel {
+        case .data: dataOutbox
+        case .meta: metaOutbox
+        }
+    }
+
+    private var outboxes: [ChannelOutbox<Wire.Item>] { [dataOutbox, metaOutbox].compactMap { $0 } }
+
+    @_specialize(exported: false, where Wire == StreamWire)
+    @_specialize(exported: false, where Wire == MessageWire)
     func send(_ frames: [OutgoingFrame]) {
         guard !frames.isEmpty else { return }
         // Almost always all of one channel: no regrouping then.
@@ -114,17 +141,22 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
     }
 
     private func submit(_ frames: [OutgoingFrame], on channel: Channel) {
-        guard let wire = wires[channel], let outbox = outboxes[channel] else { return }
+        guard let outbox = outbox(channel) else { return }
+        let wire = wire(channel)
         let item = wire.pack(frames)
         outbox.submit(item, tryNow: wire.triesAtOnce(item))
     }
 
-    var queuedBytes: Int { outboxes.values.reduce(0) { $0 + $1.queuedBytes } }
+    var queuedBytes: Int {
+        @_specialize(exported: false, where Wire == StreamWire)
+        @_specialize(exported: false, where Wire == MessageWire)
+        get { (dataOutbox?.queuedBytes ?? 0) + (metaOutbox?.queuedBytes ?? 0) }
+    }
 
     // MARK: - Receiving
 
     private func receiveLoop(_ channel: Channel) {
-        let wire = wires[channel]!
+        let wire = wire(channel)
         var batch: [ReceivedFrame] = []
         while !isClosed {
             do throws(TransportError) {
@@ -189,8 +221,8 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
             return !wasClosed
         }
         guard first else { return }
-        for wire in wires.values { wire.close() }
-        for outbox in outboxes.values { outbox.stop() }
+        for wire in [dataWire, metaWire] { wire.close() }
+        for outbox in outboxes { outbox.stop() }
         ended.withLock { ended.broadcast() }
         handler.linkLost(self, reason: reason)
     }
@@ -201,7 +233,7 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
     func closeGracefully(timeout: Double) {
         guard !isClosed else { return }
         let deadline = Date().addingTimeInterval(timeout)
-        for outbox in outboxes.values { outbox.finish() }
+        for outbox in outboxes { outbox.finish() }
         ended.withLock {
             while (finishedChannels < 2 || endedChannels < 2), !isClosed, ended.wait(until: deadline) {}
         }
@@ -209,7 +241,7 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
     }
 
     private func channelFinished(_ channel: Channel) {
-        wires[channel]?.shutdownSending()
+        wire(channel).shutdownSending()
         ended.withLock {
             finishedChannels += 1
             ended.broadcast()
@@ -217,7 +249,7 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
     }
 
     func join() {
-        for outbox in outboxes.values { outbox.join() }
+        for outbox in outboxes { outbox.join() }
         for thread in receivers { thread.join() }
     }
 }

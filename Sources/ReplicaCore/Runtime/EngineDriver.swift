@@ -132,6 +132,11 @@ public struct EngineDriver {
         }
     }
 
+    /// Runs `body` on the engine where it is, without copying it (a read of `engine` through
+    /// a class's stored driver copies the whole engine: a retain and release of each of its
+    /// buffers). Mutating only so that the caller's access is in place; nothing changes.
+    public mutating func inspect<Result>(_ body: (borrowing VolumeEngine) -> Result) -> Result { body(engine) }
+
     /// Changes the engine directly, without effects (tests: configuration mismatches).
     public mutating func modifyEngine(_ body: (inout VolumeEngine) -> Void) { body(&engine) }
 
@@ -142,7 +147,11 @@ public struct EngineDriver {
         depth += 1
         defer {
             depth -= 1
-            if depth == 0 { held.release(keeping: engine.heldDataInUse) }
+            // Nothing held (small writes): no set of ids to build and no copy of the engine.
+            if depth == 0, held.count > 0 {
+                let inUse = engine.heldDataInUse
+                held.release(keeping: inUse)
+            }
         }
         var failure: (MetadataWrite, BlockIOError)?
         var notDone: [(LocalIOID, LocalIO, BlockIOError?)] = []

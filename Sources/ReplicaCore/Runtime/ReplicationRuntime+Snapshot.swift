@@ -110,17 +110,21 @@ extension ReplicationRuntime {
         var snapshot = published.withLock { $0 }
         var stateChanged = false
         for (index, volume) in volumes.enumerated() {
-            let engine = volume.driver.engine
-            var volumeSnapshot = VolumeSnapshot(number: volume.number, engine: engine)
-            volumeSnapshot.resyncTotalBits = engine.resyncTotalBits
+            // Read in place: a copy of the engine here cost every step a retain and release of
+            // each of its buffers.
+            var volumeSnapshot = volume.driver.inspect { engine in
+                var volumeSnapshot = VolumeSnapshot(number: volume.number, engine: engine)
+                volumeSnapshot.resyncTotalBits = engine.resyncTotalBits
+                volumeSnapshot.resyncWantKiB = engine.resyncWantKiBPerSecond
+                let inFlight = engine.inFlight
+                volumeSnapshot.local = inFlight.local
+                volumeSnapshot.peer = inFlight.peer
+                volumeSnapshot.unacknowledged = inFlight.unacknowledged
+                volumeSnapshot.application = inFlight.application
+                volumeSnapshot.epochs = inFlight.epochs
+                return volumeSnapshot
+            }
             volumeSnapshot.pendingRequests = volume.completions.count
-            let inFlight = engine.inFlight
-            volumeSnapshot.local = inFlight.local
-            volumeSnapshot.peer = inFlight.peer
-            volumeSnapshot.unacknowledged = inFlight.unacknowledged
-            volumeSnapshot.application = inFlight.application
-            volumeSnapshot.epochs = inFlight.epochs
-            volumeSnapshot.resyncWantKiB = engine.resyncWantKiBPerSecond
             volumeSnapshot.lastError = volume.lastError
             volumeSnapshot.lastCloseReason = snapshot.lastCloseReason
             if snapshot.volumes[index].state != volumeSnapshot.state || snapshot.volumes[index].lastError != volumeSnapshot.lastError { stateChanged = true }

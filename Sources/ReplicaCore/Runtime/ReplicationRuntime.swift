@@ -75,7 +75,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                                            transport: transport.kind))
         for (volume, setup) in zip(volumes, sorted) {
             volume.resource = self
-            volume.driver = EngineDriver(engine: setup.engine, metadata: setup.metadata, metadataFlushes: setup.metadataFlushes, host: volume)
+            volume.install(EngineDriver(engine: setup.engine, metadata: setup.metadata, metadataFlushes: setup.metadataFlushes, host: volume))
         }
         AllocatorTuning.keepDataBuffersInHeap()
     }

@@ -49,8 +49,17 @@ final class VolumeRuntime: EngineHost, @unchecked Sendable {
     /// inside engine steps (the runtime is alive then) and captured strongly by work that
     /// outlives a step.
     unowned(unsafe) var resource: ReplicationRuntime!
-    /// The engine's driver (set right after init: it needs this host).
-    var driver: EngineDriver!
+    /// The engine's driver (``install(_:)`` right after init: it needs this host), read and
+    /// changed in place — through a force-unwrapped optional each read copied the whole
+    /// driver, engine included (a retain and release of every buffer it holds, every step).
+    var driver: EngineDriver {
+        _read { yield driverStorage! }
+        _modify { yield &driverStorage! }
+    }
+    private var driverStorage: EngineDriver?
+
+    /// Sets the driver (once, right after init).
+    func install(_ driver: EngineDriver) { driverStorage = driver }
     /// The backing disk; nil for `disk none`. Replaced by an attach in place.
     private(set) var disk: (any BlockTarget)?
     let ioQueue: DispatchQueue

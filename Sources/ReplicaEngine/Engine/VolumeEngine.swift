@@ -207,7 +207,9 @@ public struct VolumeEngine: Sendable {
     /// from the peer, `ua` answers this node owes the peer, `ap` application requests, `ep`
     /// write epochs open on the receive side.
     public var inFlight: (local: Int, peer: Int, unacknowledged: Int, application: Int, epochs: Int) {
-        let peerPending = writes.pending.values.filter(\.networkPending).count + resync.inFlight.count
+        // Counted in place (read at every step for status: no array of copies).
+        var peerPending = resync.inFlight.count
+        for write in writes.pending.values where write.networkPending { peerPending += 1 }
         let owed = receiver.epochs.reduce(0) { $0 + $1.received - $1.completed } + resync.sourceReads.count
         return (ordering.count, peerPending, owed, writes.pending.count + writes.flushes.count, receiver.epochs.count)
     }
