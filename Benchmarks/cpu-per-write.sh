@@ -9,6 +9,7 @@
 # Every process is stopped by its PID; traffic stays on 127.0.0.0/8 and Unix sockets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/daemon-pair.sh
 REPLCTL=${REPLCTL:-$PWD/.build/release/replctl}
 rounds=${ROUNDS:-1}
 count=${COUNT:-20000}
@@ -19,10 +20,7 @@ work=$(mktemp -d /dev/shm/replica-cpu-bench.XXXXXX)
 port=$((22000 + RANDOM % 20000))
 
 cleanup() {
-    for node in alpha beta; do
-        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    done
+    stop_daemons "$work" alpha beta
     sleep 0.3
     rm -rf "$work"
 }
@@ -30,13 +28,7 @@ trap cleanup EXIT
 
 for name in alpha beta; do dd if=/dev/zero of="$work/$name.img" bs=1M count=1024 status=none; done
 cat > "$work/r.conf" <<CONF
-resource r0 {
-  net { protocol C; connect-int 1; max-buffers 8000; }
-  disk { md-flushes no; }
-  device minor 0; meta-disk internal;
-  on alpha { disk $work/alpha.img; address 127.0.0.1:$port; }
-  on beta  { disk $work/beta.img;  address 127.0.0.2:$port; }
-}
+$(pair_resource "$work" "$port")
 CONF
 R() { "$REPLCTL" "$1" -c "$work/r.conf" --node "$2" --run-dir "$work/run-$2" "${@:3}"; }
 R create-md alpha r0 >/dev/null; R create-md beta r0 >/dev/null

@@ -10,6 +10,7 @@
 # Usage: [ROUNDS=n] bash Benchmarks/nbd-compare.sh [seconds per job, default 4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source Benchmarks/daemon-pair.sh
 seconds=${1:-4}
 rounds=${ROUNDS:-3}
 for tool in fio nbdkit python3; do command -v "$tool" >/dev/null || { echo "$tool missing: scripts/install-deps.sh" >&2; exit 1; }; done
@@ -23,10 +24,7 @@ nbdkit_pid=""
 
 cleanup() {
     [ -n "$nbdkit_pid" ] && kill "$nbdkit_pid" 2>/dev/null || true
-    for node in alpha beta solo; do
-        pid=$(cat "$work/run-$node/replctl.pid" 2>/dev/null || true)
-        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-    done
+    stop_daemons "$work" alpha beta solo
     sleep 0.3
     rm -rf "$work"
 }
@@ -43,13 +41,7 @@ for _ in $(seq 50); do [ -S "$work/nbdkit.sock" ] && break; sleep 0.1; done
 # 2. Replica StandAlone (attached, not connected, Primary), and 3. Replica Connected, protocol
 # C, peer on loopback.
 cat > "$work/r.conf" <<CONF
-resource r0 {
-  net { protocol C; connect-int 1; max-buffers 8000; }
-  disk { md-flushes no; }
-  device minor 0; meta-disk internal;
-  on alpha { disk $work/alpha.img; address 127.0.0.1:$port; }
-  on beta  { disk $work/beta.img;  address 127.0.0.2:$port; }
-}
+$(pair_resource "$work" "$port")
 resource solo {
   device minor 1; meta-disk internal;
   on alpha { disk $work/solo.img; address 127.0.0.1:$((port + 1)); }
