@@ -187,23 +187,26 @@ struct AttachInPlaceTests {
         #expect(try pair.data(0) == pair.data(1))
     }
 
-    @Test func aWriteThePeerFailsWhileItHoldsTheOnlyGoodCopyFailsTheNextFlush() throws {
-        // Regression (simulator seed 23877, --on-io-error detach): under protocol A a Primary
-        // SyncTarget's write completed, then the source failed it; the flush after it succeeded
-        // although no UpToDate copy of the write existed (this disk is being overwritten by the
-        // resync), as a Diskless Primary's would not.
+    @Test func aWriteThePeerFailsWhileItHoldsTheOnlyGoodCopyIsNotAcknowledged() throws {
+        // Regressions (simulator seeds 23877, --on-io-error detach, and 6100894, 5100299,
+        // 5100731, 810004 with meta-data faults): under protocol A a Primary SyncTarget's write
+        // completed once written here and sent, then the source failed it — acknowledged, on no
+        // UpToDate disk (this disk is being overwritten by the resync). Such a write now waits
+        // for the peer's write ack, whatever the protocol, and fails with the peer's disk.
         var pair = try detachedPrimaryBehind(protocolName: "A")
         try attachHeldMidResync(&pair)
         let failing: Range<Int64> = (6 << 20)..<((6 << 20) + 8192)
         pair.nodes[1].disk.injectFailure(in: failing)
         try pair.request(0, 9, .write(offset: failing.lowerBound, data: block(9)))
         try pair.run()
-        #expect(succeeded(pair, 0, 9) != nil, "protocol A: complete once written here and sent")
+        #expect(succeeded(pair, 0, 9) == nil, "protocol A, but only the peer's disk will hold it: not complete before its write ack")
         try pair.request(0, 10, .flush)
         pair.setHoldIO(1, false)
         try pair.run()
-        let flushFailed = pair.nodes[0].completions.contains { $0.0 == 10 && (try? $0.1.get()) == nil }
-        #expect(flushFailed, "the flush reported success for a write that exists on no UpToDate disk")
+        let writeFailed = pair.nodes[0].completions.contains { $0.0 == 9 && (try? $0.1.get()) == nil }
+        #expect(writeFailed, "the write the peer's disk failed must fail: \(pair.nodes[0].completions.filter { $0.0 == 9 })")
+        let flushSucceededAfterAnAcknowledgedLoss = succeeded(pair, 0, 9) != nil && succeeded(pair, 0, 10) != nil
+        #expect(!flushSucceededAfterAnAcknowledgedLoss)
     }
 
     @Test func aReplacedBlankDiskIsFullySyncedWhileThePrimaryServes() throws {

@@ -57,7 +57,7 @@ struct SimulationTests {
     /// of its two history slots: "Unrelated data" for ever (711714: it starts one only when the
     /// target may have finished unseen).
     @Test(arguments: [(UInt64(20042), true), (23877, false), (23990, true), (30208, false), (51773, true), (53394, true), (53958, true),
-                      (150464, true), (711714, false)])
+                      (150464, true), (711714, false), (810004, true)])
     func detachRegressionSeeds(seed: UInt64, attachesInPlace: Bool) throws {
         var options = SimulationOptions(seed: seed)
         options.onIOError = .detach
@@ -89,9 +89,14 @@ struct SimulationTests {
     /// detach put the Diskless node back into WFBitMapT (3975, 5564, 5915); a SyncTarget that
     /// let its disk go just as the resync ended left the Primary in its generation, and the
     /// disk attached again was taken for the Primary's data once the Primary was Diskless
-    /// (20718).
+    /// (20718). Eleventh session: a Primary SyncTarget (its disk attached again in place,
+    /// Inconsistent) acknowledged protocol A and B writes that only the peer's disk would hold
+    /// before the peer's disk failed them (6100894, 5100299, 5100731, and 810004 among the
+    /// detach seeds: such writes now complete on the peer's write ack, as a Diskless node's);
+    /// a Primary whose peer let its disk go kept no mark of the writes the peer had not
+    /// confirmed as durable, and the peer crashed and came back without one (6101425).
     @Test(arguments: [(UInt64(630), OnIOError.detach), (747, .detach), (3975, .passOn), (5564, .passOn), (5611, .passOn), (5915, .passOn),
-                      (20718, .detach)])
+                      (20718, .detach), (5100299, .detach), (5100731, .detach), (6100894, .passOn), (6101425, .passOn)])
     func metadataFaultRegressionSeeds(seed: UInt64, onIOError: OnIOError) throws {
         var options = SimulationOptions(seed: seed)
         options.onIOError = onIOError

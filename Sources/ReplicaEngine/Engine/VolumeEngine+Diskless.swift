@@ -131,6 +131,21 @@ extension VolumeEngine {
     /// peer): what it writes counts only once the peer has it.
     var peerCopyIsTheOnlyGoodOne: Bool { state.disk < .upToDate }
 
+    /// The peer let its disk go: writes it has not confirmed as durable (epochs not
+    /// barrier-acknowledged, writes not acknowledged) may not be on its disk — written to its
+    /// cache and lost if it crashes before it flushed — so they are out of sync for the disk it
+    /// attaches again, as at a disconnect (simulator seed 6101425 with meta-data faults: a
+    /// SyncTarget whose superblock write failed as its resync ended let its disk go, crashed,
+    /// and came back without a mirrored write that neither bitmap marked).
+    mutating func markUnconfirmedWritesOutOfSync() {
+        for ranges in writes.transferLog.values {
+            for range in ranges { bitmap.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
+        }
+        for write in writes.pending.values where write.networkPending {
+            bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
+        }
+    }
+
     // MARK: - Requests of a diskless node
 
     /// A read served by the peer (P_DATA_REQUEST); the request completes with its reply.

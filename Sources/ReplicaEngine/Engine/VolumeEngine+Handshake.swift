@@ -98,6 +98,7 @@ extension VolumeEngine {
             } else {
                 startGenerationWithoutPeerDisk(&effects)
             }
+            markUnconfirmedWritesOutOfSync()
             return
         }
         // The peer starts a full sync to us while connected (after its `primary --force`). (Not

@@ -46,12 +46,13 @@ extension VolumeEngine {
             && length <= Int64(FrameLimits.maximumRequestSize)
     }
 
-    /// An application write: activity log, epoch, the data to the peer, the local write. On a
-    /// Diskless node only the peer stores it, so it completes when the peer has written it,
-    /// whatever the protocol: protocols A and B acknowledge a write that is on the local disk
-    /// and on its way to the peer; without a local disk, "sent" or "received" would acknowledge
-    /// a write that is on no disk, lost without a word if the peer's disk then fails it
-    /// (simulator seed 5611 with meta-data faults).
+    /// An application write: activity log, epoch, the data to the peer, the local write. Where
+    /// only the peer's disk holds good data (a Diskless node; a Primary SyncTarget, whose own
+    /// disk is Inconsistent) it completes when the peer has written it, whatever the protocol:
+    /// protocols A and B acknowledge a write that is on a good local disk and on its way to the
+    /// peer; without one, "sent" or "received" would acknowledge a write that is on no good
+    /// disk, lost without a word if the peer's disk then fails it (simulator seeds 5611 and
+    /// 6100894 with meta-data faults).
     mutating func startWrite(_ id: RequestID, _ offset: Int64, _ data: [UInt8], _ effects: inout [EngineEffect]) {
         let diskless = state.disk == .diskless
         if diskless, !replicating {
@@ -83,8 +84,11 @@ extension VolumeEngine {
             invalidateResyncReads(offset..<(offset + Int64(data.count)))
             writes.sequence &+= 1
             var flags: UInt32 = 0
-            if configuration.wireProtocol == "B", !diskless { flags |= DataFlags.sendReceiveAck }
-            if configuration.wireProtocol == "C" || diskless { flags |= DataFlags.sendWriteAck }
+            // Where the peer's disk holds the only good copy (this node Diskless, or a Primary
+            // SyncTarget whose own disk is Inconsistent), the write completes on its write ack.
+            let peerHoldsTheOnlyGoodCopy = peerCopyIsTheOnlyGoodOne
+            if configuration.wireProtocol == "B", !peerHoldsTheOnlyGoodCopy { flags |= DataFlags.sendReceiveAck }
+            if configuration.wireProtocol == "C" || peerHoldsTheOnlyGoodCopy { flags |= DataFlags.sendWriteAck }
             if state.connection == .syncSource || state.connection == .pausedSyncS { flags |= DataFlags.maySetInSync | DataFlags.sendWriteAck }
             if flags & DataFlags.sendWriteAck != 0 { write.networkPending = true }
             effects.append(.send(.data(DataHeader(offset: UInt64(offset), blockID: id, sequence: writes.sequence, flags: flags), data)))
