@@ -131,6 +131,13 @@ extension VolumeEngine {
     /// peer): what it writes counts only once the peer has it.
     var peerCopyIsTheOnlyGoodOne: Bool { state.disk < .upToDate }
 
+    /// Every block of an epoch the peer has not barrier-acknowledged is out of sync.
+    mutating func markTransferLogOutOfSync() {
+        for ranges in writes.transferLog.values {
+            for range in ranges { bitmap.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
+        }
+    }
+
     /// The peer let its disk go: writes it has not confirmed as durable (epochs not
     /// barrier-acknowledged, writes not acknowledged) may not be on its disk — written to its
     /// cache and lost if it crashes before it flushed — so they are out of sync for the disk it
@@ -138,9 +145,7 @@ extension VolumeEngine {
     /// SyncTarget whose superblock write failed as its resync ended let its disk go, crashed,
     /// and came back without a mirrored write that neither bitmap marked).
     mutating func markUnconfirmedWritesOutOfSync() {
-        for ranges in writes.transferLog.values {
-            for range in ranges { bitmap.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
-        }
+        markTransferLogOutOfSync()
         for write in writes.pending.values where write.networkPending {
             bitmap.markOutOfSync(offset: write.offset, length: Int64(write.length))
         }

@@ -151,9 +151,7 @@ extension VolumeEngine {
             writes.flushes[index].localError = Self.disklessError(.flush)
         }
         failRemoteReads(&effects)
-        for ranges in writes.transferLog.values {
-            for range in ranges { bitmap.markOutOfSync(offset: range.lowerBound, length: Int64(range.count)) }
-        }
+        markTransferLogOutOfSync()
         writes.transferLog.removeAll()
         writes.barrierSentTick.removeAll()
         // The next connection starts a fresh epoch: a barrier for writes sent on this one would
