@@ -201,6 +201,9 @@ req(s, 4, size, 4096); assert simple(s) == EINVAL, "trim past the end"
 req(s, 9, 0, 0); assert simple(s) == EINVAL, "unknown command"
 req(s, 0, 0, 4096, flags=0x40); assert simple(s) == EINVAL, "unknown flag"
 req(s, 6, 0, 4096, flags=0x10); assert simple(s) == ENOTSUP, "write zeroes with FAST_ZERO"
+req(s, 6, size - 4096, 8192); assert simple(s) == ENOSPC, "write zeroes past the end"
+req(s, 0, 0, 4096, flags=1, cookie=13); assert simple(s) == 0 and len(rx(s, 4096)) == 4096, "READ with FUA (advertised: accepted)"
+req(s, 3, 0, 0, flags=1, cookie=14); assert simple(s) == 0, "FLUSH with FUA (advertised: accepted)"
 req(s, 1, 4096, 4096, data=b"\xab" * 4096, cookie=11); assert simple(s) == 0, "good write"
 req(s, 0, 4096, 4096, cookie=12); assert simple(s) == 0 and rx(s, 4096) == b"\xab" * 4096, "good read"
 req(s, 1, 0, 64 << 20); assert closed(s), "oversized write must end the connection"
@@ -216,6 +219,35 @@ opt(s, 2); t, _ = reply(s); assert t == 1, "ABORT acked"
 s = connect(); rx(s, 18); s.sendall(struct.pack(">I", 3))
 s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, 1 << 30)); assert closed(s), "huge option must end the connection"
 print("raw-socket checks passed")
+PY
+    # The same rules through libnbd (structured replies negotiated, its own checks off so
+    # that the server's answers are what is tested).
+    /usr/bin/python3 - "$uriA" "$size" <<'PY' || fail "libnbd probes"
+import errno, sys
+import nbd
+uri, size = sys.argv[1], int(sys.argv[2])
+h = nbd.NBD()
+h.set_strict_mode(0)
+h.connect_uri(uri)
+assert h.get_structured_replies_negotiated(), "structured replies not negotiated"
+assert h.can_fua(), "FUA not advertised"
+assert h.pread(0, 0) == b"", "a zero-length read"
+h.pwrite(b"\x5a" * 4096, 8192, nbd.CMD_FLAG_FUA)
+assert h.pread(4096, 8192, nbd.CMD_FLAG_FUA) == b"\x5a" * 4096, "READ with FUA"
+h.flush(nbd.CMD_FLAG_FUA)
+def error_of(call):
+    try:
+        call()
+    except nbd.Error as e:
+        # libnbd gives the errno's name ("ENOSPC") or its number, by version.
+        return e.errno if isinstance(e.errno, str) else errno.errorcode.get(e.errno, str(e.errno))
+    return "no error"
+e = error_of(lambda: h.zero(8192, size - 4096)); assert e == "ENOSPC", f"WRITE_ZEROES past the end: ENOSPC, not {e}"
+assert error_of(lambda: h.pwrite(b"\0" * 8192, size - 4096)) == "ENOSPC", "WRITE past the end: ENOSPC"
+assert error_of(lambda: h.pread(8192, size - 4096)) == "EINVAL", "READ past the end: EINVAL"
+assert h.pread(4096, 8192) == b"\x5a" * 4096, "still serving"
+h.shutdown()
+print("libnbd probes passed")
 PY
     nbdinfo "$uriA" | grep -q "export-size: $size" || fail "the daemon stopped serving after bad requests"
     A status --proc | grep -q "cs:Connected ro:Primary/Secondary" || fail "replication disturbed: $(A status --proc)"

@@ -74,6 +74,8 @@ public enum NBDProtocol {
 
     /// Structured reply chunk types.
     public enum ChunkType {
+        /// No content: the final chunk of a reply with nothing (more) to say.
+        public static let none: UInt16 = 0
         public static let offsetData: UInt16 = 1
         public static let error: UInt16 = 0x8001
         /// Chunk flag: the last chunk of the reply.

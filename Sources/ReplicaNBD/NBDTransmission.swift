@@ -107,12 +107,12 @@ final class NBDTransmission: @unchecked Sendable {
         typealias E = NBDProtocol.Errno
         typealias F = NBDProtocol.CommandFlag
         guard let command = header.command else { return .failure(NBDError(E.einval, "unknown command \(header.type)")) }
+        // FUA is advertised (NBD_FLAG_SEND_FUA), so the spec has every command accept it; on
+        // a READ or FLUSH it asks for nothing more than the command does.
         let allowed: UInt16
         switch command {
-        case .write: allowed = F.fua
         case .writeZeroes: allowed = F.fua | F.noHole | F.fastZero
-        case .trim: allowed = F.fua
-        default: allowed = 0
+        default: allowed = F.fua
         }
         guard header.flags & ~allowed == 0 else {
             return .failure(NBDError(E.einval, "flags 0x\(String(header.flags, radix: 16)) not valid for \(command)"))
@@ -124,7 +124,8 @@ final class NBDTransmission: @unchecked Sendable {
         switch command {
         case .read, .write, .trim, .writeZeroes:
             guard header.offset <= UInt64(Int64.max), offset <= size, length <= size - offset else {
-                let code = command == .write ? E.enospc : E.einval
+                // A write of either kind past the end is ENOSPC (the spec's "write request"); the rest EINVAL.
+                let code = command == .write || command == .writeZeroes ? E.enospc : E.einval
                 return .failure(NBDError(code, "\(command) at \(header.offset)+\(length) is past the end of the \(size)-byte export"))
             }
             guard offset % Int64(NBDProtocol.minimumBlockSize) == 0, length % Int64(NBDProtocol.minimumBlockSize) == 0 else {
@@ -170,6 +171,12 @@ final class NBDTransmission: @unchecked Sendable {
             w.put(NBDProtocol.structuredReplyMagic)
             w.put(NBDProtocol.ChunkType.done)
             switch result {
+            case .success(let bytes) where bytes.isEmpty:
+                // A zero-length read: an OFFSET_DATA chunk must describe at least one byte, so
+                // the reply is its final NONE chunk alone.
+                w.put(NBDProtocol.ChunkType.none)
+                w.put(header.cookie)
+                w.put(UInt32(0))
             case .success(let bytes):
                 w.put(NBDProtocol.ChunkType.offsetData)
                 w.put(header.cookie)
