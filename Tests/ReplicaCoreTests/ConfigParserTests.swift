@@ -212,6 +212,8 @@ struct ConfigParserTests {
         ("resource r { \(twoHosts) }\nresource r { \(twoHosts) }", 3, 1, "defined twice"),
         ("resource r { on a { address 10.0.0.1; } }", 1, 29, "has no ':PORT'"),
         ("}", 1, 1, "unexpected '}'"),
+        ("resource r { device minor 0; disk /dev/x; flexible-meta-disk /dev/vg/meta [0]; \(twoHosts) }", 1, 75, "'flexible-meta-disk' takes no index"),
+        ("resource r { device minor 0; disk /dev/x; flexible-meta-disk /dev/vg/meta[0]; \(twoHosts) }", 1, 62, "'flexible-meta-disk' takes no index"),
     ] as [(String, Int, Int, String)])
     func errorsNameLineColumnAndRule(text: String, line: Int, column: Int, message: String) {
         let problem = error(text)

@@ -163,6 +163,10 @@ extension ConfigBuilder {
         }
         guard let indexText else { return .external(path: path, index: nil) }
         let location = words.count == 2 ? words[1].location : first.location
+        if statement.name == "flexible-meta-disk" {
+            // A flexible meta-data area has no slots (drbdadm refuses the index too).
+            throw ConfigError(location, "'flexible-meta-disk' takes no index: write 'meta-disk \(path) \(indexText)' for an indexed meta-data slot, or leave the index out")
+        }
         guard indexText.hasPrefix("["), indexText.hasSuffix("]"), let index = Int(indexText.dropFirst().dropLast()), index >= 0 else {
             throw ConfigError(location, "meta-disk index must be written '[N]' with N ≥ 0, not '\(indexText)'")
         }
