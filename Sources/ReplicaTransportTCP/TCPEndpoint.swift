@@ -17,11 +17,14 @@ public struct TCPEndpoint: Sendable, Equatable {
         case unsupportedFamily(String)
         /// `inet_pton` refused the text.
         case invalidAddress(String)
+        /// A link-local address's zone (`%eth0`) names no interface of this host.
+        case unknownZone(String)
 
         public var description: String {
             switch self {
             case .unsupportedFamily(let family): "address family '\(family)' is not supported by the TCP transport (use ipv4 or ipv6)"
             case .invalidAddress(let text): "'\(text)' is not a numeric IP address"
+            case .unknownZone(let zone): "'\(zone)' in an IPv6 address's '%zone' is not an interface of this host"
             }
         }
     }
@@ -49,7 +52,15 @@ public struct TCPEndpoint: Sendable, Equatable {
         var storage = sockaddr_in6()
         storage.sin6_family = sa_family_t(AF_INET6)
         storage.sin6_port = in_port_t(UInt16(address.port).bigEndian)
-        guard inet_pton(AF_INET6, address.host, &storage.sin6_addr) == 1 else { throw .invalidAddress(address.host) }
+        // A link-local address carries its zone: `fe80::1%eth0` (an interface name or number).
+        let parts = address.host.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
+        guard inet_pton(AF_INET6, String(parts[0]), &storage.sin6_addr) == 1 else { throw .invalidAddress(address.host) }
+        if parts.count == 2 {
+            let zone = String(parts[1])
+            let index = UInt32(zone) ?? if_nametoindex(zone)
+            guard index != 0 else { throw .unknownZone(zone) }
+            storage.sin6_scope_id = index
+        }
         return try withUnsafePointer(to: &storage) { pointer throws(EndpointError) in
             try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw throws(EndpointError) in
                 try body(raw, socklen_t(MemoryLayout<sockaddr_in6>.size))

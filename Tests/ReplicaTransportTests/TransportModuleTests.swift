@@ -27,6 +27,20 @@ struct TransportModuleTests {
         #expect(throws: TCPEndpoint.EndpointError.invalidAddress("10.0.0.300")) {
             try TCPEndpoint(NetworkAddress(family: "ipv4", host: "10.0.0.300", port: 7788))
         }
+        #expect(throws: TCPEndpoint.EndpointError.unknownZone("nosuchif0")) {
+            try TCPEndpoint(NetworkAddress(family: "ipv6", host: "fe80::1%nosuchif0", port: 7788))
+        }
+    }
+
+    @Test func aLinkLocalAddressCarriesItsInterface() throws {
+        // `fe80::1%lo`: the zone becomes the socket address's scope id (the interface index).
+        for zone in ["lo", String(if_nametoindex("lo"))] {
+            let endpoint = try TCPEndpoint(NetworkAddress(family: "ipv6", host: "fe80::1%\(zone)", port: 7788))
+            let scope = try endpoint.withSocketAddress { address, length in
+                address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_scope_id }
+            }
+            #expect(scope == if_nametoindex("lo") && scope != 0)
+        }
     }
 
     @Test func openSSLIsLinked() {

@@ -263,9 +263,17 @@ extension ConfigBuilder {
         return parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) }
     }
 
+    /// An IPv6 address, with the zone of a link-local one (`fe80::1%eth0`, an interface name
+    /// or number) as drbdadm accepts it.
     static func isIPv6(_ text: String) -> Bool {
-        guard !text.isEmpty, text.contains(":") else { return false }
-        let allowed = Set("0123456789abcdefABCDEF:.%")
-        return text.allSatisfy { allowed.contains($0) } && text.components(separatedBy: "::").count <= 2
+        let parts = text.split(separator: "%", maxSplits: 1, omittingEmptySubsequences: false)
+        let address = parts[0]
+        guard !address.isEmpty, address.contains(":") else { return false }
+        let allowed = Set("0123456789abcdefABCDEF:.")
+        guard address.allSatisfy({ allowed.contains($0) }), address.components(separatedBy: "::").count <= 2 else { return false }
+        guard parts.count == 2 else { return true }
+        // Linux interface names: at most 15 characters, no '/', ':' or space.
+        let zone = parts[1]
+        return !zone.isEmpty && zone.count <= 15 && zone.allSatisfy { $0.isLetter || $0.isNumber || "._-@".contains($0) }
     }
 }
