@@ -100,6 +100,22 @@ struct OptionSupportTests {
         #expect(error.location.line == 5)
     }
 
+    @Test func aSingleHostIsReadButRefusedAtUp() throws {
+        // drbdadm accepts one host without an address (there is no peer to reach); Replica
+        // reads it (dump) and refuses to run it, naming the host's section.
+        let text = """
+            resource solo {
+              device minor 0; disk /tmp/none.img; meta-disk internal;
+              on alpha { node-id 0; }
+            }
+            """
+        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/solo.res")
+        let resource = try #require(configuration.resource(named: "solo"))
+        let error = try #require(throws: ConfigError.self) { try ResourceSupport.check(resource, in: configuration, node: "alpha") }
+        #expect(error.message.contains("single host"), "\(error)")
+        #expect(error.location.line == 3 && error.location.column == 3, "\(error.location)")
+    }
+
     @Test func connectionOptionsOfThisNodeAreTheResources() throws {
         let (configuration, resource) = try resource("  connection { host alpha; host beta; net { protocol A; max-buffers 4096; } }")
         let net = NodeResolver(nodeName: "alpha").netOptions(of: resource, in: configuration)

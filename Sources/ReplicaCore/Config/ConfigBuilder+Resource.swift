@@ -195,7 +195,8 @@ extension ConfigBuilder {
     }
 
     private func buildHost(_ statement: ConfigStatement, names: [String], floating: NetworkAddress?) throws(ConfigError) -> HostSpec {
-        guard let body = statement.block else {
+        // `floating ADDRESS;` without a block is DRBD 8.4's short form (its manual's example).
+        guard let body = statement.block ?? (floating != nil ? [] : nil) else {
             throw ConfigError(statement.location, "'\(statement.name)' needs a block: expected '{'")
         }
         var host = HostSpec(names: names, floatingAddress: floating, location: statement.location)

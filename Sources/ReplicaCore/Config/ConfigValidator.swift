@@ -71,7 +71,9 @@ struct ConfigValidator {
         if resource.hosts.count > 2, !usesConnections {
             warnings.append(ConfigError(resource.location, "resource \(resource.name) has \(resource.hosts.count) hosts: with more than two 'on' sections use explicit 'connection' sections or a 'connection-mesh' (no connection is made)"))
         }
-        if !usesConnections {
+        // A single host has no peer to reach it: drbdadm needs no address then (`up` refuses
+        // such a resource, ResourceSupport).
+        if !usesConnections, resource.hosts.count > 1 {
             for host in resource.hosts where host.effectiveAddress == nil {
                 throw ConfigError(host.location, "in resource \(resource.name), \(host.label) { ... }: 'address' keyword missing")
             }

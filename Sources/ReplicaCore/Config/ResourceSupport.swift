@@ -12,6 +12,11 @@ public enum ResourceSupport {
         if replicating.count > 2 {
             throw ConfigError(replicating[2].location, "resource \(resource.name) has \(replicating.count) hosts: Replica replicates between two nodes (more peers are not supported yet)")
         }
+        // A resource of one host (drbdadm accepts it without an address) has no peer to
+        // replicate to; Replica runs a node only with its peer.
+        if resource.hosts.count == 1 {
+            throw ConfigError(resource.hosts[0].location, "resource \(resource.name) has a single host (\(resource.hosts[0].label)): Replica replicates between two nodes, a resource without a peer is not supported")
+        }
         let common = configuration.common
         let sections: [(OptionSection, [OptionSetting])] = [
             (.resource, (common?.resource ?? []) + resource.sections.resource),
