@@ -121,11 +121,14 @@ public struct ConfigDumper {
         return out
     }
 
-    private func hostLine(_ host: ConnectionHost, width: Int, indent: Int) -> String {
+    /// `host NAME address ADDR;` in a `connection` or `path`: drbdadm writes the name, then
+    /// one space more than the line's indentation (not padding to a column: names of any
+    /// length get the same run).
+    private func hostLine(_ host: ConnectionHost, indent: Int) -> String {
         let head = "host \(host.name)"
         var text = Self.pad(indent) + head
         if let address = host.address {
-            text += String(repeating: " ", count: max(1, width - head.count))
+            text += String(repeating: " ", count: indent + 1)
             text += "address" + String(repeating: " ", count: 9) + address.description
         }
         if let port = host.port { text += " port \(port)" }
@@ -152,10 +155,10 @@ public struct ConfigDumper {
         }
         for connection in resource.connections {
             out += "    connection {\n"  // drbdadm 9.22 does not print connection names
-            for host in connection.hosts { out += hostLine(host, width: 16, indent: 8) }
+            for host in connection.hosts { out += hostLine(host, indent: 8) }
             for path in connection.paths {
                 out += "        path {\n"
-                for host in path { out += hostLine(host, width: 20, indent: 12) }
+                for host in path { out += hostLine(host, indent: 12) }
                 out += "        }\n"
             }
             out += dumpSections(connection.sections, indent: 8)
