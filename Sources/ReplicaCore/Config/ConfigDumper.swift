@@ -52,16 +52,28 @@ public struct ConfigDumper {
         var text = String(repeating: " ", count: indent) + key
         if text.count < 24 { text += String(repeating: " ", count: 24 - text.count) }
         let shown = raw ? value : quoted(value)
-        let padded = shown.count < 3 ? String(repeating: " ", count: 3 - shown.count) + shown : shown
+        // drbdadm right-aligns in three bytes (printf's %3s), not characters.
+        let width = shown.utf8.count
+        let padded = width < 3 ? String(repeating: " ", count: 3 - width) + shown : shown
         return text + " " + padded + ";\n"
     }
 
-    /// Quotes a value only when it needs quotes (empty, spaces, or characters of the syntax).
+    /// Quotes a value as drbdadm does: unless it could be written as an unquoted word — not
+    /// empty, and only ASCII letters, digits and `/ . _ -` (the lexer's word characters) —
+    /// it keeps its quotes (`"x+y"`, `"E:"`, `"é"`, `"a b"`).
     static func quoted(_ value: String) -> String {
-        let special = value.isEmpty || value.contains { $0.isWhitespace || ";{}#\"".contains($0) }
+        let special = value.isEmpty || !value.unicodeScalars.allSatisfy(isWordCharacter)
         guard special else { return value }
         let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         return "\"\(escaped)\""
+    }
+
+    /// A character an unquoted word may hold.
+    private static func isWordCharacter(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "a"..."z", "A"..."Z", "0"..."9", "/", ".", "_", "-": true
+        default: false
+        }
     }
 
     private static func pad(_ indent: Int) -> String { String(repeating: " ", count: indent) }
