@@ -116,6 +116,25 @@ struct OptionSupportTests {
         #expect(error.location.line == 3 && error.location.column == 3, "\(error.location)")
     }
 
+    @Test func aMeshNamesItsHostsByTheirShortNames() throws {
+        // drbdadm matches `hosts n1 n2;` to `on n1.example.home`: the mesh's options apply there.
+        let text = """
+            resource ms {
+              device minor 0; disk /tmp/none.img; meta-disk internal;
+              on n1.example.home { node-id 0; address 127.0.0.1:7789; }
+              on n2.example.home { node-id 1; address 127.0.0.2:7789; }
+              connection-mesh { hosts n1 n2; net { protocol B; } }
+            }
+            """
+        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/ms.res")
+        let resource = try #require(configuration.resource(named: "ms"))
+        let net = NodeResolver(nodeName: "n1.example.home").netOptions(of: resource, in: configuration)
+        #expect(net.last { $0.name == "protocol" }?.value == "B")
+        #expect(throws: ConfigError.self) {
+            try ConfigBuilder.load(text: text.replacingOccurrences(of: "hosts n1 n2", with: "hosts n1 n3"), file: "/etc/replica/ms.res")
+        }
+    }
+
     @Test func connectionOptionsOfThisNodeAreTheResources() throws {
         let (configuration, resource) = try resource("  connection { host alpha; host beta; net { protocol A; max-buffers 4096; } }")
         let net = NodeResolver(nodeName: "alpha").netOptions(of: resource, in: configuration)

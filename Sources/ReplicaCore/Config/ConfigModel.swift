@@ -201,6 +201,18 @@ public struct ConnectionMeshSpec: Sendable, Equatable {
     public var sections = OptionSections()
     /// Where the block starts.
     public var location: SourceLocation
+
+    /// True when the mesh names the host of an `on` section called `name`: by that name, or
+    /// by its short form before the first dot (`hosts n1 n2;` for `on n1.example.home`, as
+    /// drbdadm matches them).
+    public func includes(_ name: String) -> Bool {
+        hosts.contains { Self.meshName($0, matches: name) }
+    }
+
+    /// True when `meshName` (in `hosts`) names the `on` section `name`, fully or by its short form.
+    public static func meshName(_ meshName: String, matches name: String) -> Bool {
+        meshName == name || meshName == name.prefix { $0 != "." }
+    }
 }
 
 /// A `resource NAME { }` block.

@@ -91,7 +91,7 @@ struct ConfigValidator {
             }
         }
         if let mesh = resource.mesh {
-            for name in mesh.hosts where !known.contains(name) {
+            for name in mesh.hosts where !known.contains(where: { ConnectionMeshSpec.meshName(name, matches: $0) }) {
                 throw ConfigError(mesh.location, "host '\(name)' in connection-mesh is not defined by an 'on' section of resource \(resource.name)")
             }
         }

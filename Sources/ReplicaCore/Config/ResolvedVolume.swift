@@ -84,7 +84,7 @@ public struct NodeResolver: Sendable {
     func connectionSections(of resource: ResourceSpec) -> [OptionSections] {
         let me = resource.hosts.first { $0.names.contains(nodeName) }?.names ?? [nodeName]
         var sections: [OptionSections] = []
-        if let mesh = resource.mesh, mesh.hosts.contains(where: { me.contains($0) }) { sections.append(mesh.sections) }
+        if let mesh = resource.mesh, me.contains(where: mesh.includes) { sections.append(mesh.sections) }
         for connection in resource.connections {
             let hosts = connection.hosts.map(\.name) + connection.paths.flatMap { $0.map(\.name) }
             if hosts.contains(where: { me.contains($0) }) { sections.append(connection.sections) }
