@@ -116,6 +116,26 @@ struct OptionSupportTests {
         #expect(error.location.line == 3 && error.location.column == 3, "\(error.location)")
     }
 
+    @Test func aPathThroughDRBDProxyIsReadButRefusedAtUp() throws {
+        let text = """
+            resource px {
+              device minor 0; disk /tmp/none.img; meta-disk internal;
+              on alpha { node-id 0; address 10.0.0.1:7789; }
+              on beta { node-id 1; address 10.0.0.2:7789; }
+              connection {
+                host alpha address 127.0.0.1:7789 via proxy on proxy-a { inside 127.0.0.1:7788; outside 192.168.1.1:7788; }
+                host beta address 127.0.0.2:7789 via proxy on proxy-b { inside 127.0.0.2:7788; outside 192.168.1.2:7788; }
+              }
+            }
+            """
+        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/px.res")
+        let resource = try #require(configuration.resource(named: "px"))
+        #expect(resource.connections[0].hosts[0].proxy?.outside?.host == "192.168.1.1")
+        let error = try #require(throws: ConfigError.self) { try ResourceSupport.check(resource, in: configuration, node: "alpha") }
+        #expect(error.message.contains("DRBD Proxy is not supported"), "\(error)")
+        #expect(error.location.line == 6, "\(error.location)")
+    }
+
     @Test func aMeshNamesItsHostsByTheirShortNames() throws {
         // drbdadm matches `hosts n1 n2;` to `on n1.example.home`: the mesh's options apply there.
         let text = """

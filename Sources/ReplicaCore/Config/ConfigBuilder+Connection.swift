@@ -41,12 +41,18 @@ extension ConfigBuilder {
     }
 
     private func connectionHost(_ statement: ConfigStatement) throws(ConfigError) -> ConnectionHost {
-        guard statement.block == nil, let name = statement.arguments.first else {
-            throw ConfigError(statement.location, "'host' is written 'host NAME [address [AF] IP:PORT] [port P];'")
+        guard let name = statement.arguments.first else {
+            throw ConfigError(statement.location, "'host' is written 'host NAME [address [AF] IP:PORT] [port P] [via proxy on NAME... { inside ...; outside ...; }];'")
         }
         try PlainWords.checkName(name, "host name")
         var host = ConnectionHost(name: name.text, location: statement.location)
         var rest = Array(statement.arguments.dropFirst())
+        if let via = rest.firstIndex(where: { $0.text == "via" }) {
+            host.proxy = try proxyRoute(Array(rest[via...]), block: statement.block, at: statement.location)
+            rest.removeSubrange(via...)
+        } else if statement.block != nil {
+            throw ConfigError(statement.location, "a 'host' line takes a block only after 'via proxy on NAME'")
+        }
         if rest.first?.text == "address" {
             var words: [ConfigToken] = []
             rest.removeFirst()
@@ -64,6 +70,25 @@ extension ConfigBuilder {
             throw ConfigError(rest[0].location, "unexpected '\(rest[0].text)' in host line: expected 'address' or 'port'")
         }
         return host
+    }
+
+    /// `via proxy on NAME... { inside [AF] IP:PORT; outside [AF] IP:PORT; }` (DRBD Proxy).
+    private func proxyRoute(_ words: [ConfigToken], block: [ConfigStatement]?, at location: SourceLocation) throws(ConfigError) -> ProxyRoute {
+        guard words.count >= 4, words[1].text == "proxy", words[2].text == "on" else {
+            throw ConfigError(words[0].location, "a proxy path is written 'via proxy on NAME { inside ADDRESS; outside ADDRESS; }'")
+        }
+        for name in words[3...] { try PlainWords.checkName(name, "proxy host name") }
+        guard let block else { throw ConfigError(words[0].location, "'via proxy on \(words[3].text)' needs a block with 'inside' and 'outside'") }
+        var route = ProxyRoute(hosts: words[3...].map(\.text), location: words[0].location)
+        for line in block {
+            guard line.block == nil else { throw ConfigError(line.location, "'\(line.name)' takes an address, not a block") }
+            switch line.name {
+            case "inside": route.inside = try parseAddress(line.arguments, at: line.location)
+            case "outside": route.outside = try parseAddress(line.arguments, at: line.location)
+            default: throw ConfigError(line.location, "unknown keyword '\(line.name)' in a proxy path: expected inside or outside")
+            }
+        }
+        return route
     }
 
     func buildMesh(_ statement: ConfigStatement) throws(ConfigError) -> ConnectionMeshSpec {

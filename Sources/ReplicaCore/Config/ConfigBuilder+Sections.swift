@@ -50,6 +50,15 @@ extension ConfigBuilder {
             for section in allowed { if let d = OptionTable.definition(name, in: section) { return d } }
             return nil
         }
+        if let body = statement.block, statement.name == "plugin", statement.arguments.isEmpty, let definition = lookup("plugin") {
+            // DRBD Proxy's plugins: one statement of words per plugin, kept for the dump.
+            var lines: [String] = []
+            for line in body {
+                guard line.block == nil else { throw ConfigError(line.location, "a plugin line in 'plugin { }' takes no block") }
+                lines.append(([line.name] + line.arguments.map(\.text)).joined(separator: " "))
+            }
+            return (definition, OptionSetting(name: "plugin", value: "", location: statement.location, blockLines: lines))
+        }
         guard statement.block == nil else {
             throw ConfigError(statement.location, "'\(statement.name)' in \(blockName) takes a value, not a block")
         }

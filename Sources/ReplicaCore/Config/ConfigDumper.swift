@@ -81,7 +81,15 @@ public struct ConfigDumper {
     func dumpSection(_ name: String, _ settings: [OptionSetting], indent: Int) -> String {
         guard !settings.isEmpty else { return "" }
         var out = Self.pad(indent) + "\(name) {\n"
-        for setting in settings { out += Self.line(indent + 4, setting.name, setting.value) }
+        for setting in settings {
+            guard let lines = setting.blockLines else {
+                out += Self.line(indent + 4, setting.name, setting.value)
+                continue
+            }
+            out += Self.pad(indent + 4) + "\(setting.name) {\n"
+            for line in lines { out += Self.pad(indent + 8) + line + ";\n" }
+            out += Self.pad(indent + 4) + "}\n"
+        }
         return out + Self.pad(indent) + "}\n"
     }
 
@@ -144,7 +152,11 @@ public struct ConfigDumper {
             text += "address" + String(repeating: " ", count: 9) + address.description
         }
         if let port = host.port { text += " port \(port)" }
-        return text + ";\n"
+        guard let proxy = host.proxy else { return text + ";\n" }
+        text += String(repeating: " ", count: 9) + "via proxy on \(proxy.hosts.joined(separator: " ")) {\n"
+        if let inside = proxy.inside { text += Self.pad(indent + 4) + "inside".padding(toLength: 16, withPad: " ", startingAt: 0) + " \(inside);\n" }
+        if let outside = proxy.outside { text += Self.pad(indent + 4) + "outside".padding(toLength: 16, withPad: " ", startingAt: 0) + " \(outside);\n" }
+        return text + Self.pad(indent) + "}\n"
     }
 
     private func dumpResource(_ resource: ResourceSpec) -> String {

@@ -6,6 +6,9 @@ public struct OptionSetting: Sendable, Equatable {
     public var value: String
     /// Where the setting was written.
     public var location: SourceLocation
+    /// The statements of an option written as a block (DRBD Proxy's `plugin { zlib level 9; }`),
+    /// each as its words; nil for an option with a value.
+    public var blockLines: [String]? = nil
 }
 
 /// `device /dev/drbdN;`, `device minor N;` or `device /dev/drbdX minor N;`.
@@ -176,6 +179,21 @@ public struct ConnectionHost: Sendable, Equatable {
     /// A port given without an address.
     public var port: Int?
     /// Where it was written.
+    public var location: SourceLocation
+    /// `via proxy on NAME... { inside ADDR; outside ADDR; }`: the path runs through DRBD Proxy.
+    public var proxy: ProxyRoute? = nil
+}
+
+/// The DRBD Proxy a connection's host reaches its peer through (read and dumped; Replica
+/// runs no proxy and refuses such a resource at `up`).
+public struct ProxyRoute: Sendable, Equatable {
+    /// The hosts the proxy runs on (`on NAME...`).
+    public var hosts: [String]
+    /// The proxy's address facing DRBD (`inside`).
+    public var inside: NetworkAddress?
+    /// The proxy's address facing the other proxy (`outside`).
+    public var outside: NetworkAddress?
+    /// Where `via` was written.
     public var location: SourceLocation
 }
 

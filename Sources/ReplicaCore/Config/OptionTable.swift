@@ -161,6 +161,8 @@ public enum OptionTable {
         .init("read-loops", .proxy, n(0...1_000_000, 1, "loops"), nil),
         .init("compression", .proxy, n(0...1_000_000, 1, "level"), nil),
         .init("bwlimit", .proxy, n(0...Int64(1) << 40, 1, "bytes/s"), nil),
+        // Written as a block, `plugin { zlib level 9; }` (ConfigBuilder.option keeps its lines).
+        .init("plugin", .proxy, .text(maxLength: 4096), nil),
 
         // handlers { }
     ] + [

@@ -17,6 +17,14 @@ public enum ResourceSupport {
         if resource.hosts.count == 1 {
             throw ConfigError(resource.hosts[0].location, "resource \(resource.name) has a single host (\(resource.hosts[0].label)): Replica replicates between two nodes, a resource without a peer is not supported")
         }
+        // A path through DRBD Proxy: Replica runs no proxy, it would connect around it.
+        for connection in resource.connections {
+            for host in connection.hosts + connection.paths.flatMap({ $0 }) {
+                if let proxy = host.proxy {
+                    throw ConfigError(proxy.location, "host \(host.name) reaches its peer via proxy on \(proxy.hosts.joined(separator: " ")): DRBD Proxy is not supported by Replica (it connects to its peer directly)")
+                }
+            }
+        }
         let common = configuration.common
         let sections: [(OptionSection, [OptionSetting])] = [
             (.resource, (common?.resource ?? []) + resource.sections.resource),
@@ -37,7 +45,8 @@ public enum ResourceSupport {
                 // A volume's `disk { }` mixes backing-device and resync options.
                 let kind = section == .disk && OptionTable.definition(setting.name, in: .disk) == nil ? OptionSection.peerDevice : section
                 if let reason = OptionSupport.refusal(of: setting, in: kind) {
-                    throw ConfigError(setting.location, "\(setting.name) \(setting.value): \(reason)")
+                    let shown = setting.blockLines == nil ? "\(setting.name) \(setting.value)" : "\(setting.name) { }"
+                    throw ConfigError(setting.location, "\(shown): \(reason)")
                 }
             }
         }
