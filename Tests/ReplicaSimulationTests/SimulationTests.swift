@@ -94,9 +94,12 @@ struct SimulationTests {
     /// before the peer's disk failed them (6100894, 5100299, 5100731, and 810004 among the
     /// detach seeds: such writes now complete on the peer's write ack, as a Diskless node's);
     /// a Primary whose peer let its disk go kept no mark of the writes the peer had not
-    /// confirmed as durable, and the peer crashed and came back without one (6101425).
+    /// confirmed as durable, and the peer crashed and came back without one (6101425); an
+    /// attach in place kept the record of the first meta-data failure, and a later detach
+    /// handed its old UUIDs to the next attach, whose newer data the peer then overwrote
+    /// (900813).
     @Test(arguments: [(UInt64(630), OnIOError.detach), (747, .detach), (3975, .passOn), (5564, .passOn), (5611, .passOn), (5915, .passOn),
-                      (20718, .detach), (5100299, .detach), (5100731, .detach), (6100894, .passOn), (6101425, .passOn)])
+                      (20718, .detach), (5100299, .detach), (5100731, .detach), (6100894, .passOn), (6101425, .passOn), (900813, .detach)])
     func metadataFaultRegressionSeeds(seed: UInt64, onIOError: OnIOError) throws {
         var options = SimulationOptions(seed: seed)
         options.onIOError = onIOError

@@ -36,6 +36,12 @@ extension VolumeEngine {
         attached.bitmap = fresh.bitmap
         attached.localSize = fresh.localSize
         attached.activityLog = fresh.activityLog
+        // What the old disk's meta-data could not say was taken over by `fresh` (its attach
+        // carried it); kept here, a later detach would hand it to the next attach again, in
+        // place of the newer UUIDs (simulator seed 900813 with meta-data faults: a generation
+        // started since went back to the one of the first failure, and the peer's older data
+        // overwrote the newer).
+        attached.unwrittenMetadata = nil
         // The data this node serves is the peer's: the disk is at best an older copy.
         attached.state.disk = min(fresh.state.disk, .outdated)
         peerState.role = state.peerRole
