@@ -66,6 +66,10 @@ public struct VolumeAttachment: Sendable {
             superblock.uuids = intended.superblock.uuids
             superblock.flags = intended.superblock.flags.subtracting([.activityLogClean, .fullSync])
             bitmap.formUnion(intended.bitmap)
+            // And what the engine marked since it let the disk go (writes of the batch whose
+            // meta-data write failed were not done here, but the peer may have them;
+            // simulator seed 910795 with meta-data faults).
+            if let live = previous?.bitmap, live.bitCount == bitmap.bitCount { bitmap.formUnion(live) }
             carried = true
         }
         if superblock.flags.contains(.fullSync) {

@@ -203,8 +203,12 @@ extension VolumeEngine {
                     return
                 }
                 effectiveDataUUID = offered
+                startedCurrentGeneration = false
             }
-            startedCurrentGeneration = false
+            // (A node whose peer has no disk shares its generation with no one: it stays its
+            // own — simulator seed 921663: a split-brain victim connected for a moment to a
+            // Diskless Primary that refused its data, forgot it had started its generation,
+            // and a second promotion apart pushed the common one out of its bitmap UUID.)
             var next = state
             next.peerRole = peerState.role
             next.peerDisk = peerState.disk
