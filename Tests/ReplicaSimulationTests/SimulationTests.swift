@@ -170,8 +170,13 @@ struct SimulationTests {
     /// The campaign of seeds 10001–13000 (300 operations) found two: bits marked after a resync
     /// block was sent cleared by its answer (11484), and a Secondary SyncSource promoted apart
     /// from a target that finished unseen and was promoted too, not seen as a split brain (12031).
+    /// The eleventh session's campaign 950001–952000 found 951557: a SyncTarget crashed after a
+    /// resync write was acknowledged and lost it (unflushed), and its bitmap on disk had never
+    /// held the bit (set by a failed write after the resync began); now the target saves its
+    /// bitmap when the resync begins and when a peer write fails, and saves bits its resync
+    /// writes cleared only once a flush made those writes durable.
     @Test(arguments: [UInt64(16), 54, 75, 82, 102, 141, 376, 721, 1238, 1290, 1389, 1398, 1529, 2509, 2632, 2752, 2855,
-                      11484, 12031, 100484, 101853, 101922, 102152, 102222, 103507])
+                      11484, 12031, 100484, 101853, 101922, 102152, 102222, 103507, 951557])
     func regressionSeeds(seed: UInt64) throws {
         for operations in [150, 300] {
             var options = SimulationOptions(seed: seed)

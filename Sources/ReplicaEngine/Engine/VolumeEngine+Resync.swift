@@ -149,6 +149,10 @@ extension VolumeEngine {
             peer.uuids.bitmap = uuid & ~1
             handshake.peerUUIDs = peer
         }
+        // The blocks to sync reach the disk before the resync clears any of them: a crash of
+        // this node mid-resync resumes from them (simulator seed 951557).
+        counters.bitmapWrites += 1
+        persistBitmap(&effects)
         persistSuperblock(&effects)
         effects.append(.log("Began resync as SyncTarget (will sync \(bitmap.setCount * 4) KB)"))
         var next = state
@@ -246,7 +250,9 @@ extension VolumeEngine {
         case .success:
             counters.diskWritten += UInt64(reply.size / 1024)
             counters.resyncBytes += UInt64(reply.size)
-            clearUnlessMarkedLater(Bitmap.bits(forBytes: Int64(reply.offset), length: Int64(reply.size)), blockID: reply.blockID)
+            let bits = Bitmap.bits(forBytes: Int64(reply.offset), length: Int64(reply.size))
+            clearUnlessMarkedLater(bits, blockID: reply.blockID)
+            resyncClears.cleared(bits)
             effects.append(.send(.resyncWriteAck(ack)))
         case .failure:
             resync.markedLater[reply.blockID] = nil

@@ -329,6 +329,10 @@ extension VolumeEngine {
             }
         case .failure(let error):
             markOutOfSync(offset: Int64(header.offset), length: Int64(write.size))
+            // The mark reaches the disk: the peer clears its own once a later write of the
+            // block is acknowledged, and only this bitmap remembers it then (seed 951557).
+            counters.bitmapWrites += 1
+            persistBitmap(&effects)
             effects.append(.send(.negativeAck(ack)))
             _ = localIOFailed(error, &effects)
         }

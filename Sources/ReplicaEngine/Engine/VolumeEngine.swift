@@ -20,6 +20,8 @@ public struct VolumeEngine: Sendable {
     var nextIOID: LocalIOID = 1
     /// What each local I/O in flight is for, and the connection it belongs to.
     var ioPurpose: [LocalIOID: (purpose: IOPurpose, connection: UInt64)] = [:]
+    /// Bits resync writes cleared that no flush has made durable yet (``persistBitmap(_:)``).
+    var resyncClears = ResyncClearsBeforeFlush()
     var ordering = IOOrdering()
     var writes = WriteTracking()
     var receiver = ReceiveTracking()
@@ -125,6 +127,7 @@ public struct VolumeEngine: Sendable {
             localIOCompleted(id, .failure(Self.disklessError(io)), &effects)
             return
         }
+        if case .flush = io { resyncClears.flushSubmitted(id) }
         if ordering.admit(id, io) {
             effects.append(.localIO(id, io))
         }
@@ -135,6 +138,13 @@ public struct VolumeEngine: Sendable {
         guard let (purpose, connection) = ioPurpose.removeValue(forKey: id) else {
             effects.append(.log("completion of unknown local I/O \(id) ignored"))
             return
+        }
+        var succeeded = false
+        if case .success = result { succeeded = true }
+        let pageBits = Int64(Bitmap.wordsPerPage * 64)
+        for bits in resyncClears.completed(id, succeeded: succeeded) where !bits.isEmpty {
+            // Durable now: the next save writes these pages with the bits cleared.
+            bitmap.markPagesUnsaved(Int(bits.lowerBound / pageBits)..<Int((bits.upperBound - 1) / pageBits + 1))
         }
         let ready = ordering.finish(id)
         if isDetached {
@@ -231,8 +241,16 @@ public struct VolumeEngine: Sendable {
     /// eviction.)
     mutating func persistBitmap(_ effects: inout [EngineEffect]) {
         guard !isDetached else { return }
+        // Bits cleared by resync writes that no flush covers yet are saved as set (and
+        // cleared again here, which leaves their pages unsaved for the save after the flush).
+        var shown: [Int64] = []
+        for (bits, _) in resyncClears.ranges {
+            for bit in bits where bit < bitmap.bitCount && !bitmap.isSet(bit) { shown.append(bit) }
+        }
+        for bit in shown { bitmap.set(bit..<(bit + 1)) }
         effects.append(.writeBitmap(bitmap.unsavedPageImages))
         bitmap.markPagesSaved()
+        for bit in shown { bitmap.clear(bit..<(bit + 1)) }
     }
 }
 
