@@ -86,12 +86,12 @@ case "$TEST" in
 clients)
     # nbdinfo: size and flags.
     info=$(nbdinfo "$uriA") || fail "nbdinfo on the Primary"
-    echo "$info" | grep -q "export-size: $size" || fail "nbdinfo size: $info"
+    grep -q "export-size: $size" <<< "$info" || fail "nbdinfo size: $info"
     for flag in can_flush can_fua can_trim can_zero can_multi_conn; do
-        echo "$info" | grep -q "$flag: true" || fail "nbdinfo: $flag not true"
+        grep -q "$flag: true" <<< "$info" || fail "nbdinfo: $flag not true: $info"
     done
-    echo "$info" | grep -q "is_read_only: false" || fail "nbdinfo: read-only"
-    echo "$info" | grep -q "block_size_minimum: 512" || fail "nbdinfo: minimum block size"
+    grep -q "is_read_only: false" <<< "$info" || fail "nbdinfo: read-only or no is_read_only line: $info"
+    grep -q "block_size_minimum: 512" <<< "$info" || fail "nbdinfo: minimum block size"
     # The Secondary refuses, with the reason in NBD_REP_ERR_POLICY.
     if nbdinfo "$uriB" >/dev/null 2>&1; then fail "the Secondary exported its volume"; fi
     policy_refused "$work/run-beta/replica0" || fail "no ERR_POLICY naming the Secondary role"    # nbdcopy: 256 MiB in and out, compared; and on both disks.
@@ -104,7 +104,7 @@ clients)
     # qemu-io: pattern writes and reads, zeroes.
     out=$(qemu-io -f raw -c "write -P 0xab 0 1M" -c "read -P 0xab 0 1M" -c "write -P 0x5c 3M 64k" -c "read -P 0x5c 3M 64k" \
         -c "write -z 8M 2M" -c "read -P 0 8M 2M" -c "flush" "$uriA" 2>&1) || fail "qemu-io: $out"
-    echo "$out" | grep -qi "fail\|error\|mismatch" && fail "qemu-io: $out"
+    grep -qi "fail\|error\|mismatch" <<< "$out" && fail "qemu-io: $out"
     # fio's nbd engine with verification.
     cat > "$work/v.fio" <<FIO
 [global]
@@ -256,7 +256,7 @@ tcp)
     # The export on TCP (nbd-address): the same volume as on the Unix socket.
     tcpA="nbd://127.0.0.1:$nbdport"
     info=$(nbdinfo "$tcpA") || fail "nbdinfo over TCP"
-    echo "$info" | grep -q "export-size: $size" || fail "nbdinfo size over TCP: $info"
+    grep -q "export-size: $size" <<< "$info" || fail "nbdinfo size over TCP: $info"
     if nbdinfo "nbd://127.0.0.2:$nbdport" >/dev/null 2>&1; then fail "the Secondary exported its volume over TCP"; fi
     policy_refused "127.0.0.2:$nbdport" || fail "no ERR_POLICY naming the Secondary role over TCP"
     head -c 32M /dev/urandom > "$work/in"
