@@ -169,7 +169,7 @@ size=200m
 time_based=1
 runtime=75
 FIO
-    fio --output="$work/fio.out" "$work/w.fio" >/dev/null 2>&1 & writer=$!
+    fio --aux-path="$work" --output="$work/fio.out" "$work/w.fio" >/dev/null 2>&1 & writer=$!
     sleep 5
     pid=$(pid_of alpha)
     kill -STOP "$(pid_of beta)"

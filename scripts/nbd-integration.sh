@@ -119,7 +119,7 @@ verify_fatal=1
 do_verify=1
 [verify]
 FIO
-    fio --output="$work/fio.out" "$work/v.fio" >/dev/null 2>&1 || fail "fio verify: $(tail -5 "$work/fio.out")"
+    fio --aux-path="$work" --output="$work/fio.out" "$work/v.fio" >/dev/null 2>&1 || fail "fio verify: $(tail -5 "$work/fio.out")"
     grep -q "err= 0" "$work/fio.out" || fail "fio: $(cat "$work/fio.out")"
     A down r0; B down r0
     same_disks || fail "the two disks differ after the clients' writes"
