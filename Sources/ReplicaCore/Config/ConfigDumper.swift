@@ -78,6 +78,10 @@ public struct ConfigDumper {
 
     private static func pad(_ indent: Int) -> String { String(repeating: " ", count: indent) }
 
+    /// A key drbdadm pads to 16 characters after the indentation (`floating`, external
+    /// `meta-disk`, a proxy path's `inside`/`outside`), where `line` pads to column 25.
+    private static func shortKey(_ key: String) -> String { key.padding(toLength: 16, withPad: " ", startingAt: 0) }
+
     func dumpSection(_ name: String, _ settings: [OptionSetting], indent: Int) -> String {
         guard !settings.isEmpty else { return "" }
         var out = Self.pad(indent) + "\(name) {\n"
@@ -119,7 +123,7 @@ public struct ConfigDumper {
         case .internal?: out += Self.line(indent, "meta-disk", "internal", raw: true)
         case .external(let path, let index)?:
             // drbdadm pads this keyword to 16 columns regardless of indentation.
-            out += Self.pad(indent) + "meta-disk".padding(toLength: 16, withPad: " ", startingAt: 0) + " "
+            out += Self.pad(indent) + Self.shortKey("meta-disk") + " "
                 + (index.map { "\(path) [\($0)]" } ?? path) + ";\n"
         case nil: break
         }
@@ -154,8 +158,8 @@ public struct ConfigDumper {
         if let port = host.port { text += " port \(port)" }
         guard let proxy = host.proxy else { return text + ";\n" }
         text += String(repeating: " ", count: 9) + "via proxy on \(proxy.hosts.joined(separator: " ")) {\n"
-        if let inside = proxy.inside { text += Self.pad(indent + 4) + "inside".padding(toLength: 16, withPad: " ", startingAt: 0) + " \(inside);\n" }
-        if let outside = proxy.outside { text += Self.pad(indent + 4) + "outside".padding(toLength: 16, withPad: " ", startingAt: 0) + " \(outside);\n" }
+        if let inside = proxy.inside { text += Self.pad(indent + 4) + Self.shortKey("inside") + " \(inside);\n" }
+        if let outside = proxy.outside { text += Self.pad(indent + 4) + Self.shortKey("outside") + " \(outside);\n" }
         return text + Self.pad(indent) + "}\n"
     }
 
@@ -167,7 +171,7 @@ public struct ConfigDumper {
         out += dumpVolumes(resource.volumes, indent: 4)
         for host in resource.hosts {
             if let floating = host.floatingAddress {
-                out += "    " + "floating".padding(toLength: 16, withPad: " ", startingAt: 0) + " \(floating) {\n"
+                out += "    " + Self.shortKey("floating") + " \(floating) {\n"
             } else {
                 out += "    on \(host.names.joined(separator: " ")) {\n"
             }

@@ -243,14 +243,24 @@ public struct VolumeEngine: Sendable {
         guard !isDetached else { return }
         // Bits cleared by resync writes that no flush covers yet are saved as set (and
         // cleared again here, which leaves their pages unsaved for the save after the flush).
-        var shown: [Int64] = []
+        // Worked in runs of clear bits, not bit by bit: a long resync without a flush can
+        // leave most of a large disk in these ranges.
+        var shown: [Range<Int64>] = []
         for (bits, _) in resyncClears.ranges {
-            for bit in bits where bit < bitmap.bitCount && !bitmap.isSet(bit) { shown.append(bit) }
+            let end = min(bits.upperBound, bitmap.bitCount)
+            var next = bits.lowerBound
+            while next < end {
+                let clear = bitmap.nextClearBit(from: next, before: end)
+                guard clear < end else { break }
+                let set = min(bitmap.nextSetBit(from: clear) ?? end, end)
+                shown.append(clear..<set)
+                next = set
+            }
         }
-        for bit in shown { bitmap.set(bit..<(bit + 1)) }
+        for run in shown { bitmap.set(run) }
         effects.append(.writeBitmap(bitmap.unsavedPageImages))
         bitmap.markPagesSaved()
-        for bit in shown { bitmap.clear(bit..<(bit + 1)) }
+        for run in shown { bitmap.clear(run) }
     }
 }
 
