@@ -136,6 +136,42 @@ struct OptionSupportTests {
         #expect(error.location.line == 6, "\(error.location)")
     }
 
+    @Test func floatingSectionsAreReadButRefusedAtUp() throws {
+        // Both forms, DRBD 8.4's `floating ADDRESS;` and the block: dumped, refused at up.
+        for form in ["floating 10.0.0.1:7789;", "floating 10.0.0.1:7789 { }"] {
+            let text = """
+                resource fl {
+                  device minor 0; disk /tmp/none.img; meta-disk internal;
+                  \(form)
+                  floating 10.0.0.2:7789;
+                }
+                """
+            let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/fl.res")
+            let resource = try #require(configuration.resource(named: "fl"))
+            #expect(resource.hosts.map(\.floatingAddress?.host) == ["10.0.0.1", "10.0.0.2"])
+            let error = try #require(throws: ConfigError.self) { try ResourceSupport.check(resource, in: configuration, node: "alpha") }
+            #expect(error.message.contains("IP address"), "\(error)")
+            #expect(error.location.line == 3 && error.location.column == 3, "\(error.location)")
+        }
+    }
+
+    @Test func aProxyPluginBlockIsReadButRefusedAtUp() throws {
+        let text = """
+            resource px {
+              device minor 0; disk /tmp/none.img; meta-disk internal;
+              proxy { plugin { zlib level 9; } }
+              on alpha { node-id 0; address 10.0.0.1:7789; }
+              on beta { node-id 1; address 10.0.0.2:7789; }
+            }
+            """
+        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/px.res")
+        let resource = try #require(configuration.resource(named: "px"))
+        #expect(resource.sections.proxy.first?.blockLines == ["zlib level 9"])
+        let error = try #require(throws: ConfigError.self) { try ResourceSupport.check(resource, in: configuration, node: "alpha") }
+        #expect(error.message.contains("plugin { }") && error.message.contains("DRBD Proxy"), "\(error)")
+        #expect(error.location.line == 3 && error.location.column == 11, "\(error.location)")
+    }
+
     @Test func aMeshNamesItsHostsByTheirShortNames() throws {
         // drbdadm matches `hosts n1 n2;` to `on n1.example.home`: the mesh's options apply there.
         let text = """

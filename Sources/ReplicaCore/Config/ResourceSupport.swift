@@ -17,6 +17,11 @@ public enum ResourceSupport {
         if resource.hosts.count == 1 {
             throw ConfigError(resource.hosts[0].location, "resource \(resource.name) has a single host (\(resource.hosts[0].label)): Replica replicates between two nodes, a resource without a peer is not supported")
         }
+        // A `floating` section names no host: DRBD picks it by the machine's IP address, which
+        // Replica does not do (it finds its node by name, so that several run on one machine).
+        if let floating = resource.hosts.first(where: { $0.floatingAddress != nil }) {
+            throw ConfigError(floating.location, "resource \(resource.name): '\(floating.label)' is matched by this machine's IP address, which Replica does not support; name the host with 'on NAME { address ...; }'")
+        }
         // A path through DRBD Proxy: Replica runs no proxy, it would connect around it.
         for connection in resource.connections {
             for host in connection.hosts + connection.paths.flatMap({ $0 }) {
