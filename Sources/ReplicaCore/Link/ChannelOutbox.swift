@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Something queued on one channel of a link, and the bytes it counts for.
 protocol OutboxItem: Sendable {
@@ -14,7 +15,7 @@ protocol OutboxItem: Sendable {
 /// once (the common case: a frame leaves from the thread that made it); what the channel does
 /// not take goes into the queue, whose size is ``queuedBytes``. The runtime bounds it by
 /// holding application requests back while it is full (`max-buffers`); when a send brings it
-/// below ``lowMark``, ``onDrained`` runs.
+/// below ``lowMark``, ``Events/drained`` runs.
 final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
     /// Tries to put `item` on the channel without waiting: nil when all of it went, else the
     /// rest (which then goes first).
@@ -25,7 +26,11 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var items: [Item] = []
-    private var bytes = 0
+    private var bytes = 0 {
+        didSet { bytesSeen.store(bytes, ordering: .relaxed) }
+    }
+    /// `bytes`, readable without the lock (the runtime reads it at every request and step).
+    private let bytesSeen = Atomic<Int>(0)
     private var busy = false
     private var stopping = false
     private var finishing = false
@@ -37,30 +42,40 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
 
     private let tryWrite: TryWrite
     private let write: Write
-    /// The queue's size below which ``onDrained`` runs.
+    /// The queue's size below which ``Events/drained`` runs.
     let lowMark: Int
-    /// Runs (on the sender thread) after a send that left the queue below ``lowMark`` (the
-    /// runtime then lets requests it held back go on; it checks cheaply whether there are any).
-    let onDrained: @Sendable () -> Void
-    /// Runs (on the sender thread) when a send failed; the link closes.
-    let onFailure: @Sendable (TransportError) -> Void
-    /// Runs (on the sender thread) once everything queued went out after ``finish()``.
-    let onFinished: @Sendable () -> Void
+    /// What the owner hears. Kept (strongly) until the sender thread ends, then dropped:
+    /// the owner usually owns this outbox and these closures refer back to it, and a weak
+    /// reference instead gave the owner a side table, which made every retain and release of
+    /// it take the slow path (callgrind: about 14 per replicated write). Guarded by `condition`.
+    private var events: Events?
 
-    init(name: String, lowMark: Int, tryWrite: @escaping TryWrite, write: @escaping Write,
-         onDrained: @escaping @Sendable () -> Void, onFailure: @escaping @Sendable (TransportError) -> Void,
-         onFinished: @escaping @Sendable () -> Void) {
+    /// What an outbox tells its owner.
+    struct Events {
+        /// Runs (on the sender thread) after a send that left the queue below ``lowMark`` (the
+        /// runtime then lets requests it held back go on; it checks cheaply whether there are any).
+        var drained: @Sendable () -> Void
+        /// Runs when a send failed (on the thread that sent); the link closes.
+        var failed: @Sendable (TransportError) -> Void
+        /// Runs (on the sender thread) once everything queued went out after ``finish()``.
+        var finished: @Sendable () -> Void
+    }
+
+    init(name: String, lowMark: Int, tryWrite: @escaping TryWrite, write: @escaping Write, events: Events) {
         self.tryWrite = tryWrite
         self.write = write
         self.lowMark = lowMark
-        self.onDrained = onDrained
-        self.onFailure = onFailure
-        self.onFinished = onFinished
-        thread = JoinableThread.start(name: name) { [self] in run() }
+        self.events = events
+        thread = JoinableThread.start(name: name) { [self] in
+            run()
+            // The thread's work is over: what the events refer to is let go.
+            condition.withLock { self.events = nil }
+        }
+        if thread == nil { self.events = nil }
     }
 
     /// Bytes queued and not yet handed to the channel.
-    var queuedBytes: Int { condition.withLock { bytes } }
+    var queuedBytes: Int { bytesSeen.load(ordering: .relaxed) }
 
     /// False when the sender thread could not be started (the link cannot work).
     var isRunning: Bool { thread != nil }
@@ -79,12 +94,14 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
         do {
             rest = try tryWrite(item)
         } catch {
-            condition.withLock {
+            let failedEvent = condition.withLock {
                 busy = false
                 failed = true
                 condition.broadcast()
+                return events?.failed
             }
-            return onFailure(error)
+            failedEvent?(error)
+            return
         }
         condition.withLock {
             busy = false
@@ -138,6 +155,8 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
     }
 
     private func run() {
+        // The sender thread is the only one that drops them (after this returns).
+        guard let events = condition.withLock({ events }) else { return }
         while true {
             condition.lock()
             while !stopping && !failed && (busy || items.isEmpty) && !(finishing && items.isEmpty && !busy) { condition.wait() }
@@ -148,7 +167,7 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
             if items.isEmpty {
                 // Finishing, and everything went out.
                 condition.unlock()
-                return onFinished()
+                return events.finished()
             }
             let batch = items
             let batchBytes = bytes
@@ -163,7 +182,7 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
                     failed = true
                     condition.broadcast()
                 }
-                return onFailure(error)
+                return events.failed(error)
             }
             let drained = condition.withLock { () -> Bool in
                 busy = false
@@ -172,7 +191,7 @@ final class ChannelOutbox<Item: OutboxItem>: @unchecked Sendable {
                 if drainWaiters > 0 { condition.broadcast() }
                 return bytes < lowMark
             }
-            if drained { onDrained() }
+            if drained { events.drained() }
         }
     }
 }

@@ -77,12 +77,11 @@ final class FramedLink<Wire: FrameWire>: PeerLink, @unchecked Sendable {
                 name: "replica-tx-\(channel)", lowMark: lowMark,
                 tryWrite: { item throws(TransportError) in try wire.tryWrite(item) },
                 write: { items throws(TransportError) in try wire.write(items) },
-                onDrained: { [weak self] in
-                    guard let self else { return }
-                    handler.linkDrained(self)
-                },
-                onFailure: { [weak self] error in self?.close(reason: error.description) },
-                onFinished: { [weak self] in self?.channelFinished(channel) })
+                // Strong: the outbox drops these when its thread ends (after a close, a
+                // failure or the end of a graceful close), which breaks the cycle.
+                events: .init(drained: { [self] in handler.linkDrained(self) },
+                              failed: { [self] error in close(reason: error.description) },
+                              finished: { [self] in channelFinished(channel) }))
             switch channel {
             case .data: dataOutbox = outbox
             case .meta: metaOutbox = outbox

@@ -41,22 +41,27 @@ final class StreamWire: FrameWire, @unchecked Sendable {
     }
 
     func pack(_ frames: [OutgoingFrame]) -> StreamBatch {
+        // One buffer, sized once, for the headers, fixed parts and copied data (growing it
+        // frame by frame reallocated it two or three times per frame).
+        var capacity = 0
+        for outgoing in frames {
+            let dataCount = FrameCodec.dataCount(outgoing.frame)
+            capacity += FrameHeader.size + outgoing.frame.type.fixedPayloadSize + (dataCount <= Self.copiedDataLimit ? dataCount : 0)
+        }
         var segments: [StreamBatch.Segment] = []
         var packed: [UInt8] = []
+        packed.reserveCapacity(capacity)
         var total = 0
         for outgoing in frames {
             let frame = outgoing.frame
-            let fixed = FrameCodec.encodeFixedPayload(frame)
-            let data = FrameCodec.dataBytes(frame)
+            let dataCount = FrameCodec.dataCount(frame)
             let extra = outgoing.held?.count ?? 0
-            packed += FrameHeader(type: frame.type, volume: outgoing.volume, length: UInt32(fixed.count + data.count + extra)).encoded()
-            packed += fixed
-            total += FrameHeader.size + fixed.count + data.count + extra
-            if data.count <= Self.copiedDataLimit {
-                packed += data
-            } else {
+            let copied = dataCount <= Self.copiedDataLimit
+            FrameCodec.append(frame, volume: outgoing.volume, extraDataCount: extra, withData: copied, to: &packed)
+            total += FrameHeader.size + frame.type.fixedPayloadSize + dataCount + extra
+            if !copied {
                 segments.append(.bytes(packed[...]))
-                segments.append(.bytes(data[...]))
+                segments.append(.bytes(FrameCodec.dataBytes(frame)[...]))
                 packed = []
             }
             if let held = outgoing.held {

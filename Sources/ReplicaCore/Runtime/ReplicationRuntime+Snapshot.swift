@@ -98,6 +98,10 @@ extension ReplicationRuntime {
     public func waitForResource(timeout: Double, until predicate: (ResourceSnapshot) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         return publishedChanged.withLock {
+            // Counted before the first look, so that a step publishing after it wakes us
+            // (``publish()`` broadcasts only while someone waits).
+            publishWaiters.add(1, ordering: .sequentiallyConsistent)
+            defer { publishWaiters.subtract(1, ordering: .sequentiallyConsistent) }
             while !predicate(resourceSnapshot) {
                 if !publishedChanged.wait(until: deadline) { return predicate(resourceSnapshot) }
             }
@@ -105,9 +109,13 @@ extension ReplicationRuntime {
         }
     }
 
-    /// Publishes the engines' state for status readers (at the end of every step).
+    /// Publishes the engines' state for status readers (at the end of every step): each
+    /// volume's snapshot is made outside the lock and stored in place under it (a copy of the
+    /// published snapshot made its volume array copy on write: an allocation every step);
+    /// waiters are woken only when there are any.
     func publish() {
-        var snapshot = published.withLock { $0 }
+        let queuedBytes = link?.queuedBytes ?? 0
+        let lastConnectFailure = transport.lastFailure
         var stateChanged = false
         for (index, volume) in volumes.enumerated() {
             // Read in place: a copy of the engine here cost every step a retain and release of
@@ -126,20 +134,26 @@ extension ReplicationRuntime {
             }
             volumeSnapshot.pendingRequests = volume.completions.count
             volumeSnapshot.lastError = volume.lastError
-            volumeSnapshot.lastCloseReason = snapshot.lastCloseReason
-            if snapshot.volumes[index].state != volumeSnapshot.state || snapshot.volumes[index].lastError != volumeSnapshot.lastError { stateChanged = true }
-            snapshot.volumes[index] = volumeSnapshot
+            let changed = published.withLock { snapshot -> Bool in
+                volumeSnapshot.lastCloseReason = snapshot.lastCloseReason
+                // Compared in place: a copy of the previous snapshot cost a retain and release
+                // of each of its strings.
+                let changed = snapshot.volumes[index].state != volumeSnapshot.state || snapshot.volumes[index].lastError != volumeSnapshot.lastError
+                snapshot.volumes[index] = volumeSnapshot
+                return changed
+            }
+            if changed { stateChanged = true }
         }
-        snapshot.heldRequests = heldRequests.count
-        snapshot.applicationInFlight = applicationInFlight
-        snapshot.queuedBytes = link?.queuedBytes ?? 0
-        snapshot.queueLimitBytes = limits.queueBytes
-        snapshot.lastConnectFailure = transport.lastFailure
-        let wasCongested = published.withLock { previous in
-            defer { previous = snapshot }
-            return previous.congested
+        let congestionChanged = published.withLock { snapshot -> Bool in
+            let wasCongested = snapshot.congested
+            snapshot.heldRequests = heldRequests.count
+            snapshot.applicationInFlight = applicationInFlight
+            snapshot.queuedBytes = queuedBytes
+            snapshot.queueLimitBytes = limits.queueBytes
+            snapshot.lastConnectFailure = lastConnectFailure
+            return wasCongested != snapshot.congested
         }
-        publishedChanged.withLock { publishedChanged.broadcast() }
-        if stateChanged || wasCongested != snapshot.congested { stateChanges.bump() }
+        if publishWaiters.load(ordering: .sequentiallyConsistent) > 0 { publishedChanged.withLock { publishedChanged.broadcast() } }
+        if stateChanged || congestionChanged { stateChanges.bump() }
     }
 }

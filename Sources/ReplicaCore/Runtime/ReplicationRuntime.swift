@@ -53,6 +53,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     // Status.
     let published: Mutex<ResourceSnapshot>
     let publishedChanged = NSCondition()
+    /// Threads in ``waitForResource(timeout:until:)``: a step wakes them only when there are any.
+    let publishWaiters = Atomic<Int>(0)
     /// Told of every change of a volume's role, connection or disk state (events streams).
     public let stateChanges: StateChangeSignal
 

@@ -1,11 +1,13 @@
 /// Big-endian integer access to byte arrays, for on-disk and on-wire structures.
 extension Array where Element == UInt8 {
+    @inlinable
     package func readBE<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) -> T {
         var value: T = 0
         for i in 0..<MemoryLayout<T>.size { value = value << 8 | T(self[offset + i]) }
         return value
     }
 
+    @inlinable
     package mutating func writeBE<T: FixedWidthInteger>(_ value: T, at offset: Int) {
         let size = MemoryLayout<T>.size
         for i in 0..<size { self[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * (size - 1 - i))) }

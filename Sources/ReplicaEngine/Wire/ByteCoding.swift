@@ -4,9 +4,12 @@ struct ByteWriter {
 
     init(capacity: Int) { bytes.reserveCapacity(capacity) }
 
+    /// A writer that appends to `bytes`, which it takes (left empty; swap it back after).
+    init(adopting bytes: inout [UInt8]) { swap(&self.bytes, &bytes) }
+
     mutating func put<T: FixedWidthInteger>(_ value: T) {
-        let size = MemoryLayout<T>.size
-        for i in 0..<size { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * (size - 1 - i)))) }
+        // As typed bytes: the array copies them in one move (a raw buffer went byte by byte).
+        withUnsafeBytes(of: value.bigEndian) { raw in raw.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0) } }
     }
 
     /// A NUL-padded string field of `size` bytes (the string must be shorter).

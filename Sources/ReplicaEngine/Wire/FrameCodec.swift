@@ -24,14 +24,17 @@ public struct FrameHeader: Sendable, Equatable {
     /// The 16 header bytes.
     public func encoded() -> [UInt8] {
         var writer = ByteWriter(capacity: Self.size)
-        writer.put(Self.magic)
-        writer.put(Self.version)
-        writer.put(type.rawValue)
-        writer.put(UInt16(0))
-        writer.put(volume)
-        writer.put(UInt16(0))
-        writer.put(length)
+        write(to: &writer)
         return writer.bytes
+    }
+
+    /// Appends the 16 header bytes to `writer`: magic, version, type, flags (0) in one
+    /// big-endian word; volume, reserved (0), length in the other — one append, not seven.
+    func write(to writer: inout ByteWriter) {
+        let first = UInt64(Self.magic) << 32 | UInt64(Self.version) << 24 | UInt64(type.rawValue) << 16
+        let second = UInt64(volume) << 48 | UInt64(length)
+        writer.put(first)
+        writer.put(second)
     }
 
     /// Decodes and checks a header: magic, version, known type, reserved fields zero, and a
@@ -63,7 +66,26 @@ public struct FrameHeader: Sendable, Equatable {
 public enum FrameCodec {
     /// The fixed part of the payload (for data frames, without the data itself).
     public static func encodeFixedPayload(_ frame: Frame) -> [UInt8] {
-        var w = ByteWriter(capacity: frame.type.fixedPayloadSize)
+        var writer = ByteWriter(capacity: frame.type.fixedPayloadSize)
+        writeFixedPayload(frame, to: &writer)
+        return writer.bytes
+    }
+
+    /// Appends `frame`'s header (for `volume`, with `extraDataCount` bytes sent after its own
+    /// data) and fixed payload to `bytes` — and its data too when `withData` — without a
+    /// buffer of their own (a transport packs small frames into one send with it).
+    package static func append(_ frame: Frame, volume: UInt16, extraDataCount: Int = 0, withData: Bool, to bytes: inout [UInt8]) {
+        let data = dataBytes(frame)
+        let header = FrameHeader(type: frame.type, volume: volume, length: UInt32(frame.type.fixedPayloadSize + data.count + extraDataCount))
+        var writer = ByteWriter(adopting: &bytes)
+        header.write(to: &writer)
+        writeFixedPayload(frame, to: &writer)
+        if withData { writer.bytes += data }
+        swap(&bytes, &writer.bytes)
+    }
+
+    /// Appends the fixed part of `frame`'s payload to `w`.
+    static func writeFixedPayload(_ frame: Frame, to w: inout ByteWriter) {
         switch frame {
         case .features(let p):
             w.put(p.protocolMin); w.put(p.protocolMax); w.put(p.featureFlags); w.put(p.nodeID)
@@ -110,7 +132,6 @@ public enum FrameCodec {
         case .ping, .pingAck, .initialData, .initialMeta, .disconnect:
             break
         }
-        return w.bytes
     }
 
     /// The data bytes a frame carries after its fixed payload.
@@ -122,6 +143,17 @@ public enum FrameCodec {
         case .compressedBitmap(let chunk):
             BitmapRunLength.encode(chunk.words[...], maximumBytes: Int.max).runs
         default: []
+        }
+    }
+
+    /// How many data bytes `frame` carries after its fixed payload (``dataBytes(_:)``'s
+    /// count, without building them).
+    public static func dataCount(_ frame: Frame) -> Int {
+        switch frame {
+        case .data(_, let bytes), .dataReply(_, _, let bytes), .resyncReply(_, _, let bytes): bytes.count
+        case .bitmap(let chunk): chunk.words.count * 8
+        case .compressedBitmap: dataBytes(frame).count
+        default: 0
         }
     }
 
