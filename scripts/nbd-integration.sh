@@ -2,7 +2,7 @@
 # Real NBD clients against the exports of two real daemons (alpha on 127.0.0.1, beta on
 # 127.0.0.2, protocol C, file-backed disks in a temporary folder). Needs root for the
 # filesystem test (FUSE, loop devices, mount).
-# Usage: nbd-integration.sh REPLCTL TEST   (TEST: clients | filesystem | badrequests | down | tcp)
+# Usage: nbd-integration.sh REPLCTL TEST   (TEST: clients | filesystem | badrequests | map | multiconn | down | tcp)
 # Prints "PASS name" or "FAIL name: why"; kills only the daemons it started, by PID.
 set -euo pipefail
 REPLCTL="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -274,6 +274,135 @@ tcp)
     A wait-sync --timeout 30 r0 || fail "not in sync"
     A down r0; B down r0
     same_disks || fail "the disks differ after writes over TCP"
+    ;;
+map)
+    # base:allocation: the Primary's export reports the holes of its sparse disk — written
+    # ranges as data, the rest as holes (nbdinfo --map, qemu-img map, libnbd's block_status with
+    # and without REQ_ONE); nbdcopy and qemu-img convert copy the volume sparsely, byte for
+    # byte. (A trim is replicated as written zeroes, docs/COMPATIBILITY.md: it reads back as
+    # zeroes on both nodes but punches no hole.)
+    mib=$((1 << 20))
+    /usr/bin/python3 - "$uriA" "$size" <<'PY' || fail "writes and block status through libnbd"
+import sys
+import nbd
+uri, size = sys.argv[1], int(sys.argv[2])
+mib = 1 << 20
+h = nbd.NBD()
+h.add_meta_context(nbd.CONTEXT_BASE_ALLOCATION)
+h.connect_uri(uri)
+assert h.can_meta_context(nbd.CONTEXT_BASE_ALLOCATION), "base:allocation not negotiated"
+h.pwrite(b"\x11" * mib, 10 * mib)
+h.pwrite(b"\x22" * 65536, 100 * mib)
+h.pwrite(b"\x33" * (2 * mib), 200 * mib)
+h.flush()
+def extents(offset, length, flags=0):
+    found = []
+    def callback(context, at, entries, error):
+        assert context == nbd.CONTEXT_BASE_ALLOCATION, context
+        found.extend(zip(entries[0::2], entries[1::2]))
+        return 0
+    h.block_status(length, offset, callback, flags)
+    return found
+# The whole export, asked again where a reply stops short.
+got, at = [], 0
+while at < size:
+    part = extents(at, min(size - at, 1 << 31))
+    assert part, "no descriptor"
+    got += part
+    at += sum(length for length, _ in part)
+merged = []
+for length, flags in got:
+    if merged and merged[-1][1] == flags: merged[-1][0] += length
+    else: merged.append([length, flags])
+expected = [[10 * mib, 3], [mib, 0], [89 * mib, 3], [65536, 0], [100 * mib - 65536, 3], [2 * mib, 0], [size - 202 * mib, 3]]
+assert merged == expected, f"map {merged} != {expected}"
+one = extents(5 * mib, 10 * mib, nbd.CMD_FLAG_REQ_ONE)
+assert one == [(5 * mib, 3)], f"REQ_ONE: {one}"
+h.trim(512 * 1024, 10 * mib)
+h.flush()
+assert h.pread(512 * 1024, 10 * mib) == b"\0" * (512 * 1024), "a trimmed range reads zeroes"
+assert h.pread(512 * 1024, 10 * mib + 512 * 1024) == b"\x11" * (512 * 1024), "the rest of the write is still there"
+h.shutdown()
+print("block status checks passed")
+PY
+    map=$(nbdinfo --map "$uriA") || fail "nbdinfo --map"
+    grep -Eq "^ +0 +10485760 +3 +hole,zero" <<<"$map" || fail "nbdinfo --map: the first hole is missing: $map"
+    grep -Eq "^ +10485760 +1048576 +0 +data" <<<"$map" || fail "nbdinfo --map: the first data is missing: $map"
+    grep -Eq "^ +209715200 +2097152 +0 +data" <<<"$map" || fail "nbdinfo --map: the last data is missing: $map"
+    qemu-img map --output=json -f raw "$uriA" > "$work/qmap.json" || fail "qemu-img map"
+    python3 - "$work/qmap.json" <<'PY' || fail "qemu-img map: $(cat "$work/qmap.json")"
+import json, sys
+mib = 1 << 20
+data = [(e["start"], e["length"]) for e in json.load(open(sys.argv[1])) if e["data"]]
+assert data == [(10 * mib, mib), (100 * mib, 65536), (200 * mib, 2 * mib)], data
+PY
+    # Sparse copies: nbdcopy and qemu-img convert leave the holes unwritten.
+    nbdcopy "$uriA" "$work/copy.img" || fail "nbdcopy"
+    qemu-img convert -f raw -O raw "$uriA" "$work/convert.img" || fail "qemu-img convert"
+    for copy in copy convert; do
+        cmp -s <(head -c "$size" "$work/alpha.img") "$work/$copy.img" || fail "$copy.img differs from the volume"
+        used=$(( $(stat -c %b "$work/$copy.img") * 512 ))
+        [ "$used" -le $((8 * mib)) ] || fail "$copy.img takes $used bytes: not copied sparsely (3.6 MiB of data)"
+    done
+    B down r0; A down r0
+    same_disks || fail "the two disks differ"
+    ;;
+multiconn)
+    # NBD_FLAG_CAN_MULTI_CONN holds: four connections write their own regions; every
+    # connection reads every region back at once; a FLUSH on connection 0 alone makes all of it
+    # durable on both nodes — both daemons call fdatasync after the writes completed and before
+    # the FLUSH is answered (strace on each daemon) — and both disks hold every byte.
+    command -v strace >/dev/null || fail "strace missing (scripts/install-deps.sh)"
+    tracers=()
+    for n in alpha beta; do
+        strace -f -tt -e trace=fdatasync,fsync -o "$work/strace-$n.log" -p "$(cat "$work/run-$n/replctl.pid")" 2>/dev/null &
+        tracers+=($!)
+    done
+    sleep 1
+    /usr/bin/python3 - "$uriA" "$work/times" <<'PY' || { kill "${tracers[@]}" 2>/dev/null; fail "multi-connection checks"; }
+import sys, time, datetime
+import nbd
+uri, times = sys.argv[1], sys.argv[2]
+mib = 1 << 20
+handles = []
+for _ in range(4):
+    h = nbd.NBD(); h.connect_uri(uri)
+    assert h.can_multi_conn(), "NBD_FLAG_CAN_MULTI_CONN not advertised"
+    handles.append(h)
+for index, h in enumerate(handles):
+    h.pwrite(bytes([0x40 + index]) * mib, (16 + index) * mib)
+written = datetime.datetime.now()
+for reader in handles:
+    for index in range(4):
+        assert reader.pread(mib, (16 + index) * mib) == bytes([0x40 + index]) * mib, "a connection does not see another's completed write"
+time.sleep(0.5)
+flush_sent = datetime.datetime.now()
+handles[0].flush()
+flushed = datetime.datetime.now()
+with open(times, "w") as out:
+    out.write(f"{flush_sent.strftime('%H:%M:%S.%f')} {flushed.strftime('%H:%M:%S.%f')}\n")
+for h in handles: h.shutdown()
+print("multi-connection checks passed")
+PY
+    sleep 0.5
+    kill "${tracers[@]}" 2>/dev/null || true
+    wait "${tracers[@]}" 2>/dev/null || true
+    read -r sent answered < "$work/times"
+    for n in alpha beta; do
+        # An fdatasync that returned between the FLUSH leaving connection 0 and its answer.
+        calls=$(awk -v from="$sent" -v to="$answered" '$2 >= from && $2 <= to && /fdatasync\(|fsync\(/ { n++ } END { print n + 0 }' "$work/strace-$n.log")
+        [ "$calls" -gt 0 ] || fail "$n: no fdatasync while connection 0's FLUSH ran ($sent .. $answered): $(tail -5 "$work/strace-$n.log")"
+        echo "$n: $calls fdatasync/fsync calls while connection 0's FLUSH ran"
+    done
+    for index in 0 1 2 3; do
+        for img in alpha beta; do
+            want=$(printf '%x' $((0x40 + index)))
+            got=$(dd if="$work/$img.img" bs=1M skip=$((16 + index)) count=1 status=none | od -An -v -tx1 | tr -s ' \n' '\n' | sort -u | grep -v '^$')
+            [ "$got" = "$want" ] || fail "$img: region $index holds $got, not $want"
+        done
+    done
+    B down r0; A down r0
+    same_disks || fail "the two disks differ"
     ;;
 down)
     # down closes clients cleanly and removes the socket.

@@ -41,6 +41,16 @@ int CReplicaLinux_zero_range(int fd, int64_t offset, int64_t length) {
     return fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, offset, length) == 0 ? 0 : -errno;
 }
 
+int64_t CReplicaLinux_seek_data(int fd, int64_t offset) {
+    off_t found = lseek(fd, offset, SEEK_DATA);
+    return found < 0 ? -errno : found;
+}
+
+int64_t CReplicaLinux_seek_hole(int fd, int64_t offset) {
+    off_t found = lseek(fd, offset, SEEK_HOLE);
+    return found < 0 ? -errno : found;
+}
+
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 

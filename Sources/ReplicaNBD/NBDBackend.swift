@@ -17,9 +17,17 @@ public protocol NBDBackend: Sendable {
     /// then and sends them in one write.
     func perform(batch requests: [NBDBackendRequest], completion: @escaping @Sendable (Int, Result<[UInt8], NBDError>) -> Void,
                  delivered: @escaping @Sendable () -> Void)
+    /// Holes and data of `offset..<offset+length` (in range), for BLOCK_STATUS's
+    /// `base:allocation`; may wait (it runs on the connection's reader thread).
+    func allocation(offset: Int64, length: Int64) -> Result<[AllocationExtent], NBDError>
 }
 
 extension NBDBackend {
+    /// All data: a backend that cannot tell holes apart (always a safe answer).
+    public func allocation(offset: Int64, length: Int64) -> Result<[AllocationExtent], NBDError> {
+        .success([AllocationExtent(length: length, isHole: false)])
+    }
+
     /// Backends without batches perform the requests one by one, each reply sent as it completes.
     public func perform(batch requests: [NBDBackendRequest], completion: @escaping @Sendable (Int, Result<[UInt8], NBDError>) -> Void,
                         delivered: @escaping @Sendable () -> Void) {
@@ -74,6 +82,15 @@ public final class BlockTargetBackend: NBDBackend, @unchecked Sendable {
         self.readOnly = readOnly
         queue = DispatchQueue(label: "replica.nbd.blocktarget", attributes: .concurrent)
         slots = DispatchSemaphore(value: parallelism)
+    }
+
+    /// What the target reports (``BlockTarget/allocation(at:length:)``).
+    public func allocation(offset: Int64, length: Int64) -> Result<[AllocationExtent], NBDError> {
+        do {
+            return .success(try target.allocation(at: offset, length: length))
+        } catch {
+            return .failure(NBDError(NBDProtocol.Errno.eio, "\(error)"))
+        }
     }
 
     public func perform(_ request: NBDBackendRequest, completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) {

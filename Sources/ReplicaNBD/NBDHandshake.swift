@@ -5,8 +5,8 @@ struct NBDHandshake {
 
     /// How the handshake ended.
     enum Outcome {
-        /// Transmission starts with this backend; `structuredReplies` if negotiated.
-        case transmission(any NBDBackend, structuredReplies: Bool)
+        /// Transmission starts with this backend, and what was negotiated.
+        case transmission(any NBDBackend, NBDNegotiated)
         /// The client aborted or the connection must close.
         case closed(String)
     }
@@ -22,7 +22,7 @@ struct NBDHandshake {
             return .closed("unknown client flags 0x\(String(clientFlags, radix: 16))")
         }
         let noZeroes = clientFlags & NBDProtocol.clientNoZeroes != 0
-        var structured = false
+        var negotiated = NBDNegotiated()
         while true {
             let magic = try readUInt64()
             guard magic == NBDProtocol.optionMagic else { return .closed("option without the IHAVEOPT magic") }
@@ -47,7 +47,7 @@ struct NBDHandshake {
                 w.put(Self.transmissionFlags(backend))
                 if !noZeroes { w.put([UInt8](repeating: 0, count: 124)) }
                 try socket.write([w.bytes])
-                return .transmission(backend, structuredReplies: structured)
+                return .transmission(backend, negotiated)
             case .abort:
                 try reply(rawOption, .ack)
                 return .closed("client aborted")
@@ -67,7 +67,7 @@ struct NBDHandshake {
                     try reply(rawOption, .errorInvalid, message: "STRUCTURED_REPLY carries no data")
                     continue
                 }
-                structured = true
+                negotiated.structuredReplies = true
                 try reply(rawOption, .ack)
             case .info, .go:
                 guard let (name, requests) = Self.parseInfoRequest(data) else {
@@ -104,11 +104,43 @@ struct NBDHandshake {
                 sizes.put(UInt32(NBDProtocol.maximumPayload))
                 try reply(rawOption, .info, sizes.bytes)
                 try reply(rawOption, .ack)
-                if option == .go { return .transmission(backend, structuredReplies: structured) }
+                if option == .go { return .transmission(backend, negotiated) }
+            case .listMetaContext, .setMetaContext:
+                try metaContext(option, rawOption, data, &negotiated)
             case .startTLS:
                 try reply(rawOption, .errorUnsupported, message: "TLS is not offered on this socket")
             }
         }
+    }
+
+    /// `NBD_OPT_LIST_META_CONTEXT` / `NBD_OPT_SET_META_CONTEXT`: one `NBD_REP_META_CONTEXT` per
+    /// context listed or selected, then an ACK; a SET replaces the selection (a refused one
+    /// leaves none). Both need structured replies first.
+    private func metaContext(_ option: NBDProtocol.Option, _ rawOption: UInt32, _ data: [UInt8],
+                             _ negotiated: inout NBDNegotiated) throws(NBDSocket.Closed) {
+        let setting = option == .setMetaContext
+        let name = setting ? "SET_META_CONTEXT" : "LIST_META_CONTEXT"
+        if setting { negotiated.allocationContext = false }
+        guard negotiated.structuredReplies else {
+            return try reply(rawOption, .errorInvalid, message: "\(name) needs structured replies (NBD_OPT_STRUCTURED_REPLY) first")
+        }
+        let request: NBDMetaContextRequest
+        switch NBDMetaContextRequest.parse(data) {
+        case .failure(let refusal): return try reply(rawOption, refusal.reply, message: "\(name): \(refusal.message)")
+        case .success(let parsed): request = parsed
+        }
+        guard request.exportName.isEmpty || request.exportName == source.name else {
+            return try reply(rawOption, .errorUnknown, message: "no export named '\(request.exportName)' here (this socket serves '\(source.name)')")
+        }
+        for context in setting ? request.selected : request.listed {
+            var body = BigEndianWriter()
+            // A LIST's ids are reserved (zero); a SET gives each selected context its id.
+            body.put(setting ? NBDProtocol.BaseAllocation.contextID : UInt32(0))
+            body.put(Array(context.utf8))
+            try reply(rawOption, .metaContext, body.bytes)
+            if setting { negotiated.allocationContext = true }
+        }
+        try reply(rawOption, .ack)
     }
 
     static func transmissionFlags(_ backend: any NBDBackend) -> UInt16 {

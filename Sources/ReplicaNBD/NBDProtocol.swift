@@ -34,11 +34,12 @@ public enum NBDProtocol {
     /// Handshake options.
     public enum Option: UInt32, Sendable {
         case exportName = 1, abort = 2, list = 3, startTLS = 5, info = 6, go = 7, structuredReply = 8
+        case listMetaContext = 9, setMetaContext = 10
     }
 
     /// Option reply types.
     public enum Reply: UInt32, Sendable {
-        case ack = 1, server = 2, info = 3
+        case ack = 1, server = 2, info = 3, metaContext = 4
         case errorUnsupported = 0x8000_0001, errorPolicy = 0x8000_0002, errorInvalid = 0x8000_0003
         case errorUnknown = 0x8000_0006, errorTooBig = 0x8000_0009
     }
@@ -64,7 +65,21 @@ public enum NBDProtocol {
     public enum CommandFlag {
         public static let fua: UInt16 = 1 << 0
         public static let noHole: UInt16 = 1 << 1
+        /// BLOCK_STATUS: one descriptor is enough.
+        public static let requestOne: UInt16 = 1 << 3
         public static let fastZero: UInt16 = 1 << 4
+    }
+
+    /// The one metadata context Replica serves: holes and zeroes of the export.
+    public enum BaseAllocation {
+        /// Its name, in `NBD_OPT_{LIST,SET}_META_CONTEXT` and `nbdinfo --map`.
+        public static let name = "base:allocation"
+        /// The id this server gives it in `NBD_REP_META_CONTEXT` and block status replies.
+        public static let contextID: UInt32 = 1
+        /// Status flag: the range is a hole (no storage behind it).
+        public static let hole: UInt32 = 1 << 0
+        /// Status flag: the range reads back as zeroes.
+        public static let zero: UInt32 = 1 << 1
     }
 
     /// Transmission commands.
@@ -77,6 +92,8 @@ public enum NBDProtocol {
         /// No content: the final chunk of a reply with nothing (more) to say.
         public static let none: UInt16 = 0
         public static let offsetData: UInt16 = 1
+        /// Block status descriptors of one metadata context.
+        public static let blockStatus: UInt16 = 5
         public static let error: UInt16 = 0x8001
         /// Chunk flag: the last chunk of the reply.
         public static let done: UInt16 = 1

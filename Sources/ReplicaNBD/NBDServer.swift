@@ -193,10 +193,10 @@ public final class NBDServer: @unchecked Sendable {
         switch outcome {
         case .closed(let reason):
             logger.info("nbd client \(number) on \(address): \(reason)")
-        case .transmission(let backend, let structured):
+        case .transmission(let backend, let negotiated):
             _ = state.withLock { $0.open.insert(number) }
-            logger.info("nbd client \(number) on \(address): transmission (structured replies: \(structured))")
-            let reason = NBDTransmission(socket: socket, backend: backend, structuredReplies: structured,
+            logger.info("nbd client \(number) on \(address): transmission (structured replies: \(negotiated.structuredReplies), base:allocation: \(negotiated.allocationContext))")
+            let reason = NBDTransmission(socket: socket, backend: backend, negotiated: negotiated,
                                          maximumInFlight: limits.requestsPerClient).run()
             logger.info("nbd client \(number) on \(address): \(reason)")
         }

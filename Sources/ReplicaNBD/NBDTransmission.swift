@@ -1,4 +1,5 @@
 import Foundation
+import ReplicaCore
 
 /// The transmission phase of one client: requests read in order on the connection's thread
 /// (those that arrived together passed to the backend together), each answered as soon as it
@@ -8,6 +9,8 @@ final class NBDTransmission: @unchecked Sendable {
     private let socket: NBDSocket
     private let backend: any NBDBackend
     private let structuredReplies: Bool
+    /// `base:allocation` was negotiated: BLOCK_STATUS is answered.
+    private let allocationContext: Bool
     private let inFlight = NSCondition()
     private var pending = 0
     /// Replies encoded and not sent yet (see ``flushReplies()``).
@@ -18,10 +21,11 @@ final class NBDTransmission: @unchecked Sendable {
     /// Requests in flight at most (``NBDLimits/requestsPerClient``): no more is read meanwhile.
     private let maximumInFlight: Int
 
-    init(socket: NBDSocket, backend: any NBDBackend, structuredReplies: Bool, maximumInFlight: Int = 16) {
+    init(socket: NBDSocket, backend: any NBDBackend, negotiated: NBDNegotiated, maximumInFlight: Int = 16) {
         self.socket = socket
         self.backend = backend
-        self.structuredReplies = structuredReplies
+        structuredReplies = negotiated.structuredReplies
+        allocationContext = negotiated.allocationContext && negotiated.structuredReplies
         self.maximumInFlight = max(1, maximumInFlight)
     }
 
@@ -77,6 +81,13 @@ final class NBDTransmission: @unchecked Sendable {
                 do { payload = try reader.payload(length) } catch { return error.description }
             }
             if header.command == .disconnect { return "client disconnected" }
+            if header.command == .blockStatus {
+                // Answered here, at once: it changes nothing, and the spec orders no request
+                // before it that is still in flight.
+                answerBlockStatus(header)
+                flushReplies()
+                continue
+            }
             switch validate(header, payload: payload) {
             case .failure(let error):
                 answer(header, .failure(error))
@@ -163,11 +174,12 @@ final class NBDTransmission: @unchecked Sendable {
         inFlight.unlock()
     }
 
-    /// Sends the reply for `header`: simple, or structured chunks for READ when negotiated.
+    /// Sends the reply for `header`: simple, or structured chunks for READ (and BLOCK_STATUS's
+    /// errors) when negotiated.
     private func answer(_ header: NBDRequestHeader, _ result: Result<[UInt8], NBDError>) {
         var w = BigEndianWriter()
         var data: [UInt8] = []
-        if structuredReplies, header.command == .read {
+        if structuredReplies, header.command == .read || header.command == .blockStatus {
             w.put(NBDProtocol.structuredReplyMagic)
             w.put(NBDProtocol.ChunkType.done)
             switch result {
@@ -205,6 +217,56 @@ final class NBDTransmission: @unchecked Sendable {
         }
         outbox.append(w.bytes, data)
     }
+
+    /// Answers BLOCK_STATUS for `base:allocation`: one structured chunk of descriptors (holes
+    /// are HOLE|ZERO, data 0) covering at most the request, then done — or the error the spec
+    /// asks for. A backend that cannot tell answers "all data", as the spec allows.
+    private func answerBlockStatus(_ header: NBDRequestHeader) {
+        typealias E = NBDProtocol.Errno
+        typealias F = NBDProtocol.CommandFlag
+        let size = backend.size
+        let refusal: NBDError?
+        if !allocationContext {
+            refusal = NBDError(E.einval, "BLOCK_STATUS without a metadata context (NBD_OPT_SET_META_CONTEXT base:allocation)")
+        } else if header.flags & ~(F.fua | F.requestOne) != 0 {
+            refusal = NBDError(E.einval, "flags 0x\(String(header.flags, radix: 16)) not valid for blockStatus")
+        } else if header.length == 0 {
+            refusal = NBDError(E.einval, "BLOCK_STATUS of 0 bytes")
+        } else if header.offset > UInt64(size) || UInt64(header.length) > UInt64(size) - header.offset {
+            refusal = NBDError(E.einval, "BLOCK_STATUS at \(header.offset)+\(header.length) is past the end of the \(size)-byte export")
+        } else {
+            refusal = nil
+        }
+        if let refusal {
+            // An error chunk when structured replies were negotiated, a simple reply otherwise.
+            return answer(header, .failure(refusal))
+        }
+        let offset = Int64(header.offset), length = Int64(header.length)
+        var extents = (try? backend.allocation(offset: offset, length: length).get()) ?? []
+        if extents.isEmpty { extents = [AllocationExtent(length: length, isHole: false)] }
+        if header.flags & F.requestOne != 0 { extents = [extents[0]] }
+        extents = Array(extents.prefix(Self.mostDescriptors))
+        var descriptors = BigEndianWriter()
+        descriptors.put(NBDProtocol.BaseAllocation.contextID)
+        var covered: Int64 = 0
+        for extent in extents where covered < length {
+            let count = min(extent.length, length - covered)
+            descriptors.put(UInt32(count))
+            descriptors.put(extent.isHole ? NBDProtocol.BaseAllocation.hole | NBDProtocol.BaseAllocation.zero : 0)
+            covered += count
+        }
+        var w = BigEndianWriter()
+        w.put(NBDProtocol.structuredReplyMagic)
+        w.put(NBDProtocol.ChunkType.done)
+        w.put(NBDProtocol.ChunkType.blockStatus)
+        w.put(header.cookie)
+        w.put(UInt32(descriptors.bytes.count))
+        outbox.append(w.bytes, descriptors.bytes)
+    }
+
+    /// At most this many descriptors in one BLOCK_STATUS reply (the client asks again for
+    /// the rest).
+    static let mostDescriptors = 1 << 16
 
     /// Sends every reply encoded so far, in one write.
     private func flushReplies() {

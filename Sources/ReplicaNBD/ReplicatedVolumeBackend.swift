@@ -18,6 +18,16 @@ public final class ReplicatedVolumeBackend: NBDBackend, @unchecked Sendable {
         self.volume = volume
     }
 
+    /// Holes and data as this node's UpToDate disk knows them; all data otherwise
+    /// (``ReplicationRuntime/allocation(volume:offset:length:)``).
+    public func allocation(offset: Int64, length: Int64) -> Result<[AllocationExtent], NBDError> {
+        do {
+            return .success(try runtime.allocation(volume: volume, offset: offset, length: length))
+        } catch {
+            return .failure(NBDError(NBDProtocol.Errno.eio, "\(error)"))
+        }
+    }
+
     /// Never waits (each piece submitted asynchronously): callable from any thread.
     public func perform(_ request: NBDBackendRequest, completion: @escaping @Sendable (Result<[UInt8], NBDError>) -> Void) {
         let notice = DeliveryNotice {}

@@ -22,6 +22,13 @@ struct NBDIntegrationTests {
     @Test("bad requests over a raw socket get the spec's errors, malformed ones end that connection only, the daemon keeps serving")
     func badRequests() throws { try run("badrequests") }
 
+    @Test("base:allocation: holes and data of the Primary's sparse disk through libnbd (REQ_ONE too), nbdinfo --map and qemu-img map; nbdcopy and qemu-img convert copy sparsely, byte for byte")
+    func allocationMap() throws { try run("map") }
+
+    @Test("NBD_FLAG_CAN_MULTI_CONN holds: four connections see each other's completed writes; a FLUSH on one makes every completed write durable on both nodes (fdatasync on each daemon while it runs, strace) and both disks hold every byte",
+          .enabled(if: Tools.which("strace") != nil, "needs strace (scripts/install-deps.sh)"))
+    func multiConnection() throws { try run("multiconn") }
+
     @Test("the TCP export of nbd-address: nbdinfo, nbdcopy in over TCP and out over the Unix socket, the Secondary refused, secondary refused while a TCP client is connected")
     func tcpExport() throws { try run("tcp") }
 

@@ -134,4 +134,23 @@ struct LoopbackReplicationTests {
         let size = pair.alpha.size
         #expect(try dataArea(pair.directory + "/alpha.img", size) == dataArea(pair.directory + "/beta.img", size))
     }
+
+    @Test("holes are reported from an UpToDate disk only: an Inconsistent one, whose reads may come from the peer, reports all data")
+    func allocationComesFromAnUpToDateDiskOnly() throws {
+        let pair = try makePair(protocolName: "C", port: 17880)
+        defer { pair.close() }
+        try FileBlockTarget(path: pair.directory + "/alpha.img").write([UInt8](repeating: 0x77, count: 1 << 20), at: 8 << 20)
+        try pair.alpha.up()
+        try pair.beta.up()
+        #expect(pair.alpha.waitForConnection(timeout: 20))
+        let size = pair.alpha.size
+        #expect(try pair.alpha.allocation(at: 0, length: size) == [AllocationExtent(length: size, isHole: false)], "Inconsistent: all data")
+        try pair.alpha.promote(force: true)
+        #expect(pair.alpha.waitForSync(timeout: 60), "\(pair.alpha.state)")
+        #expect(try pair.alpha.allocation(at: 0, length: size) == [
+            AllocationExtent(length: 8 << 20, isHole: true), AllocationExtent(length: 1 << 20, isHole: false),
+            AllocationExtent(length: size - (9 << 20), isHole: true),
+        ], "UpToDate: the holes of alpha's file")
+        #expect(throws: BlockIOError.self) { try pair.alpha.allocation(at: size - 4096, length: 8192) }
+    }
 }

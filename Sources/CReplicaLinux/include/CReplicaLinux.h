@@ -21,6 +21,12 @@ int CReplicaLinux_O_DIRECT(void);
 int CReplicaLinux_punch_hole(int fd, int64_t offset, int64_t length);
 /// fallocate(ZERO_RANGE | KEEP_SIZE). Returns 0 or -errno.
 int CReplicaLinux_zero_range(int fd, int64_t offset, int64_t length);
+/// lseek(fd, offset, SEEK_DATA): where the first data at or after `offset` starts. Returns it
+/// or -errno (-ENXIO: only a hole up to the end of the file).
+int64_t CReplicaLinux_seek_data(int fd, int64_t offset);
+/// lseek(fd, offset, SEEK_HOLE): where the first hole at or after `offset` starts (the end of
+/// the file counts as one). Returns it or -errno.
+int64_t CReplicaLinux_seek_hole(int fd, int64_t offset);
 /// 1 when the CPU has the SSE4.2 crc32 instruction.
 int CReplicaLinux_crc32c_hardware_available(void);
 /// CRC-32C update with the hardware instruction (no pre/post inversion: raw register update).

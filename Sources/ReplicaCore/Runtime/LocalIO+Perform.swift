@@ -15,7 +15,11 @@ extension LocalIO {
                    try held.write(to: file, at: offset) { break }
                 try disk.write(try held.takeBytes(), at: offset)
             case .flush: try disk.flush()
-            case .discard(let offset, let length): try disk.discard(at: offset, length: length)
+            case .discard(let offset, let length):
+                // Zeroes, not a hint: both nodes must read the same bytes afterwards (a device's
+                // discard may keep the old data, a file system may not punch holes), and NBD's
+                // WRITE_ZEROES arrives as a discard. Files punch a hole; devices zero out.
+                try disk.writeZeroes(at: offset, length: length)
             }
             return .success([])
         } catch {

@@ -127,6 +127,13 @@ public final class ReplicatedVolume: BlockTarget, @unchecked Sendable {
     public func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError) {
         try discard(at: offset, length: length)
     }
+
+    /// Holes and data as this node's disk knows them while it is UpToDate; all data otherwise
+    /// (``ReplicationRuntime/allocation(volume:offset:length:)``).
+    public func allocation(at offset: Int64, length: Int64) throws(BlockIOError) -> [AllocationExtent] {
+        try checkRange(.allocation, offset: offset, length: length)
+        return try runtime.allocation(volume: volumeNumber, offset: offset, length: length)
+    }
 }
 
 /// Carries a completion result from the engine's queue to the waiting caller.

@@ -128,3 +128,20 @@ final class AdmissionBatch: @unchecked Sendable {
         }
     }
 }
+
+extension ReplicationRuntime {
+    /// Which parts of `offset..<offset+length` of volume `number` are holes (read back as
+    /// zeroes without taking space) and which hold data, as its disk knows them — reported only
+    /// while this node's disk is UpToDate, where every read is served from it; otherwise (a
+    /// Diskless or resyncing node, whose reads may come from the peer) the whole range is
+    /// data, which is always a safe answer. Waits for the engine queue (call it from a thread
+    /// that may wait, such as an NBD connection's reader).
+    public func allocation(volume number: UInt16 = 0, offset: Int64, length: Int64) throws(BlockIOError) -> [AllocationExtent] {
+        let disk: (any BlockTarget)? = engineQueue.sync {
+            guard let volume = volume(number) else { return nil }
+            return volume.driver.engine.state.disk == .upToDate ? volume.disk : nil
+        }
+        guard let disk else { return length > 0 ? [AllocationExtent(length: length, isHole: false)] : [] }
+        return try disk.allocation(at: offset, length: length)
+    }
+}

@@ -25,11 +25,35 @@ public protocol BlockTarget: Sendable {
     /// and into which it may write received ones from where they are held; nil (the default)
     /// when there is none, as with `O_DIRECT`.
     var pageCacheDescriptor: Int32? { get }
+    /// Which parts of `offset..<offset+length` hold data and which are holes (read back as
+    /// zeroes without taking space), in order, covering the range. A target that cannot tell
+    /// reports one extent of data (the default): "data" is always a safe answer.
+    func allocation(at offset: Int64, length: Int64) throws(BlockIOError) -> [AllocationExtent]
+}
+
+/// A run of a target's bytes with one allocation status (``BlockTarget/allocation(at:length:)``).
+public struct AllocationExtent: Sendable, Equatable {
+    /// Bytes in the run.
+    public var length: Int64
+    /// True for a hole: no storage behind it, reads back as zeroes.
+    public var isHole: Bool
+
+    /// A run of `length` bytes.
+    public init(length: Int64, isHole: Bool) {
+        self.length = length
+        self.isHole = isHole
+    }
 }
 
 extension BlockTarget {
     /// No page cache to send from: data is read into memory.
     public var pageCacheDescriptor: Int32? { nil }
+
+    /// All data: the target cannot tell holes apart.
+    public func allocation(at offset: Int64, length: Int64) throws(BlockIOError) -> [AllocationExtent] {
+        try checkRange(.allocation, offset: offset, length: length)
+        return length > 0 ? [AllocationExtent(length: length, isHole: false)] : []
+    }
 
     /// Reads `count` bytes at `offset` into a new array.
     public func read(count: Int, at offset: Int64) throws(BlockIOError) -> [UInt8] {

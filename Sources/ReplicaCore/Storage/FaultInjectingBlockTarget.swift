@@ -123,6 +123,11 @@ public final class FaultInjectingBlockTarget: BlockTarget {
         try underlying.discard(at: offset, length: length)
     }
 
+    /// What the underlying target reports (no fault touches it).
+    public func allocation(at offset: Int64, length: Int64) throws(BlockIOError) -> [AllocationExtent] {
+        try underlying.allocation(at: offset, length: length)
+    }
+
     public func writeZeroes(at offset: Int64, length: Int64) throws(BlockIOError) {
         if outcome(ofWriteTo: offset..<(offset + max(length, 1))) != .proceed { throw Self.injected(.writeZeroes, offset, length) }
         try underlying.writeZeroes(at: offset, length: length)

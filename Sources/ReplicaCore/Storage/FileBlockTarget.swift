@@ -138,6 +138,65 @@ public final class FileBlockTarget: BlockTarget {
         }
     }
 
+    /// Holes of a regular file, found with `SEEK_DATA`/`SEEK_HOLE` (a file system without them
+    /// reports the whole file as data, and so does a block device).
+    public func allocation(at offset: Int64, length: Int64) throws(BlockIOError) -> [AllocationExtent] {
+        try checkRange(.allocation, offset: offset, length: length)
+        guard length > 0 else { return [] }
+        guard !isBlockDevice else { return [AllocationExtent(length: length, isHole: false)] }
+        let end = offset + length
+        var extents: [AllocationExtent] = []
+        func add(_ count: Int64, hole: Bool) {
+            guard count > 0 else { return }
+            if let last = extents.last, last.isHole == hole {
+                extents[extents.count - 1].length += count
+            } else {
+                extents.append(AllocationExtent(length: count, isHole: hole))
+            }
+        }
+        var position = offset
+        // Writes and discards meanwhile can move the boundaries under the search: past this
+        // many steps the rest is reported as data (always a safe answer).
+        var stepsLeft = 1 << 16
+        while position < end {
+            stepsLeft -= 1
+            guard stepsLeft > 0 else {
+                add(end - position, hole: false)
+                break
+            }
+            let data = CReplicaLinux_seek_data(descriptor, position)
+            if data == -Int64(ENXIO) {
+                // Nothing but a hole up to the end of the file.
+                add(end - position, hole: true)
+                break
+            }
+            if data == -Int64(EINVAL) || data == -Int64(EOPNOTSUPP) {
+                // The file system cannot tell: all data.
+                add(end - position, hole: false)
+                break
+            }
+            guard data >= 0 else {
+                throw BlockIOError(operation: .allocation, offset: position, length: end - position, errno: Int32(-data), detail: "SEEK_DATA on \(path)")
+            }
+            if data > position {
+                let holeEnd = min(data, end)
+                add(holeEnd - position, hole: true)
+                position = holeEnd
+                continue
+            }
+            let hole = CReplicaLinux_seek_hole(descriptor, position)
+            guard hole >= 0 else {
+                throw BlockIOError(operation: .allocation, offset: position, length: end - position, errno: Int32(-hole), detail: "SEEK_HOLE on \(path)")
+            }
+            // (A hole found at `position` itself means the data just went: look again.)
+            let dataEnd = min(max(hole, position), end)
+            if dataEnd == position { continue }
+            add(dataEnd - position, hole: false)
+            position = dataEnd
+        }
+        return extents
+    }
+
     public func discard(at offset: Int64, length: Int64) throws(BlockIOError) {
         try checkRange(.discard, offset: offset, length: length)
         guard length > 0 else { return }

@@ -11,7 +11,7 @@ public enum ApplicationRequest: Sendable, Equatable {
     case write(offset: Int64, data: [UInt8])
     /// Make every completed write durable (as the protocol defines it: C = on both disks).
     case flush
-    /// Discard a range.
+    /// Discard a range: it reads back as zeroes afterwards, on every node.
     case discard(offset: Int64, length: Int64)
 }
 

@@ -3,6 +3,8 @@ public struct BlockIOError: Error, Sendable, Equatable, CustomStringConvertible 
     /// Which operation failed.
     public enum Operation: String, Sendable {
         case open, read, write, flush, discard, writeZeroes = "write-zeroes", size
+        /// Finding which ranges hold data and which are holes (`SEEK_DATA`/`SEEK_HOLE`).
+        case allocation
     }
 
     /// The operation.
