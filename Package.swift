@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "ReplicaTransportTCP", targets: ["ReplicaTransportTCP"]),
         .library(name: "ReplicaTransportRDMA", targets: ["ReplicaTransportRDMA"]),
         .library(name: "ReplicaNBD", targets: ["ReplicaNBD"]),
+        .library(name: "ReplicaMetrics", targets: ["ReplicaMetrics"]),
         .library(name: "ReplicaSimulation", targets: ["ReplicaSimulation"]),
         .executable(name: "replctl", targets: ["replctl"]),
     ],
@@ -24,6 +25,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
     ],
     targets: [
         .target(name: "CReplicaLinux", cSettings: [.define("_GNU_SOURCE")]),
@@ -65,10 +67,14 @@ let package = Package(
         .target(name: "ReplicaNBD", dependencies: ["ReplicaCore", "CReplicaLinux", "ReplicaTransportTCP", .product(name: "Logging", package: "swift-log")],
                 swiftSettings: strict),
 
+        // Prometheus metrics (drbd-reactor's names) and the HTTP endpoint that serves them.
+        .target(name: "ReplicaMetrics", dependencies: ["ReplicaCore", "ReplicaTransportTCP", "CReplicaLinux", .product(name: "Prometheus", package: "swift-prometheus")],
+                swiftSettings: strict),
+
         .executableTarget(
             name: "replctl",
             dependencies: [
-                "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD", "ReplicaSimulation",
+                "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD", "ReplicaSimulation", "ReplicaMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -84,7 +90,7 @@ let package = Package(
         .testTarget(name: "ReplicaCoreTests", dependencies: ["ReplicaEngine", "ReplicaCore"], swiftSettings: strict),
         .testTarget(
             name: "ReplicaTransportTests",
-            dependencies: ["ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD"],
+            dependencies: ["ReplicaEngine", "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD", "ReplicaMetrics"],
             swiftSettings: strict
         ),
         .testTarget(name: "ReplicaSimulationTests", dependencies: ["ReplicaEngine", "ReplicaCore", "ReplicaSimulation"], swiftSettings: strict),

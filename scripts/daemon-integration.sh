@@ -2,7 +2,7 @@
 # The node daemon's life cycle and bounds, with real daemons on loopback addresses
 # (127.0.0.1 and 127.0.0.2, ports chosen per run) and file-backed disks in a temporary folder.
 # Usage: daemon-integration.sh REPLCTL TEST
-#   (TEST: install | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
+#   (TEST: install | metrics | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Kills only the
 # daemons it started, by PID; unmounts what it mounted.
 set -euo pipefail
@@ -77,6 +77,117 @@ install)
         replctl down -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" r0 || exit 14
         replctl shutdown -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" || exit 15
     ) || fail "the installed replctl, run by name from another directory, failed at step $?: $(cat "$work/run-alpha/replctl.log" 2>/dev/null | tail -5)"
+    ;;
+metrics)
+    # Prometheus metrics: alpha's daemon serves them at the resource file's metrics-address,
+    # beta's at `up --metrics-address`; each scrape is parsed by prometheus_client (the
+    # reference Python client) and checked against `status --json` (states as one-hot series,
+    # bytes as KiB x 1024); wrong paths and methods get 404/405; a second address is refused
+    # with its place in the file; a daemon without an address serves nothing.
+    mport=$((port + 1))
+    truncate -s 64M "$work/alpha.img" "$work/beta.img"
+    ALPHA_DISK="disk $work/alpha.img; metrics-address 127.0.0.1:$mport;" config
+    A create-md r0 >/dev/null; B create-md r0 >/dev/null
+    A up r0 || fail "up alpha"
+    B up --metrics-address "127.0.0.2:$mport" r0 || fail "up beta with --metrics-address"
+    A wait-connect --timeout 30 r0 || fail "no connection"
+    A new-current-uuid --clear-bitmap r0 || fail "new-current-uuid --clear-bitmap"
+    B wait-sync --timeout 30 r0 || fail "beta did not take the skipped sync"
+    A primary r0 || fail "primary"
+    head -c $((3 << 20)) /dev/urandom > "$work/data"
+    A write --offset 1048576 --input "$work/data" r0 || fail "write"
+    B disconnect r0 || fail "disconnect beta"
+    A write --offset 8388608 --input "$work/data" r0 || fail "write while disconnected"
+    sleep 0.5
+    for node in alpha beta; do
+        ip=127.0.0.1; peer=beta; [ "$node" = beta ] && ip=127.0.0.2 && peer=alpha
+        "$REPLCTL" status -c "$work/r.conf" --node "$node" --run-dir "$work/run-$node" --json r0 > "$work/$node.json" || fail "status --json $node"
+        # The peer's node-id as drbdadm assigns it (none is written): the label peer_node_id.
+        peer_id=$(A dump r0 | awk -v host="on $peer {" 'index($0, host) { found = 1 } found && /node-id/ { sub(";", "", $2); print $2; exit }')
+        /usr/bin/python3 - "http://$ip:$mport/metrics" "$work/$node.json" "$peer_id" <<'PY' || fail "$node: metrics do not match status --json"
+import json, sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+url, status = sys.argv[1], json.load(open(sys.argv[2]))[0]
+with urllib.request.urlopen(url, timeout=10) as response:
+    assert response.status == 200, response.status
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4"), response.headers["Content-Type"]
+    text = response.read().decode()
+series, types = {}, {}
+for family in text_string_to_metric_families(text):
+    types[family.name] = family.type
+    for sample in family.samples:
+        series[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+def value(metric, **labels):
+    key = (metric, tuple(sorted(labels.items())))
+    assert key in series, f"no series {metric} {labels}"
+    return series[key]
+def one_hot(metric, current, **labels):
+    ones = [dict(k[1]).get(metric) for k, v in series.items() if k[0] == metric and v == 1 and all(dict(k[1]).get(l) == w for l, w in labels.items())]
+    assert ones == [current], f"{metric}: {ones} set, expected {current}"
+res = {"name": "r0"}
+device = status["devices"][0]
+connection = status["connections"][0]
+peer = connection["peer_devices"][0]
+dev = dict(res, volume="0", minor=str(device["minor"]))
+conn = dict(res, conn_name=connection["name"], peer_node_id=sys.argv[3])
+pd = dict(conn, volume="0")
+assert value("drbd_resource_resources") == 1
+one_hot("drbd_resource_role", status["role"], **res)
+one_hot("drbd_device_state", device["disk-state"], **dev)
+one_hot("replica_peerdevice_disk_state", peer["peer-disk-state"], **pd)
+one_hot("replica_connection_replication_state", connection["connection-state"], **conn)
+dr9 = {"StandAlone": "StandAlone", "WFConnection": "Connecting", "Connected": "Connected"}[connection["connection-state"]]
+one_hot("drbd_connection_state", dr9, **conn)
+assert value("drbd_device_size_bytes", **dev) == device["size"] * 1024
+assert value("drbd_device_written_bytes_total", **dev) == device["written"] * 1024
+assert value("drbd_device_read_bytes_total", **dev) == device["read"] * 1024
+assert value("drbd_device_alwrites_total", **dev) == device["al-writes"]
+assert value("drbd_device_bmwrites_total", **dev) == device["bm-writes"]
+assert value("drbd_device_upperpending", **dev) == device["upper-pending"]
+assert value("drbd_device_lowerpending", **dev) == device["lower-pending"]
+assert value("drbd_peerdevice_outofsync_bytes", **pd) == peer["out-of-sync"] * 1024
+# (drbd-reactor's names for these counters have no _total; the parser adds it to the samples.)
+assert value("drbd_peerdevice_sent_bytes_total", **pd) == peer["sent"] * 1024
+assert value("drbd_peerdevice_received_bytes_total", **pd) == peer["received"] * 1024
+assert value("replica_peerdevice_resync_bytes_total", **pd) == peer["resync-bytes"]
+assert value("drbd_connection_congested", **conn) == (1 if connection["congested"] else 0)
+assert value("replica_connection_state_changes_total", **conn) >= 3, "connecting, connected, disconnecting at least"
+assert types["drbd_device_written_bytes"] == "counter" and types["drbd_device_state"] == "gauge", types
+if status["role"] == "Primary":
+    assert device["written"] >= 6 * 1024 and peer["out-of-sync"] == 3 * 1024, (device, peer)
+print(f"{url}: {len(series)} series match status --json")
+PY
+    done
+    # Only GET/HEAD of /metrics.
+    /usr/bin/python3 - "127.0.0.1:$mport" <<'PY' || fail "HTTP errors"
+import http.client, sys
+host, port = sys.argv[1].split(":")
+def ask(method, path):
+    c = http.client.HTTPConnection(host, int(port), timeout=10); c.request(method, path); r = c.getresponse(); body = r.read(); c.close(); return r.status, r.headers, body
+status, headers, body = ask("HEAD", "/metrics"); assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0, (status, body)
+assert ask("GET", "/nope")[0] == 404
+status, headers, _ = ask("POST", "/metrics"); assert status == 405 and headers["Allow"] == "GET, HEAD", (status, headers)
+import socket
+s = socket.create_connection((host, int(port)), timeout=10); s.sendall(b"garbage\r\n\r\n"); assert s.recv(100).startswith(b"HTTP/1.1 400"), "malformed request line"
+s = socket.create_connection((host, int(port)), timeout=10); s.sendall(b"GET /metrics HTTP/1.1\r\n" + b"X: " + b"y" * 9000); assert s.recv(100).startswith(b"HTTP/1.1 400"), "an endless header"
+print("HTTP errors as expected")
+PY
+    # One address per node: a second resource naming another is refused with its place.
+    cat >> "$work/r.conf" <<CONF
+resource r1 {
+  device minor 1; meta-disk internal;
+  on alpha { disk $work/alpha1.img; address 127.0.0.1:$((port + 2)); metrics-address 127.0.0.1:$((port + 3)); }
+  on beta  { disk $work/beta1.img;  address 127.0.0.2:$((port + 2)); }
+}
+CONF
+    truncate -s 16M "$work/alpha1.img"; A create-md r1 >/dev/null
+    refused=$(A up r1 2>&1) && fail "a second metrics-address was accepted"
+    grep -q "r.conf:[0-9]*:[0-9]*: metrics-address 127.0.0.1:$((port + 3)): this node's daemon already serves its metrics on 127.0.0.1:$mport" <<<"$refused" || fail "refusal: $refused"
+    A status r1 2>/dev/null | grep -q "r1 role" && fail "r1 came up after the refusal"
+    # Off by default: nothing listens where no address was given.
+    B down r0; B shutdown
+    B up r0 || fail "beta up again"
+    python3 -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.2', $mport)) != 0 else 1)" || fail "beta serves metrics without an address"
     ;;
 updown)
     # `up`/`down` 200 times against a connected peer: the daemon's descriptors and threads

@@ -14,6 +14,8 @@ struct DaemonCommand: ParsableCommand {
     var nbdMaxClients: Int = 64
     @Option(help: "NBD requests in flight per client (nbdkit's default thread count).")
     var nbdMaxRequests: Int = 16
+    @Option(help: "Serve Prometheus metrics over HTTP at IP:PORT ([IPv6]:PORT), GET /metrics; off by default.")
+    var metricsAddress: String?
 
     func run() throws {
         AllocatorTuning.useSingleArena()
@@ -33,6 +35,13 @@ struct DaemonCommand: ParsableCommand {
         }
         defer { for handler in handlers { handler.cancel() } }
         try runReporting {
+            if let metricsAddress {
+                do {
+                    try daemon.serveMetrics(at: try ConfigBuilder.commandLineAddress(metricsAddress, option: "--metrics-address"))
+                } catch {
+                    throw CommandFailure(message: "\(error)", code: 10)
+                }
+            }
             do {
                 try daemon.serve()
             } catch {
@@ -46,11 +55,22 @@ struct DaemonCommand: ParsableCommand {
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Attach and connect a resource (starts the daemon when needed).")
     @OptionGroup var options: DaemonOptions
+    @Option(help: "The node's daemon serves Prometheus metrics over HTTP at IP:PORT ([IPv6]:PORT), GET /metrics.")
+    var metricsAddress: String?
     @Argument(help: "RES or all.") var resource: String
 
     func run() throws {
+        if let metricsAddress {
+            try runReporting {
+                do {
+                    _ = try ConfigBuilder.commandLineAddress(metricsAddress, option: "--metrics-address")
+                } catch {
+                    throw CommandFailure(message: "\(error)", code: 10)
+                }
+            }
+        }
         try DaemonClient.ensureDaemon(options)
-        try DaemonClient.run("up", resource, options)
+        try DaemonClient.run("up", resource, flags: metricsAddress.map { ["metrics-address=\($0)"] } ?? [], options)
     }
 }
 

@@ -10,6 +10,16 @@ extension NodeDaemon {
     /// disks given back as found, its exports and threads stopped.
     func up(_ request: ControlRequest, connect: Bool) -> ControlResponse {
         guard let name = request.resource else { return fail("up needs a resource name") }
+        // `replctl up --metrics-address`: the daemon serves metrics there from now on.
+        for flag in request.flags where flag.hasPrefix("metrics-address=") {
+            do {
+                try serveMetrics(at: try ConfigBuilder.commandLineAddress(String(flag.dropFirst("metrics-address=".count)), option: "--metrics-address"))
+            } catch let error as ConfigError {
+                return fail(error.description, 10)
+            } catch {
+                return fail("\(error)", 10)
+            }
+        }
         let configuration: Configuration
         do {
             configuration = try ConfigBuilder.load(path: request.config ?? configPath)
@@ -45,6 +55,14 @@ extension NodeDaemon {
         } catch {
             return fail("\(name): \(error)", 10)
         }
+        // The host's `metrics-address`: served by this node's daemon for every resource.
+        if let host = resource.hosts.first(where: { $0.names.contains(nodeName) }), let address = host.metricsAddress {
+            do {
+                try serveMetrics(at: address)
+            } catch {
+                return fail("\(host.location): \(error)", 10)
+            }
+        }
         let attachment: ResourceAttachment
         do {
             attachment = try ResourceAttachment.attach(configuration, resource: name, node: nodeName,
@@ -57,7 +75,9 @@ extension NodeDaemon {
         }
         let runtime = ReplicationRuntime(volumes: attachment.volumes, transport: transport, limits: attachment.limits,
                                          name: "\(name)-\(nodeName)", stateChanges: stateChanges)
-        let peer = resource.hosts.first { !$0.names.contains(nodeName) }?.names.first ?? "peer"
+        let peerIndex = resource.hosts.firstIndex { !$0.names.contains(nodeName) }
+        let peer = peerIndex.map { resource.hosts[$0].names.first ?? "peer" } ?? "peer"
+        let peerNodeID = peerIndex.map { resource.hosts[$0].nodeID ?? $0 } ?? 1
         let host = resource.hosts.first { $0.names.contains(nodeName) }
         var volumes: [InstanceVolume] = []
         do {
@@ -88,7 +108,7 @@ extension NodeDaemon {
             runtime.shutdown(timeout: 1)
             return fail("\(error)", 20)
         }
-        let instance = ResourceInstance(name: name, peerName: peer, runtime: runtime, volumes: volumes)
+        let instance = ResourceInstance(name: name, peerName: peer, peerNodeID: peerNodeID, runtime: runtime, volumes: volumes)
         guard instance.startExports() else {
             instance.down(timeout: 1)
             return fail("\(name): the NBD exports could not start (no thread)", 20)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import ReplicaCore
+import ReplicaMetrics
 import ReplicaNBD
 import Synchronization
 
@@ -26,6 +27,8 @@ final class NodeDaemon: @unchecked Sendable {
     /// device path: the next `up` of the same disk in this daemon takes what their meta-data
     /// may not say (``VolumeAttachment/attach(_:net:entropySeed:carrying:)``).
     let unwrittenMetadata = Mutex<[String: VolumeEngine]>([:])
+    /// The Prometheus endpoint (`--metrics-address`, or a resource's `metrics-address`).
+    let metrics = Mutex<MetricsEndpoint?>(nil)
     private let running = Mutex(true)
     private let listener = Mutex<OwnedDescriptor?>(nil)
 
@@ -67,6 +70,7 @@ final class NodeDaemon: @unchecked Sendable {
         for instance in resources.withLock({ Array($0.values) }) {
             locks.withLock(instance.name) { _ = instance.down() }
         }
+        stopMetrics()
     }
 
     /// Ends ``serve()``: it stops accepting, takes every resource down and returns.

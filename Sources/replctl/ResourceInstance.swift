@@ -53,13 +53,16 @@ final class InstanceVolume: @unchecked Sendable {
 final class ResourceInstance: @unchecked Sendable {
     let name: String
     let peerName: String
+    /// The peer's `node-id` (as drbdadm assigns it when none is written: its place among the hosts).
+    let peerNodeID: Int
     let runtime: ReplicationRuntime
     let volumes: [InstanceVolume]
     let started = Date()
 
-    init(name: String, peerName: String, runtime: ReplicationRuntime, volumes: [InstanceVolume]) {
+    init(name: String, peerName: String, peerNodeID: Int, runtime: ReplicationRuntime, volumes: [InstanceVolume]) {
         self.name = name
         self.peerName = peerName
+        self.peerNodeID = peerNodeID
         self.runtime = runtime
         self.volumes = volumes
     }

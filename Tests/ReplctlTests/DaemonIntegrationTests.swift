@@ -18,6 +18,10 @@ struct DaemonIntegrationTests {
     @Test("make install, then the installed replctl run by name through PATH from another directory starts its daemon")
     func install() throws { try run("install") }
 
+    @Test("Prometheus metrics at metrics-address (resource file) and up --metrics-address, parsed by prometheus_client and equal to status --json; 404/405/400; a second address refused with its place; off by default",
+          .enabled(if: Tools.pythonModule("prometheus_client"), "needs python3-prometheus-client (scripts/install-deps.sh)"))
+    func metrics() throws { try run("metrics") }
+
     @Test("up/down 200 times against a connected peer: descriptors and threads the same before and after")
     func upDownLoop() throws { try run("updown") }
 

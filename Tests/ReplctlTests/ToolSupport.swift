@@ -34,6 +34,13 @@ enum Tools {
         return nil
     }
 
+    /// True when Debian's Python (`/usr/bin/python3`, where the python3-* packages install)
+    /// imports `module`.
+    static func pythonModule(_ module: String) -> Bool {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") else { return false }
+        return (try? run("/usr/bin/python3", ["-c", "import \(module)"]).status) == 0
+    }
+
     /// This machine's node name (`uname -n`), which drbdadm matches `on` sections against.
     static let nodeName: String = {
         var info = utsname()

@@ -56,22 +56,39 @@ struct ConfigParserTests {
         #expect(config.global?.usageCount == "no")
     }
 
-    /// Replica's extension: the host's NBD export on TCP.
-    @Test func nbdAddressOfAHost() throws {
+    /// Replica's extensions of an `on` section: the host's NBD export on TCP, and where its
+    /// daemon serves Prometheus metrics — read, dumped, refused twice, checked as addresses.
+    @Test(arguments: [("nbd-address", "ipv6 [::1]:10809", "nbd-address      ipv6 [::1]:10809;"),
+                      ("metrics-address", "127.0.0.1:9942", "metrics-address  ipv4 127.0.0.1:9942;")])
+    func addressExtensionOfAHost(keyword: String, written: String, dumped: String) throws {
         let config = try load("""
             resource r {
-              on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; nbd-address ipv6 [::1]:10809; }
+              on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; \(keyword) \(written); }
               on b { device minor 1; disk /dev/y; meta-disk internal; address 10.0.0.2:7788; }
             }
             """)
-        #expect(config.resources[0].hosts[0].nbdAddress == NetworkAddress(family: "ipv6", host: "::1", port: 10809))
-        #expect(config.resources[0].hosts[1].nbdAddress == nil)
-        #expect(ConfigDumper(nodeName: "a").dump(config).contains("nbd-address      ipv6 [::1]:10809;"))
+        let hosts = config.resources[0].hosts
+        let read = keyword == "nbd-address" ? hosts.map(\.nbdAddress) : hosts.map(\.metricsAddress)
+        let expected = keyword == "nbd-address" ? NetworkAddress(family: "ipv6", host: "::1", port: 10809) : NetworkAddress(family: "ipv4", host: "127.0.0.1", port: 9942)
+        #expect(read == [expected, nil])
+        #expect(ConfigDumper(nodeName: "a").dump(config).contains(dumped))
+        let head = "resource r { on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; "
         let host = "on b { device minor 1; disk /dev/y; meta-disk internal; address 10.0.0.2:7788; }"
-        let twice = error("resource r { on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; nbd-address 10.0.0.1:1; nbd-address 10.0.0.1:2; } \(host) }")
-        #expect(twice?.description.contains("'nbd-address' is given twice in on a") == true)
-        let badPort = error("resource r { on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; nbd-address 10.0.0.1:0; } \(host) }")
+        let twice = error(head + "\(keyword) 10.0.0.1:1; \(keyword) 10.0.0.1:2; } \(host) }")
+        let column = head.count + keyword.count + " 10.0.0.1:1; ".count + 1
+        #expect(twice?.description.contains("test.res:1:\(column): '\(keyword)' is given twice in on a") == true, "\(String(describing: twice))")
+        let badPort = error(head + "\(keyword) 10.0.0.1:0; } \(host) }")
         #expect(badPort?.description.contains("port in '10.0.0.1:0' must be a number in 1..65535") == true)
+        let badHost = error(head + "\(keyword) 10.0.0:9942; } \(host) }")
+        #expect(badHost?.description.contains("'10.0.0' is not a valid IPv4 address") == true)
+    }
+
+    /// `--metrics-address` on the command line: checked as the resource file's addresses are.
+    @Test func commandLineAddresses() throws {
+        #expect(try ConfigBuilder.commandLineAddress("[::1]:9942", option: "--metrics-address") == NetworkAddress(family: "ipv6", host: "::1", port: 9942))
+        #expect(try ConfigBuilder.commandLineAddress("10.1.2.3:80", option: "--metrics-address") == NetworkAddress(family: "ipv4", host: "10.1.2.3", port: 80))
+        #expect(throws: ConfigError.self) { try ConfigBuilder.commandLineAddress("localhost:9942", option: "--metrics-address") }
+        #expect(throws: ConfigError.self) { try ConfigBuilder.commandLineAddress("127.0.0.1", option: "--metrics-address") }
     }
 
     @Test func legacyProtocolMovesIntoNetFirst() throws {

@@ -213,6 +213,9 @@ extension ConfigBuilder {
             case "nbd-address":
                 if host.nbdAddress != nil { throw ConfigError(inner.location, "'nbd-address' is given twice in \(host.label)") }
                 host.nbdAddress = try parseAddress(inner.arguments, at: inner.location)
+            case "metrics-address":
+                if host.metricsAddress != nil { throw ConfigError(inner.location, "'metrics-address' is given twice in \(host.label)") }
+                host.metricsAddress = try parseAddress(inner.arguments, at: inner.location)
             case "volume":
                 let volume = try buildVolume(inner)
                 try rejectDuplicateVolume(volume, in: host.volumes, where: host.label)
@@ -220,7 +223,7 @@ extension ConfigBuilder {
             case "skip":
                 continue
             default:
-                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id, volume or nbd-address")
+                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id, volume, nbd-address or metrics-address")
             }
         }
         if implicit.device != nil || implicit.disk != nil || implicit.metaDisk != nil {
@@ -231,6 +234,16 @@ extension ConfigBuilder {
     }
 
     /// `[AF] IP:PORT` with AF one of ipv4, ipv6, ssocks, sdp, ib (default ipv4).
+    /// An address given on the command line (`--metrics-address 127.0.0.1:9942`,
+    /// `[::1]:9942`), checked as the resource file's are; errors name `option`.
+    public static func commandLineAddress(_ text: String, option: String) throws(ConfigError) -> NetworkAddress {
+        let location = SourceLocation(file: "command line \(option)", line: 1, column: 1)
+        let family = text.hasPrefix("[") ? "ipv6" : "ipv4"
+        let words = [ConfigToken(kind: .word, text: family, quoted: false, location: location),
+                     ConfigToken(kind: .word, text: text, quoted: false, location: location)]
+        return try ConfigBuilder().parseAddress(words, at: location)
+    }
+
     func parseAddress(_ words: [ConfigToken], at location: SourceLocation) throws(ConfigError) -> NetworkAddress {
         let families = ["ipv4", "ipv6", "ssocks", "sdp", "ib"]
         var family = "ipv4"

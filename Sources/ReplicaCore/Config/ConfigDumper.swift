@@ -179,6 +179,7 @@ public struct ConfigDumper {
             out += dumpVolumes(host.volumes, indent: 8)
             if let address = host.address { out += Self.line(8, "address", address.description, raw: true) }
             if let nbd = host.nbdAddress { out += Self.line(8, "nbd-address", nbd.description, raw: true) }
+            if let metrics = host.metricsAddress { out += Self.line(8, "metrics-address", metrics.description, raw: true) }
             out += "    }\n"
         }
         for connection in resource.connections {

@@ -61,6 +61,11 @@ public struct NetworkAddress: Sendable, Equatable, Hashable, CustomStringConvert
     public var description: String {
         family == "ipv6" ? "\(family) [\(host)]:\(port)" : "\(family) \(host):\(port)"
     }
+
+    /// `10.1.1.31:7789` or `[fd00::1]:7000`: the address as a URL or a command line writes it.
+    public var hostAndPort: String {
+        family == "ipv6" ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
 }
 
 /// A `volume N { }` block, or the implicit volume 0 written at resource or host level.
@@ -155,6 +160,10 @@ public struct HostSpec: Sendable, Equatable {
     /// `nbd-address [AF] IP:PORT;` — a Replica extension (drbdadm does not know it): where
     /// this host also exports the resource's volume over NBD on TCP (no authentication).
     public var nbdAddress: NetworkAddress?
+    /// `metrics-address [AF] IP:PORT;` — a Replica extension (drbdadm does not know it): where
+    /// this host's daemon serves Prometheus metrics over HTTP (`GET /metrics`; no
+    /// authentication). Every resource that names it for a host must name the same address.
+    public var metricsAddress: NetworkAddress?
     /// Volumes defined inside the host section (including its implicit volume 0).
     public var volumes: [VolumeSpec] = []
     /// Where the section starts.

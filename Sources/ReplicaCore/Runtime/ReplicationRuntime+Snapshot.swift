@@ -61,6 +61,9 @@ public struct ResourceSnapshot: Sendable {
     public var queuedBytes = 0
     /// Application requests in the engines.
     public var applicationInFlight = 0
+    /// Changes of the connection state (of the first volume: the connection is the
+    /// resource's) since the runtime started.
+    public var connectionStateChanges = 0
 
     /// The link's queue bound (`max-buffers` × 4 KiB).
     public var queueLimitBytes = 0
@@ -139,6 +142,7 @@ extension ReplicationRuntime {
                 // Compared in place: a copy of the previous snapshot cost a retain and release
                 // of each of its strings.
                 let changed = snapshot.volumes[index].state != volumeSnapshot.state || snapshot.volumes[index].lastError != volumeSnapshot.lastError
+                if index == 0, snapshot.volumes[0].state.connection != volumeSnapshot.state.connection { snapshot.connectionStateChanges += 1 }
                 snapshot.volumes[index] = volumeSnapshot
                 return changed
             }
