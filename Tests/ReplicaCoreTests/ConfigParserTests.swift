@@ -83,6 +83,22 @@ struct ConfigParserTests {
         #expect(badHost?.description.contains("'10.0.0' is not a valid IPv4 address") == true)
     }
 
+    /// drbdadm's lexer takes `[0-9]+[KMGs]?` for an integer, and reads a device minor and a
+    /// volume number without the unit (checked against drbdadm 9.22: `minor 1840M` dumps as
+    /// `minor 1840`, `volume 3M` as `volume 3`); other letters, signs and lower-case units are
+    /// parse errors there and refused here.
+    @Test func minorAndVolumeNumbersDropAUnitLetter() throws {
+        let hosts = "on a { address 10.0.0.1:7788; } on b { address 10.0.0.2:7788; }"
+        let config = try load("resource r { volume 3M { device minor 1840M; disk /dev/x; meta-disk internal; } \(hosts) }")
+        #expect(config.resources[0].volumes.map(\.number) == [3])
+        #expect(config.resources[0].volumes[0].device?.minor == 1840)
+        #expect(try load("resource r { device minor 0007s; disk /dev/x; meta-disk internal; \(hosts) }").resources[0].volumes[0].device?.minor == 7)
+        for bad in ["1840k", "1840x", "+5", "K", "0x10"] {
+            let refused = error("resource r { device minor \(bad); disk /dev/x; meta-disk internal; \(hosts) }")
+            #expect(refused?.description.contains("device minor must be a number in 0..2147483647, not '\(bad)'") == true, "\(bad): \(String(describing: refused))")
+        }
+    }
+
     /// `--metrics-address` on the command line: checked as the resource file's addresses are.
     @Test func commandLineAddresses() throws {
         #expect(try ConfigBuilder.commandLineAddress("[::1]:9942", option: "--metrics-address") == NetworkAddress(family: "ipv6", host: "::1", port: 9942))

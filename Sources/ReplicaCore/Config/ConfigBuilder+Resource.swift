@@ -112,7 +112,7 @@ extension ConfigBuilder {
         let words = statement.arguments
         if let path = words.first, path.text != "minor" { try PlainWords.checkName(path, "device path") }
         func minorValue(_ token: ConfigToken) throws(ConfigError) -> Int {
-            try integer(token, 0...Int(Int32.max), what: "device minor")
+            try integer(token, 0...Int(Int32.max), what: "device minor", droppingUnit: true)
         }
         switch words.count {
         case 1:
@@ -177,7 +177,7 @@ extension ConfigBuilder {
         guard statement.arguments.count == 1 else {
             throw ConfigError(statement.location, "'volume' needs exactly one number before '{'")
         }
-        let number = try integer(statement.arguments[0], 0...65534, what: "volume number")
+        let number = try integer(statement.arguments[0], 0...65534, what: "volume number", droppingUnit: true)
         var volume = VolumeSpec(number: number, explicit: true, location: statement.location)
         for inner in try block(of: statement, arguments: 1) {
             if try addVolumeKeyword(inner, to: &volume) { continue }

@@ -78,8 +78,16 @@ public struct ConfigBuilder {
         return statement.arguments[0]
     }
 
-    func integer(_ token: ConfigToken, _ range: ClosedRange<Int>, what: String) throws(ConfigError) -> Int {
-        guard let value = Int(token.text), range.contains(value) else {
+    /// `token` as a number in `range`. With `droppingUnit`, a number written with one of the
+    /// unit letters drbdadm's lexer takes for an integer (`K`, `M`, `G`, `s`) is the number
+    /// without it, as drbdadm reads a device minor and a volume number (`minor 1840M` is minor
+    /// 1840 there; a node-id or a size applies the unit instead).
+    func integer(_ token: ConfigToken, _ range: ClosedRange<Int>, what: String, droppingUnit: Bool = false) throws(ConfigError) -> Int {
+        var text = Substring(token.text)
+        if droppingUnit, text.count > 1, let last = text.last, "KMGs".contains(last), text.dropLast().allSatisfy(\.isASCII) {
+            text = text.dropLast()
+        }
+        guard text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), range.contains(value) else {
             throw ConfigError(token.location, "\(what) must be a number in \(range.lowerBound)..\(range.upperBound), not '\(token.text)'")
         }
         return value
