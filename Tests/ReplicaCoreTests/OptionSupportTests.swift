@@ -100,6 +100,21 @@ struct OptionSupportTests {
         #expect(error.location.line == 5)
     }
 
+    /// drbdadm's dump takes any number for al-extents (drbdsetup checks it later): read, and
+    /// refused at `up` outside DRBD's range, with its place; inside, honoured. And with a
+    /// connection block, two hosts without node-ids are refused (drbdadm asks for them).
+    @Test func alExtentsOutsideDRBDsRangeAreReadButRefusedAtUp() throws {
+        for (value, refused) in [("66", true), ("65535", true), ("-1", true), ("67", false), ("65534", false), ("1237", false)] {
+            let error = try refusal("  disk { al-extents \(value); }")
+            #expect((error != nil) == refused, "al-extents \(value): \(String(describing: error))")
+            if let error { #expect(error.message.contains("al-extents must be in 67..65534") && error.location.line == 3, "\(error)") }
+        }
+        let missing = try #require(throws: ConfigError.self) {
+            try ConfigBuilder.load(text: "resource r0 {\n  device minor 0; disk /x; meta-disk internal;\n  on alpha { address 127.0.0.1:7789; }\n  on beta { address 127.0.0.2:7789; }\n  connection { host alpha; host beta; }\n}\n", file: "/etc/replica/r0.res")
+        }
+        #expect(missing.location.line == 3 && missing.message.contains("'node-id' keyword missing"), "\(missing)")
+    }
+
     @Test func aSingleHostIsReadButRefusedAtUp() throws {
         // drbdadm accepts one host without an address (there is no peer to reach); Replica
         // reads it (dump) and refuses to run it, naming the host's section.
@@ -192,7 +207,17 @@ struct OptionSupportTests {
     }
 
     @Test func connectionOptionsOfThisNodeAreTheResources() throws {
-        let (configuration, resource) = try resource("  connection { host alpha; host beta; net { protocol A; max-buffers 4096; } }")
+        // (With a connection block every host gives its node-id, as drbdadm asks.)
+        let text = """
+            resource r0 {
+              device minor 0; disk /tmp/none.img; meta-disk internal;
+              on alpha { node-id 0; address 127.0.0.1:7789; }
+              on beta { node-id 1; address 127.0.0.2:7789; }
+              connection { host alpha; host beta; net { protocol A; max-buffers 4096; } }
+            }
+            """
+        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/r0.res")
+        let resource = try #require(configuration.resource(named: "r0"))
         let net = NodeResolver(nodeName: "alpha").netOptions(of: resource, in: configuration)
         #expect(net.last { $0.name == "protocol" }?.value == "A")
         #expect(LinkLimits(net: net).queueBytes == 4096 * 4096)

@@ -66,9 +66,10 @@ extension ConfigBuilder {
 
     /// DRBD 8.4 compatibility: a two-host resource without node-ids gets them from a CRC32C
     /// (seed 0x1a656f21) of each host's address text; the larger hash, compared as a signed
-    /// 32-bit number, becomes node 0 (observed with drbdadm 9.22).
+    /// 32-bit number, becomes node 0 (observed with drbdadm 9.22). Not with `connection`
+    /// blocks (DRBD 9's form): there drbdadm asks every host for its node-id.
     private func assignNodeIDs(_ resource: inout ResourceSpec) throws(ConfigError) {
-        guard resource.hosts.count == 2, resource.hosts.allSatisfy({ $0.nodeID == nil }) else { return }
+        guard resource.hosts.count == 2, resource.hosts.allSatisfy({ $0.nodeID == nil }), resource.connections.isEmpty else { return }
         let hashes = resource.hosts.map { host -> Int32? in
             guard let address = host.effectiveAddress else { return nil }
             return Int32(bitPattern: Array(address.host.utf8).withUnsafeBytes { CRC32C.update(0x1A65_6F21, $0) })

@@ -102,6 +102,16 @@ extension ConfigBuilder {
                 sections.notDumped.append((definition.section, setting))
                 continue
             }
+            if definition.name == "stacked-timeouts" {
+                // A flag to drbdadm: written bare or not at all (a value is a parse error
+                // there), dumped bare after the section's other options (and not at all when
+                // it is alone). Kept apart for `up` to refuse.
+                if let value = inner.arguments.first {
+                    throw ConfigError(value.location, "'stacked-timeouts' is a flag and takes no value: write 'stacked-timeouts;' or leave it out")
+                }
+                sections.notDumped.append((definition.section, setting))
+                continue
+            }
             let section = definition.section
             sections.append(setting, to: section)
         }

@@ -27,7 +27,7 @@ public struct ConfigDumper {
             if let global = configuration.global { out += dumpGlobal(global) }
             if let common = configuration.common {
                 out += "common {\n"
-                out += dumpSections(common, indent: 4)
+                out += dumpSections(common, indent: 4, inCommon: true)
                 out += "}\n\n"
             }
         }
@@ -82,7 +82,9 @@ public struct ConfigDumper {
     /// `meta-disk`, a proxy path's `inside`/`outside`), where `line` pads to column 25.
     private static func shortKey(_ key: String) -> String { key.padding(toLength: 16, withPad: " ", startingAt: 0) }
 
-    func dumpSection(_ name: String, _ settings: [OptionSetting], indent: Int) -> String {
+    /// A section with its settings, then `flags` written bare (drbdadm prints `stacked-timeouts;`
+    /// last, and only in a section that has settings besides).
+    func dumpSection(_ name: String, _ settings: [OptionSetting], indent: Int, flags: [String] = []) -> String {
         guard !settings.isEmpty else { return "" }
         var out = Self.pad(indent) + "\(name) {\n"
         for setting in settings {
@@ -94,15 +96,19 @@ public struct ConfigDumper {
             for line in lines { out += Self.pad(indent + 8) + line + ";\n" }
             out += Self.pad(indent + 4) + "}\n"
         }
+        for flag in flags { out += Self.pad(indent + 4) + flag + ";\n" }
         return out + Self.pad(indent) + "}\n"
     }
 
-    func dumpSections(_ sections: OptionSections, indent: Int) -> String {
+    /// The option sections. A resource's `resync-after` naming no resource of this node is left
+    /// out, as drbdadm leaves it out; in `common` it is printed as written (drbdadm 9.22).
+    func dumpSections(_ sections: OptionSections, indent: Int, inCommon: Bool = false) -> String {
         var out = dumpSection("options", sections.resource, indent: indent)
         out += dumpSection("net", sections.net, indent: indent)
-        let disk = sections.disk.filter { $0.name != "resync-after" || $0.value == "-1" || resourcesOnThisNode.contains($0.value) }
+        let disk = sections.disk.filter { inCommon || $0.name != "resync-after" || $0.value == "-1" || resourcesOnThisNode.contains($0.value) }
         out += dumpSection("disk", disk + sections.peerDevice, indent: indent)
-        out += dumpSection("startup", sections.startup, indent: indent)
+        let startupFlags = sections.notDumped.contains { $0.setting.name == "stacked-timeouts" } ? ["stacked-timeouts"] : []
+        out += dumpSection("startup", sections.startup, indent: indent, flags: startupFlags)
         out += dumpSection("proxy", sections.proxy, indent: indent)
         out += dumpSection("handlers", sections.handlers, indent: indent)
         return out

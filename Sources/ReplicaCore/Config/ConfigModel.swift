@@ -105,8 +105,9 @@ public struct OptionSections: Sendable, Equatable {
     /// Where each section block was opened, to refuse a second block of the same kind.
     var blockLocations: [String: SourceLocation] = [:]
     /// Settings drbdadm 9 drops from its dump (DRBD 8.4's `become-primary-on`, `syncer {
-    /// after R; }`), with the section they belong to: kept so that `up` can refuse what
-    /// Replica does not honour, not printed by `dump`.
+    /// after R; }`) or prints apart (the flag `stacked-timeouts`, bare, last in `startup`),
+    /// with the section they belong to: kept so that `up` can refuse what Replica does not
+    /// honour.
     public var notDumped: [(section: OptionSection, setting: OptionSetting)] = []
 
     public static func == (lhs: OptionSections, rhs: OptionSections) -> Bool {

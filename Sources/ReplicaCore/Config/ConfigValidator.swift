@@ -9,6 +9,10 @@ struct ConfigValidator {
     /// Checks the configuration; returns warnings for what drbdadm accepts but is suspicious.
     func validate() throws(ConfigError) -> [ConfigError] {
         var minorsByHost: [String: (String, SourceLocation)] = [:]
+        // Backing disks and external meta-data slots in use, per host (drbdadm's "conflicting
+        // use of disk / meta-disk"): a flexible meta-disk takes its whole device, an indexed
+        // one its slot.
+        var storageByHost: [String: (String, SourceLocation)] = [:]
         var addresses: [NetworkAddress: (String, SourceLocation)] = [:]
         var warnings: [ConfigError] = []
         for resource in configuration.resources {
@@ -16,6 +20,17 @@ struct ConfigValidator {
             for host in resource.hosts {
                 let keys = host.names.isEmpty ? [host.floatingAddress!.description] : host.names
                 for volume in effectiveVolumes(resource, host) {
+                    for key in keys {
+                        var uses: [String] = []
+                        if case .path(let path)? = volume.disk { uses.append("disk \(path)") }
+                        if case .external(let path, let index)? = volume.metaDisk { uses.append("meta-disk \(path)" + (index.map { " [\($0)]" } ?? " (flexible)")) }
+                        for use in uses {
+                            if let (owner, first) = storageByHost["\(key)/\(use)"] {
+                                throw ConfigError(volume.location, "conflicting use of \(use) on host \(key): by \(owner) (\(first)) and by resource \(resource.name) volume \(volume.number)")
+                            }
+                            storageByHost["\(key)/\(use)"] = ("resource \(resource.name) volume \(volume.number)", volume.location)
+                        }
+                    }
                     guard let device = volume.device else { continue }
                     for key in keys {
                         let slot = "\(key)/\(device.minor)"
@@ -43,6 +58,8 @@ struct ConfigValidator {
         for volume in host.volumes {
             var merged = byNumber[volume.number] ?? volume
             if let device = volume.device { merged.device = device; merged.location = volume.location }
+            if let disk = volume.disk { merged.disk = disk }
+            if let metaDisk = volume.metaDisk { merged.metaDisk = metaDisk }
             byNumber[volume.number] = merged
         }
         return byNumber.keys.sorted().map { byNumber[$0]! }
@@ -56,7 +73,7 @@ struct ConfigValidator {
         var names: Set<String> = []
         for host in resource.hosts {
             guard let nodeID = host.nodeID else {
-                throw ConfigError(host.location, "in resource \(resource.name), \(host.label) { ... }: 'node-id' keyword missing (required unless the resource has exactly two hosts and none gives one)")
+                throw ConfigError(host.location, "in resource \(resource.name), \(host.label) { ... }: 'node-id' keyword missing (required unless the resource has exactly two hosts, none gives one and no connection block names them)")
             }
             if let other = nodeIDs[nodeID] {
                 throw ConfigError(host.location, "node-id \(nodeID) of \(host.label) is already used by \(other) in resource \(resource.name)")

@@ -12,6 +12,8 @@ public enum OptionSupport {
         case unset(because: String)
         /// Refused whenever written, with the reason.
         case refused(because: String)
+        /// Honoured for a number in the range (in the option's unit); another is refused.
+        case within(ClosedRange<Int64>, because: String)
     }
 
     static let notYet = "not supported by Replica yet"
@@ -36,6 +38,10 @@ public enum OptionSupport {
         case .only(let values, let reason)?: return values.contains(setting.value) ? nil : reason
         case .unset(let reason)?: return setting.value.isEmpty || setting.value == "\"\"" ? nil : reason
         case .refused(let reason)?: return reason
+        case .within(let range, let reason)?:
+            let unitBytes: Int64 = if case .number(_, let bytes, _)? = OptionTable.definition(setting.name, in: section)?.kind { bytes } else { 1 }
+            guard let amount = OptionValueParser.number(setting.value, unitBytes: unitBytes), range.contains(amount) else { return reason }
+            return nil
         }
     }
 
@@ -83,7 +89,7 @@ public enum OptionSupport {
     ]
 
     private static let diskRules: [String: Rule] = [
-        "on-io-error": .honoured, "md-flushes": .honoured, "al-extents": .honoured,
+        "on-io-error": .honoured, "md-flushes": .honoured, "al-extents": .within(67...65534, because: "al-extents must be in 67..65534 (DRBD's range: drbdsetup refuses the rest)"),
         "size": .only(["0"], because: "\(notYet): a volume uses all of its disk (no size limit)"),
         "disk-barrier": .only(["no"], because: "\(notYet): write ordering uses flushes (disk-barrier no)"),
         "disk-flushes": .only(["yes"], because: "\(notYet): Replica flushes the disk at every barrier; it cannot be turned off"),

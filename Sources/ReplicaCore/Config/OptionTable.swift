@@ -69,7 +69,7 @@ public enum OptionTable {
     /// All definitions, in the order DRBD lists them per section.
     public static let all: [OptionDefinition] = [
         // options { }
-        .init("cpu-mask", .resource, .text(maxLength: 256), ""),
+        .init("cpu-mask", .resource, .text(maxLength: 31), ""),
         .init("on-no-data-accessible", .resource, .choice(["io-error", "suspend-io"]), "io-error"),
         .init("auto-promote", .resource, .boolean, "yes"),
         .init("peer-ack-window", .resource, n(2048...204800, 512, "sectors"), "4096"),
@@ -84,7 +84,7 @@ public enum OptionTable {
         .init("on-suspended-primary-outdated", .resource, .choice(["disconnect", "force-secondary"]), "disconnect"),
 
         // net { }
-        .init("transport", .net, .text(maxLength: 32), "tcp"),
+        .init("transport", .net, .text(maxLength: 255), "tcp"),
         .init("protocol", .net, .choice(["A", "B", "C"]), "C"),
         .init("timeout", .net, n(1...600, 1, "0.1 s"), "60"),
         .init("max-epoch-size", .net, n(1...20000, 1, "writes"), "2048"),
@@ -94,7 +94,7 @@ public enum OptionTable {
         .init("rcvbuf-size", .net, n(0...10_485_760, 1, "bytes"), "0"),
         .init("ko-count", .net, n(0...200, 1, "timeouts"), "7"),
         .init("allow-two-primaries", .net, .boolean, "no"),
-        .init("cram-hmac-alg", .net, .text(maxLength: 64), ""),
+        .init("cram-hmac-alg", .net, .text(maxLength: 63), ""),
         .init("shared-secret", .net, .text(maxLength: 63), ""),
         .init("after-sb-0pri", .net, .choice(afterSB0), "disconnect"),
         .init("after-sb-1pri", .net, .choice(["disconnect", "consensus", "discard-secondary", "call-pri-lost-after-sb", "violently-as0p"]), "disconnect"),
@@ -102,14 +102,14 @@ public enum OptionTable {
         .init("always-asbp", .net, .boolean, "no"),
         .init("rr-conflict", .net, .choice(["disconnect", "call-pri-lost", "violently", "retry-connect", "auto-discard"]), "disconnect"),
         .init("ping-timeout", .net, n(1...300, 1, "0.1 s"), "5"),
-        .init("data-integrity-alg", .net, .text(maxLength: 64), ""),
+        .init("data-integrity-alg", .net, .text(maxLength: 63), ""),
         .init("tcp-cork", .net, .boolean, "yes"),
         .init("on-congestion", .net, .choice(["block", "pull-ahead", "disconnect"]), "block"),
         .init("congestion-fill", .net, n(0...20_971_520, 512, "sectors"), "0"),
         .init("congestion-extents", .net, n(67...65534, 1, "extents"), "1237"),
-        .init("csums-alg", .net, .text(maxLength: 64), ""),
+        .init("csums-alg", .net, .text(maxLength: 63), ""),
         .init("csums-after-crash-only", .net, .boolean, "no"),
-        .init("verify-alg", .net, .text(maxLength: 64), ""),
+        .init("verify-alg", .net, .text(maxLength: 63), ""),
         .init("use-rle", .net, .boolean, "yes"),
         .init("socket-check-timeout", .net, n(0...300, 1, "0.1 s"), "0"),
         .init("fencing", .net, .choice(["dont-care", "resource-only", "resource-and-stonith"]), "dont-care"),
@@ -127,8 +127,8 @@ public enum OptionTable {
         .init("disk-flushes", .disk, .boolean, "yes"),
         .init("disk-drain", .disk, .boolean, "yes"),
         .init("md-flushes", .disk, .boolean, "yes"),
-        .init("resync-after", .disk, .text(maxLength: 128), "-1"),
-        .init("al-extents", .disk, n(67...65534, 1, "extents"), "1237"),
+        .init("resync-after", .disk, .text(maxLength: 255), "-1"),
+        .init("al-extents", .disk, n(Int64.min...Int64.max, 1, "extents"), "1237"),  // drbdadm dump takes any number; up checks 67..65534
         .init("al-updates", .disk, .boolean, "yes"),
         .init("discard-zeroes-if-aligned", .disk, .boolean, "yes"),
         .init("disable-write-same", .disk, .boolean, "no"),
@@ -149,9 +149,9 @@ public enum OptionTable {
         .init("bitmap", .peerDevice, .boolean, "yes"),
 
         // startup { }
-        .init("wfc-timeout", .startup, n(0...2_147_483_647, 1, "s"), "0"),
-        .init("degr-wfc-timeout", .startup, n(0...2_147_483_647, 1, "s"), "0"),
-        .init("outdated-wfc-timeout", .startup, n(0...2_147_483_647, 1, "s"), "0"),
+        .init("wfc-timeout", .startup, n(0...300_000, 1, "s"), "0"),
+        .init("degr-wfc-timeout", .startup, n(0...300_000, 1, "s"), "0"),
+        .init("outdated-wfc-timeout", .startup, n(0...300_000, 1, "s"), "0"),
         .init("wait-after-sb", .startup, .boolean, "no"),
         .init("stacked-timeouts", .startup, .boolean, "no"),
         .init("become-primary-on", .startup, .text(maxLength: 256), nil),
@@ -169,7 +169,7 @@ public enum OptionTable {
         "pri-on-incon-degr", "pri-lost-after-sb", "pri-lost", "fence-peer", "unfence-peer", "local-io-error",
         "split-brain", "before-resync-target", "after-resync-target", "before-resync-source", "out-of-sync",
         "initial-split-brain", "quorum-lost", "disconnected", "outdate-peer",
-    ].map { OptionDefinition($0, .handlers, .text(maxLength: 4096), nil) }
+    ].map { OptionDefinition($0, .handlers, .text(maxLength: 255), nil) }
 
     private static let byKey: [String: OptionDefinition] = {
         var table: [String: OptionDefinition] = [:]
