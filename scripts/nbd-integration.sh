@@ -359,7 +359,7 @@ multiconn)
         tracers+=($!)
     done
     sleep 1
-    /usr/bin/python3 - "$uriA" "$work/times" <<'PY' || { kill "${tracers[@]}" 2>/dev/null; fail "multi-connection checks"; }
+    /usr/bin/python3 - "$uriA" "$work/times" <<'PY' || { kill -KILL "${tracers[@]}" 2>/dev/null; fail "multi-connection checks"; }
 import sys, time, datetime
 import nbd
 uri, times = sys.argv[1], sys.argv[2]
@@ -385,7 +385,9 @@ for h in handles: h.shutdown()
 print("multi-connection checks passed")
 PY
     sleep 0.5
-    kill "${tracers[@]}" 2>/dev/null || true
+    # SIGKILL: a test runner may start this script with SIGTERM blocked, and strace keeps the
+    # mask (a TERM then never arrives); the kernel detaches the daemons when strace dies.
+    kill -KILL "${tracers[@]}" 2>/dev/null || true
     wait "${tracers[@]}" 2>/dev/null || true
     read -r sent answered < "$work/times"
     for n in alpha beta; do

@@ -99,6 +99,18 @@ struct ConfigParserTests {
         }
     }
 
+    /// Several errors: the first in reading order is reported, as drbdadm's one-pass parser
+    /// does — a problem in the statements completed before a syntax error comes first.
+    @Test func theFirstErrorInReadingOrderIsReported() throws {
+        let hosts = "on a { address 10.0.0.1:7788; } on b { address 10.0.0.2:7788; }"
+        let semanticFirst = error("resource r { net { protocol D; } device minor 1; disk /x; meta-disk internal; \(hosts) }\nresource s { device minor 2 }")
+        #expect(semanticFirst?.location.line == 1 && semanticFirst?.message.contains("'D' is not a valid value for 'protocol'") == true, "\(String(describing: semanticFirst))")
+        let syntaxFirst = error("resource r { device minor 1; on a { address 10.0.0.1:7788 } }\nresource s { net { protocol D; } }")
+        #expect(syntaxFirst?.location.line == 1 && syntaxFirst?.message.contains("expected ';'") == true, "\(String(describing: syntaxFirst))")
+        let unknownThenUnterminated = error("global { usage-count maybe; }\nresource r {")
+        #expect(unknownThenUnterminated?.location.line == 1, "\(String(describing: unknownThenUnterminated))")
+    }
+
     /// `--metrics-address` on the command line: checked as the resource file's addresses are.
     @Test func commandLineAddresses() throws {
         #expect(try ConfigBuilder.commandLineAddress("[::1]:9942", option: "--metrics-address") == NetworkAddress(family: "ipv6", host: "::1", port: 9942))

@@ -7,18 +7,36 @@ public struct ConfigBuilder {
 
     /// Reads `path` (and its includes), checks it and returns the configuration.
     public static func load(path: String) throws(ConfigError) -> Configuration {
-        let statements = try ConfigSyntaxReader().read(path: path)
-        return try ConfigBuilder().build(statements, file: path)
+        try firstInReadingOrder(file: path) { reader throws(ConfigError) in try reader.read(path: path) }
     }
 
     /// Parses and checks configuration text as if read from `file`.
     public static func load(text: String, file: String) throws(ConfigError) -> Configuration {
-        let statements = try ConfigSyntaxReader().parse(text: text, file: file)
+        try firstInReadingOrder(file: file) { reader throws(ConfigError) in try reader.parse(text: text, file: file) }
+    }
+
+    /// Reads with `read` and builds; where the file has a syntax error, a problem in the
+    /// statements completed before it is reported instead: the first error in reading order,
+    /// as drbdadm's one-pass parser reports it.
+    private static func firstInReadingOrder(file: String, _ read: (ConfigSyntaxReader) throws(ConfigError) -> [ConfigStatement]) throws(ConfigError) -> Configuration {
+        let prefix = ConfigSyntaxReader.Prefix()
+        let statements: [ConfigStatement]
+        do {
+            statements = try read(ConfigSyntaxReader(keeping: prefix))
+        } catch {
+            do {
+                _ = try ConfigBuilder().build(prefix.statements, file: file, validating: false)
+            } catch let earlier {
+                throw earlier
+            }
+            throw error
+        }
         return try ConfigBuilder().build(statements, file: file)
     }
 
-    /// Builds and checks a configuration from statements.
-    public func build(_ statements: [ConfigStatement], file: String) throws(ConfigError) -> Configuration {
+    /// Builds and checks a configuration from statements (`validating`: with the checks across
+    /// resources that need the whole file).
+    public func build(_ statements: [ConfigStatement], file: String, validating: Bool = true) throws(ConfigError) -> Configuration {
         var configuration = Configuration(file: file)
         for statement in statements {
             switch statement.name {
@@ -50,7 +68,7 @@ public struct ConfigBuilder {
                 throw ConfigError(statement.location, "unknown keyword '\(statement.name)': expected global, common, resource, skip or include")
             }
         }
-        configuration.warnings = try ConfigValidator(configuration).validate()
+        if validating { configuration.warnings = try ConfigValidator(configuration).validate() }
         return configuration
     }
 

@@ -26,8 +26,18 @@ public struct ConfigSyntaxReader {
     /// Maximum include nesting, against include loops.
     public static let maximumIncludeDepth = 16
 
+    /// The top-level statements read completely before a syntax error (for a caller that
+    /// checks them: a problem in them comes first in reading order).
+    final class Prefix {
+        var statements: [ConfigStatement] = []
+    }
+    private let prefix: Prefix?
+
     /// Creates a reader.
-    public init() {}
+    public init() { prefix = nil }
+
+    /// A reader that keeps, in `prefix`, the top-level statements it completes.
+    init(keeping prefix: Prefix) { self.prefix = prefix }
 
     /// Reads and parses `path` and everything it includes.
     /// - Throws: ``ConfigError`` naming file, line and column of the first problem.
@@ -121,11 +131,9 @@ public struct ConfigSyntaxReader {
                         throw ConfigError(next.location, "expected ';' after '\(shown)'")
                     }
                 }
-                if statement.name == "include", statement.block == nil {
-                    statements += try expandInclude(statement, depth: depth)
-                } else {
-                    statements.append(statement)
-                }
+                let complete = statement.name == "include" && statement.block == nil ? try expandInclude(statement, depth: depth) : [statement]
+                statements += complete
+                if opener == nil, depth == 0 { prefix?.statements += complete }
             }
         }
     }
