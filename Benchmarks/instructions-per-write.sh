@@ -22,7 +22,8 @@ strip -g -o "$work/bench" "$bench"
 total() {
     valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" "$work/bench" --dir "$work" --only writes \
         --write-size 4096 --depth 1 --write-mib "$1" >/dev/null 2>&1
-    callgrind_annotate "$work/cg.$1" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }'
+    # (awk reads to the end: leaving early would fail the pipe under pipefail)
+    callgrind_annotate "$work/cg.$1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !found { gsub(",", "", $1); print $1; found = 1 }'
 }
 small=$(total 4)
 large=$(total 12)
