@@ -48,6 +48,14 @@ struct ResourceFileGenerator {
     private mutating func resource(_ minors: inout Set<Int>) -> [String] {
         var lines = ["resource \(name(length: 1 + below(12))) {"]
         lines += sections(resourceLevel: true).map { "    " + $0 }
+        // DRBD 8.4's forms: `protocol X;` at resource level, `syncer { }`.
+        if chance(0.1) { lines.append("    protocol \(pick(["A", "B", "C"]));") }
+        if chance(0.1) {
+            lines.append("    syncer {")
+            lines += [pick(["rate 40M;", "al-extents 1237;", "verify-alg sha1;", "csums-alg md5;", "use-rle;", "use-rle no;"])].map { "        " + $0 }
+            lines.append("    }")
+        }
+        if chance(0.05) { lines += ["    skip {", "        anything { goes; here; }", "    }"] }
         let volumeBlocks = chance(0.4)
         if volumeBlocks {
             var numbers = Set<Int>()
@@ -66,15 +74,32 @@ struct ResourceFileGenerator {
         let port = 1024 + below(60000)
         let ipv6 = chance(0.25)
         var addresses: [String] = []
+        let connectionBlock = chance(0.3)
+        let mesh = !connectionBlock && chance(0.15)
+        // With a connection block drbdadm wants every node-id; otherwise none, both or one.
+        let nodeIDs = connectionBlock || chance(0.4)
         for (index, host) in hosts.enumerated() {
             let address = ipv6 ? "ipv6 [fd00:\(below(9999))::\(index + 1)]:\(port)" : "\(pick(["", "ipv4 "]))10.\(below(255)).\(below(255)).\(index + 1):\(port)"
             addresses.append(address)
             lines.append("    on \(host) {")
-            if chance(0.5) { lines.append("        node-id \(index);") }
+            if nodeIDs || chance(0.2) { lines.append("        node-id \(index);") }
             lines.append("        address \(address);")
+            // A host's own disk or meta-disk for the implicit volume, now and then.
+            if !volumeBlocks, chance(0.15) { lines.append("        disk /dev/vg/\(host.prefix(6))-\(name(length: 1 + below(6)));") }
+            if !volumeBlocks, chance(0.1) { lines.append("        meta-disk internal;") }
             lines.append("    }")
         }
-        if chance(0.3) {
+        if mesh {
+            lines.append("    connection-mesh {")
+            lines.append("        hosts \(hosts.joined(separator: " "));")
+            if chance(0.5) {
+                lines.append("        net {")
+                lines += options(in: [.net]).map { "            " + $0 }
+                lines.append("        }")
+            }
+            lines.append("    }")
+        }
+        if connectionBlock {
             lines.append("    connection {")
             for (host, address) in zip(hosts, addresses) { lines.append("        host \(host) address \(address);") }
             if chance(0.5) {

@@ -119,10 +119,15 @@ struct ConfigParserTests {
         #expect(throws: ConfigError.self) { try ConfigBuilder.commandLineAddress("127.0.0.1", option: "--metrics-address") }
     }
 
-    @Test func legacyProtocolMovesIntoNetFirst() throws {
-        let config = try load("resource r { net { timeout 50; } protocol A; \(Self.twoHosts) }")
-        #expect(config.resources[0].sections.net.map(\.name) == ["protocol", "timeout"])
-        #expect(config.resources[0].sections.net[0].value == "A")
+    /// DRBD 8.4's `protocol X;` joins the net options in reading order (drbdadm 9.22:
+    /// `net { timeout 50; } protocol A;` dumps timeout, then protocol; found by
+    /// ConfigGrammarFuzzTests — an earlier version put it first).
+    @Test func legacyProtocolJoinsTheNetOptionsInReadingOrder() throws {
+        let after = try load("resource r { net { timeout 50; } protocol A; \(Self.twoHosts) }")
+        #expect(after.resources[0].sections.net.map(\.name) == ["timeout", "protocol"])
+        #expect(after.resources[0].sections.net[1].value == "A")
+        let before = try load("resource r { protocol A; net { timeout 50; } \(Self.twoHosts) }")
+        #expect(before.resources[0].sections.net.map(\.name) == ["protocol", "timeout"])
     }
 
     @Test func syncerOptionsMoveToTheirSections() throws {

@@ -30,7 +30,8 @@ extension ConfigBuilder {
             try PlainWords.checkValue(token, "protocol")
             let definition = OptionTable.definition("protocol", in: .net)!
             let value = try checked(definition, token)
-            sections.net.insert(OptionSetting(name: "protocol", value: value, location: statement.location), at: 0)
+            // Among the net options in reading order, as drbdadm 9.22 prints it.
+            sections.net.append(OptionSetting(name: "protocol", value: value, location: statement.location))
         default:
             return false
         }

@@ -32,6 +32,15 @@ struct ConfigValidator {
                         }
                     }
                     guard let device = volume.device else { continue }
+                    // A device path written twice on a host ("conflicting use of device").
+                    if let path = device.path {
+                        for key in keys {
+                            if let (owner, first) = storageByHost["\(key)/device \(path)"] {
+                                throw ConfigError(volume.location, "conflicting use of device \(path) on host \(key): by \(owner) (\(first)) and by resource \(resource.name) volume \(volume.number)")
+                            }
+                            storageByHost["\(key)/device \(path)"] = ("resource \(resource.name) volume \(volume.number)", volume.location)
+                        }
+                    }
                     for key in keys {
                         let slot = "\(key)/\(device.minor)"
                         if let (owner, first) = minorsByHost[slot] {

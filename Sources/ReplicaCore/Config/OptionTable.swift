@@ -121,7 +121,7 @@ public enum OptionTable {
         .init("tls-ca-certificate", .net, .text(maxLength: 4096), nil, replica: true),
 
         // disk { } (backing device)
-        .init("size", .disk, n(0...4_294_967_295 * 512, 512, "sectors"), "0"),
+        .init("size", .disk, n(0...(1 << 41), 512, "sectors"), "0"),  // drbdadm 9.22: at most 2^41 sectors
         .init("on-io-error", .disk, .choice(["pass_on", "call-local-io-error", "detach"]), "detach"),
         .init("disk-barrier", .disk, .boolean, "no"),
         .init("disk-flushes", .disk, .boolean, "yes"),
