@@ -78,9 +78,17 @@ struct ResourceFileGenerator {
         let mesh = !connectionBlock && chance(0.15)
         // With a connection block drbdadm wants every node-id; otherwise none, both or one.
         let nodeIDs = connectionBlock || chance(0.4)
+        // DRBD 8.4's floating sections (by address instead of host name), now and then.
+        let floating = !connectionBlock && !mesh && chance(0.08)
         for (index, host) in hosts.enumerated() {
             let address = ipv6 ? "ipv6 [fd00:\(below(9999))::\(index + 1)]:\(port)" : "\(pick(["", "ipv4 "]))10.\(below(255)).\(below(255)).\(index + 1):\(port)"
             addresses.append(address)
+            if floating {
+                lines.append("    floating \(address) {")
+                if nodeIDs { lines.append("        node-id \(index);") }
+                lines.append("    }")
+                continue
+            }
             lines.append("    on \(host) {")
             if nodeIDs || chance(0.2) { lines.append("        node-id \(index);") }
             lines.append("        address \(address);")
