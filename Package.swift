@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "CReplicaOpenSSLShims", dependencies: ["CReplicaOpenSSL"]),
         .target(
             name: "ReplicaTransportTCP",
-            dependencies: ["ReplicaCore", "CReplicaLinux", "CReplicaOpenSSL", "CReplicaOpenSSLShims"],
+            dependencies: ["ReplicaCore", "CReplicaLinux", "CReplicaOpenSSL", "CReplicaOpenSSLShims", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
 

@@ -2,7 +2,7 @@
 # The node daemon's life cycle and bounds, with real daemons on loopback addresses
 # (127.0.0.1 and 127.0.0.2, ports chosen per run) and file-backed disks in a temporary folder.
 # Usage: daemon-integration.sh REPLCTL TEST
-#   (TEST: install | metrics | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
+#   (TEST: install | metrics | strangers | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Kills only the
 # daemons it started, by PID; unmounts what it mounted.
 set -euo pipefail
@@ -188,6 +188,44 @@ CONF
     B down r0; B shutdown
     B up r0 || fail "beta up again"
     python3 -c "import socket,sys; s=socket.socket(); sys.exit(0 if s.connect_ex(('127.0.0.2', $mport)) != 0 else 1)" || fail "beta serves metrics without an address"
+    ;;
+strangers)
+    # Only the configured peer: a connection to the replication port from any other address is
+    # closed before anything is read, and logged once a minute per address; the peer's own
+    # connections (from its configured address) work as before.
+    truncate -s 64M "$work/alpha.img" "$work/beta.img"
+    config
+    A create-md r0 >/dev/null; B create-md r0 >/dev/null
+    # Alpha alone: it accepts (127.0.0.1 sorts below 127.0.0.2, so beta dials).
+    A up r0 || fail "up alpha"
+    /usr/bin/python3 - "$port" <<'PY' || fail "a stranger was not turned away"
+import socket, sys, time
+port = int(sys.argv[1])
+for attempt in range(3):
+    s = socket.socket(); s.bind(("127.0.0.3", 0)); s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    start = time.monotonic()
+    try:
+        data = s.recv(1)
+    except ConnectionResetError:
+        data = b""
+    assert data == b"" and time.monotonic() - start < 2, f"attempt {attempt}: the connection stayed open ({data!r})"
+    s.close()
+print("strangers turned away")
+PY
+    sleep 0.3
+    lines=$(grep -c "closing unexpected connection from 127.0.0.3: the peer's configured address is 127.0.0.2" "$work/run-alpha/replctl.log" || true)
+    [ "$lines" = 1 ] || fail "expected one log line for three attempts from 127.0.0.3, found $lines"
+    # The peer connects and replicates as always.
+    B up r0 || fail "up beta"
+    A wait-connect --timeout 30 r0 || fail "the peer could not connect"
+    A new-current-uuid --clear-bitmap r0 || fail "new-current-uuid"
+    B wait-sync --timeout 30 r0 || fail "no sync"
+    A primary r0 || fail "primary"
+    head -c 1M /dev/urandom > "$work/data"
+    A write --offset 0 --input "$work/data" r0 || fail "write"
+    A down r0; B down r0
+    cmp -s "$work/data" <(head -c 1M "$work/beta.img") || fail "beta did not get the write"
     ;;
 updown)
     # `up`/`down` 200 times against a connected peer: the daemon's descriptors and threads

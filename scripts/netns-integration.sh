@@ -173,15 +173,17 @@ garbage)
     start
     A primary --force r0 || fail "primary --force"
     A wait-sync --timeout 60 r0 || fail "no sync"
-    # Garbage, truncated and oversized frames to both listeners from raw sockets.
-    for target in "$nsA $ipA" "$nsB $ipB"; do
+    # Garbage, truncated and oversized frames to both listeners from raw sockets — from the
+    # peer's address (a listener turns any other away before reading: daemon-integration.sh
+    # strangers), so that they reach the frame parser.
+    for target in "$nsB $ipA $ipB" "$nsA $ipB $ipA"; do
         set -- $target
-        ip netns exec "$1" python3 - "$2" <<'PY'
+        ip netns exec "$1" python3 - "$2" "$3" <<'PY'
 import socket, struct, sys, os
-host = sys.argv[1]
+host, source = sys.argv[1], sys.argv[2]
 def send(payload):
     try:
-        s = socket.create_connection((host, 7789), timeout=2)
+        s = socket.create_connection((host, 7789), timeout=2, source_address=(source, 0))
         s.sendall(payload)
         s.close()
     except OSError:

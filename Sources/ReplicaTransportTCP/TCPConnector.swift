@@ -31,7 +31,8 @@ public struct TCPConnector: StreamConnector {
     public var endpoints: String { dials ? "\(local.address) -> \(peer.address)" : "\(local.address) <- \(peer.address)" }
 
     public func listen() throws(TransportError) -> any StreamListener {
-        TCPListener(descriptor: try local.listeningSocket(backlog: 8), sendBuffer: sendBufferSize, receiveBuffer: receiveBufferSize)
+        TCPListener(descriptor: try local.listeningSocket(backlog: 8), sendBuffer: sendBufferSize, receiveBuffer: receiveBufferSize,
+                    filter: PeerAddressFilter(peer: peer))
     }
 
     public func dial(timeoutMilliseconds: Int32) throws(TransportError) -> any ByteStream {
@@ -88,16 +89,19 @@ public struct TCPConnector: StreamConnector {
 }
 
 /// A listening TCP socket: ``accept()`` waits in the kernel until a connection comes or the
-/// listener is closed (a shutdown wakes it), without polling.
+/// listener is closed (a shutdown wakes it), without polling. A connection from any address
+/// but the peer's is closed at once (``PeerAddressFilter``).
 final class TCPListener: StreamListener, @unchecked Sendable {
     private let socket: OwnedDescriptor
     private let sendBuffer: Int
     private let receiveBuffer: Int
+    private let filter: PeerAddressFilter?
 
-    init(descriptor: Int32, sendBuffer: Int, receiveBuffer: Int) {
+    init(descriptor: Int32, sendBuffer: Int, receiveBuffer: Int, filter: PeerAddressFilter? = nil) {
         socket = OwnedDescriptor(descriptor)
         self.sendBuffer = sendBuffer
         self.receiveBuffer = receiveBuffer
+        self.filter = filter
     }
 
     func accept() throws(TransportError) -> (any ByteStream)? {
@@ -105,6 +109,10 @@ final class TCPListener: StreamListener, @unchecked Sendable {
             let result: Int32? = socket.use { fd in CReplicaLinux_accept_cloexec(fd) }
             guard let fd = result else { return nil }
             if fd >= 0 {
+                if let filter, !filter.admits(fd) {
+                    Glibc.close(fd)
+                    continue
+                }
                 let stream = TCPStream(descriptor: fd)
                 stream.configure(sendBuffer: sendBuffer, receiveBuffer: receiveBuffer)
                 return stream

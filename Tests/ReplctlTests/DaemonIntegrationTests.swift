@@ -18,6 +18,9 @@ struct DaemonIntegrationTests {
     @Test("make install, then the installed replctl run by name through PATH from another directory starts its daemon")
     func install() throws { try run("install") }
 
+    @Test("only the configured peer: connections from another address are closed before anything is read and logged once a minute per address; the peer replicates as before")
+    func strangers() throws { try run("strangers") }
+
     @Test("Prometheus metrics at metrics-address (resource file) and up --metrics-address, parsed by prometheus_client and equal to status --json; 404/405/400; a second address refused with its place; off by default",
           .enabled(if: Tools.pythonModule("prometheus_client"), "needs python3-prometheus-client (scripts/install-deps.sh)"))
     func metrics() throws { try run("metrics") }
