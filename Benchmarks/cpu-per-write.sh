@@ -27,16 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 for name in alpha beta; do dd if=/dev/zero of="$work/$name.img" bs=1M count=1024 status=none; done
-cat > "$work/r.conf" <<CONF
-$(pair_resource "$work" "$port")
-CONF
-R() { "$REPLCTL" "$1" -c "$work/r.conf" --node "$2" --run-dir "$work/run-$2" "${@:3}"; }
-R create-md alpha r0 >/dev/null; R create-md beta r0 >/dev/null
-R up alpha r0; R up beta r0
-R wait-connect alpha --timeout 30 r0
-R new-current-uuid alpha --clear-bitmap r0
-R wait-sync beta --timeout 30 r0
-R primary alpha r0
+primary_pair "$port"
 primary=$(cat "$work/run-alpha/replctl.pid"); secondary=$(cat "$work/run-beta/replctl.pid")
 ticks=$(getconf CLK_TCK)
 

@@ -23,3 +23,19 @@ resource r0 {
 }
 CONF
 }
+
+# R NODE COMMAND ARGS...: replctl COMMAND for NODE, with WORK/r.conf and WORK/run-NODE (the
+# caller's $REPLCTL and $work).
+R() { "$REPLCTL" "$1" -c "$work/r.conf" --node "$2" --run-dir "$work/run-$2" "${@:3}"; }
+
+# primary_pair PORT: r0 (pair_resource in $work) up on alpha and beta, connected, the blank
+# disks declared in sync, alpha Primary.
+primary_pair() {
+    pair_resource "$work" "$1" > "$work/r.conf"
+    R create-md alpha r0 >/dev/null; R create-md beta r0 >/dev/null
+    R up alpha r0; R up beta r0
+    R wait-connect alpha --timeout 30 r0
+    R new-current-uuid alpha --clear-bitmap r0
+    R wait-sync beta --timeout 30 r0
+    R primary alpha r0
+}

@@ -34,14 +34,7 @@ nbdkit -f -U "$work/nbdkit.sock" file "$work/base.img" &
 nbdkit_pid=$!
 for _ in $(seq 50); do [ -S "$work/nbdkit.sock" ] && break; sleep 0.1; done
 
-pair_resource "$work" "$port" > "$work/r.conf"
-R() { "$REPLCTL" "$1" -c "$work/r.conf" --node "$2" --run-dir "$work/run-$2" "${@:3}"; }
-R create-md alpha r0 >/dev/null; R create-md beta r0 >/dev/null
-R up alpha r0; R up beta r0
-R wait-connect alpha --timeout 30 r0
-R new-current-uuid alpha --clear-bitmap r0
-R wait-sync beta --timeout 30 r0
-R primary alpha r0
+primary_pair "$port"
 
 declare -A uri=(
     [nbdkit]="nbd+unix:///?socket=$work/nbdkit.sock"

@@ -159,4 +159,14 @@ struct BigEndianWriter {
         withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
     }
     mutating func put(_ data: [UInt8]) { bytes.append(contentsOf: data) }
+
+    /// The header of a structured reply's last chunk: magic, DONE, `type`, `cookie`, and the
+    /// `length` of the payload that follows.
+    mutating func putFinalChunk(_ type: UInt16, cookie: UInt64, length: Int) {
+        put(NBDProtocol.structuredReplyMagic)
+        put(NBDProtocol.ChunkType.done)
+        put(type)
+        put(cookie)
+        put(UInt32(length))
+    }
 }

@@ -180,26 +180,18 @@ final class NBDTransmission: @unchecked Sendable {
         var w = BigEndianWriter()
         var data: [UInt8] = []
         if structuredReplies, header.command == .read || header.command == .blockStatus {
-            w.put(NBDProtocol.structuredReplyMagic)
-            w.put(NBDProtocol.ChunkType.done)
             switch result {
             case .success(let bytes) where bytes.isEmpty:
                 // A zero-length read: an OFFSET_DATA chunk must describe at least one byte, so
                 // the reply is its final NONE chunk alone.
-                w.put(NBDProtocol.ChunkType.none)
-                w.put(header.cookie)
-                w.put(UInt32(0))
+                w.putFinalChunk(NBDProtocol.ChunkType.none, cookie: header.cookie, length: 0)
             case .success(let bytes):
-                w.put(NBDProtocol.ChunkType.offsetData)
-                w.put(header.cookie)
-                w.put(UInt32(8 + bytes.count))
+                w.putFinalChunk(NBDProtocol.ChunkType.offsetData, cookie: header.cookie, length: 8 + bytes.count)
                 w.put(header.offset)
                 data = bytes
             case .failure(let error):
                 let message = Array(error.message.utf8.prefix(4096))
-                w.put(NBDProtocol.ChunkType.error)
-                w.put(header.cookie)
-                w.put(UInt32(6 + message.count))
+                w.putFinalChunk(NBDProtocol.ChunkType.error, cookie: header.cookie, length: 6 + message.count)
                 w.put(error.code)
                 w.put(UInt16(message.count))
                 data = message
@@ -256,11 +248,7 @@ final class NBDTransmission: @unchecked Sendable {
             covered += count
         }
         var w = BigEndianWriter()
-        w.put(NBDProtocol.structuredReplyMagic)
-        w.put(NBDProtocol.ChunkType.done)
-        w.put(NBDProtocol.ChunkType.blockStatus)
-        w.put(header.cookie)
-        w.put(UInt32(descriptors.bytes.count))
+        w.putFinalChunk(NBDProtocol.ChunkType.blockStatus, cookie: header.cookie, length: descriptors.bytes.count)
         outbox.append(w.bytes, descriptors.bytes)
     }
 

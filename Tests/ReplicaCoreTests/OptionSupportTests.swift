@@ -30,6 +30,29 @@ struct OptionSupportTests {
         }
     }
 
+    /// The refusal at `up` of resource `name` of `text` (which must read without error).
+    func refusalAtUp(_ text: String, resource name: String) throws -> ConfigError {
+        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/\(name).res")
+        let resource = try #require(configuration.resource(named: name))
+        return try #require(throws: ConfigError.self) { try ResourceSupport.check(resource, in: configuration, node: "alpha") }
+    }
+
+    /// `stacked-timeouts` is a bare flag to drbdadm: read (and dumped bare, after the startup
+    /// section's other options, not at all alone), refused at `up` with its place; written with
+    /// a value, a parse error.
+    @Test func stackedTimeoutsIsAFlagReadDumpedAndRefusedAtUp() throws {
+        let error = try #require(try refusal("  startup { wfc-timeout 5; stacked-timeouts; }"))
+        #expect(error.message.contains("stacked resources") && error.location.line == 3 && error.location.column == 28, "\(error)")
+        let (withOther, _) = try resource("  startup { stacked-timeouts; wfc-timeout 5; }")
+        let dump = ConfigDumper(nodeName: "alpha").dump(withOther)
+        let timeout = try #require(dump.range(of: "wfc-timeout"))
+        let flag = try #require(dump.range(of: "        stacked-timeouts;\n    }"))
+        #expect(timeout.upperBound < flag.lowerBound, "\(dump)")
+        let (alone, _) = try resource("  startup { stacked-timeouts; }")
+        #expect(!ConfigDumper(nodeName: "alpha").dump(alone).contains("startup"))
+        #expect(throws: ConfigError.self) { try resource("  startup { stacked-timeouts no; }") }
+    }
+
     @Test func everyOptionThePaserAcceptsHasARule() {
         for definition in OptionTable.all {
             #expect(OptionSupport.rule(for: definition.name, in: definition.section) != nil, "\(definition.section.rawValue) \(definition.name) has no rule")
@@ -93,9 +116,7 @@ struct OptionSupportTests {
               connection-mesh { hosts alpha beta gamma; }
             }
             """
-        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/r0.res")
-        let resource = try #require(configuration.resource(named: "r0"))
-        let error = try #require(throws: ConfigError.self) { try ResourceSupport.check(resource, in: configuration, node: "alpha") }
+        let error = try refusalAtUp(text, resource: "r0")
         #expect(error.message.contains("3 hosts"), "\(error)")
         #expect(error.location.line == 5)
     }
@@ -124,9 +145,7 @@ struct OptionSupportTests {
               on alpha { node-id 0; }
             }
             """
-        let configuration = try ConfigBuilder.load(text: text, file: "/etc/replica/solo.res")
-        let resource = try #require(configuration.resource(named: "solo"))
-        let error = try #require(throws: ConfigError.self) { try ResourceSupport.check(resource, in: configuration, node: "alpha") }
+        let error = try refusalAtUp(text, resource: "solo")
         #expect(error.message.contains("single host"), "\(error)")
         #expect(error.location.line == 3 && error.location.column == 3, "\(error.location)")
     }

@@ -102,7 +102,7 @@ public struct ConfigBuilder {
     /// 1840 there; a node-id or a size applies the unit instead).
     func integer(_ token: ConfigToken, _ range: ClosedRange<Int>, what: String, droppingUnit: Bool = false) throws(ConfigError) -> Int {
         var text = Substring(token.text)
-        if droppingUnit, text.count > 1, let last = text.last, "KMGs".contains(last), text.dropLast().allSatisfy(\.isASCII) {
+        if droppingUnit, text.count > 1, let last = text.last, "KMGs".contains(last) {
             text = text.dropLast()
         }
         guard text.allSatisfy({ $0.isASCII && $0.isNumber }), let value = Int(text), range.contains(value) else {

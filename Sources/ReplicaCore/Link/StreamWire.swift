@@ -54,14 +54,14 @@ final class StreamWire: FrameWire, @unchecked Sendable {
         var total = 0
         for outgoing in frames {
             let frame = outgoing.frame
-            let dataCount = FrameCodec.dataCount(frame)
+            let data = FrameCodec.dataBytes(frame)
             let extra = outgoing.held?.count ?? 0
-            let copied = dataCount <= Self.copiedDataLimit
-            FrameCodec.append(frame, volume: outgoing.volume, extraDataCount: extra, withData: copied, to: &packed)
-            total += FrameHeader.size + frame.type.fixedPayloadSize + dataCount + extra
+            let copied = data.count <= Self.copiedDataLimit
+            FrameCodec.append(frame, volume: outgoing.volume, data: data, extraDataCount: extra, withData: copied, to: &packed)
+            total += FrameHeader.size + frame.type.fixedPayloadSize + data.count + extra
             if !copied {
                 segments.append(.bytes(packed[...]))
-                segments.append(.bytes(FrameCodec.dataBytes(frame)[...]))
+                segments.append(.bytes(data[...]))
                 packed = []
             }
             if let held = outgoing.held {

@@ -139,7 +139,7 @@ extension ReplicationRuntime {
     public func allocation(volume number: UInt16 = 0, offset: Int64, length: Int64) throws(BlockIOError) -> [AllocationExtent] {
         let disk: (any BlockTarget)? = engineQueue.sync {
             guard let volume = volume(number) else { return nil }
-            return volume.driver.engine.state.disk == .upToDate ? volume.disk : nil
+            return volume.driver.inspect { $0.state.disk } == .upToDate ? volume.disk : nil
         }
         guard let disk else { return length > 0 ? [AllocationExtent(length: length, isHole: false)] : [] }
         return try disk.allocation(at: offset, length: length)

@@ -71,11 +71,11 @@ public enum FrameCodec {
         return writer.bytes
     }
 
-    /// Appends `frame`'s header (for `volume`, with `extraDataCount` bytes sent after its own
-    /// data) and fixed payload to `bytes` — and its data too when `withData` — without a
-    /// buffer of their own (a transport packs small frames into one send with it).
-    package static func append(_ frame: Frame, volume: UInt16, extraDataCount: Int = 0, withData: Bool, to bytes: inout [UInt8]) {
-        let data = dataBytes(frame)
+    /// Appends `frame`'s header (for `volume`, its data being `data` — ``dataBytes(_:)``, which
+    /// the caller has — and `extraDataCount` bytes sent after it) and fixed payload to `bytes`,
+    /// and the data too when `withData`, without a buffer of their own (a transport packs small
+    /// frames into one send with it).
+    package static func append(_ frame: Frame, volume: UInt16, data: [UInt8], extraDataCount: Int = 0, withData: Bool, to bytes: inout [UInt8]) {
         let header = FrameHeader(type: frame.type, volume: volume, length: UInt32(frame.type.fixedPayloadSize + data.count + extraDataCount))
         var writer = ByteWriter(adopting: &bytes)
         header.write(to: &writer)
