@@ -2,7 +2,7 @@
 # The node daemon's life cycle and bounds, with real daemons on loopback addresses
 # (127.0.0.1 and 127.0.0.2, ports chosen per run) and file-backed disks in a temporary folder.
 # Usage: daemon-integration.sh REPLCTL TEST
-#   (TEST: install | metrics | strangers | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
+#   (TEST: install | metrics | strangers | auth | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Kills only the
 # daemons it started, by PID; unmounts what it mounted.
 set -euo pipefail
@@ -30,8 +30,9 @@ trap cleanup EXIT
 
 fail() { echo "FAIL $TEST: $*"; for n in alpha beta; do echo "--- $n log"; tail -20 "$work/run-$n/replctl.log" 2>/dev/null || true; done; exit 1; }
 
-A() { "$REPLCTL" "$1" -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" "${@:2}"; }
-B() { "$REPLCTL" "$1" -c "$work/r.conf" --node beta --run-dir "$work/run-beta" "${@:2}"; }
+# ALPHA_CONF / BETA_CONF: a node's own copy of the file (where the two must differ).
+A() { "$REPLCTL" "$1" -c "${ALPHA_CONF:-$work/r.conf}" --node alpha --run-dir "$work/run-alpha" "${@:2}"; }
+B() { "$REPLCTL" "$1" -c "${BETA_CONF:-$work/r.conf}" --node beta --run-dir "$work/run-beta" "${@:2}"; }
 pid_of() { cat "$work/run-$1/replctl.pid"; }
 
 config() {  # extra net options, extra disk options, [volumes block instead of the single volume]
@@ -226,6 +227,60 @@ PY
     A write --offset 0 --input "$work/data" r0 || fail "write"
     A down r0; B down r0
     cmp -s "$work/data" <(head -c 1M "$work/beta.img") || fail "beta did not get the write"
+    ;;
+auth)
+    # DRBD 8.4's peer authentication (cram-hmac-alg, shared-secret): with the same secret the
+    # pair connects and replicates; a wrong secret, or a secret on one side only, leaves both
+    # nodes StandAlone with the reason in both logs and nothing replicated; a hash OpenSSL does
+    # not provide, or one option without the other, is refused at `up` at its place in the file.
+    truncate -s 64M "$work/alpha.img" "$work/beta.img"
+    config 'cram-hmac-alg sha256; shared-secret "two words & more";'
+    A create-md r0 >/dev/null; B create-md r0 >/dev/null
+    primary_pair
+    head -c 1M /dev/urandom > "$work/data"
+    A write --offset 0 --input "$work/data" r0 || fail "write with authentication"
+    A down r0; B down r0
+    cmp -s "$work/data" <(head -c 1M "$work/beta.img") || fail "beta did not get the write over an authenticated link"
+
+    # Each refusal: both nodes end StandAlone, both logs say why, beta's disk is untouched by
+    # what alpha writes meanwhile.
+    refused() {  # what, alpha's net options, beta's net options, text expected in both logs
+        config "$2"; cp "$work/r.conf" "$work/alpha.conf"
+        config "$3"; cp "$work/r.conf" "$work/beta.conf"
+        local seen_alpha seen_beta
+        seen_alpha=$(cat "$work/run-alpha/replctl.log" 2>/dev/null | wc -l); seen_beta=$(cat "$work/run-beta/replctl.log" 2>/dev/null | wc -l)
+        ALPHA_CONF="$work/alpha.conf" A up r0 || fail "$1: up alpha"
+        BETA_CONF="$work/beta.conf" B up r0 || fail "$1: up beta"
+        for _ in $(seq 100); do
+            a=$(ALPHA_CONF="$work/alpha.conf" A cstate r0); b=$(BETA_CONF="$work/beta.conf" B cstate r0)
+            [ "$a" = StandAlone ] && [ "$b" = StandAlone ] && break
+            sleep 0.2
+        done
+        [ "$a" = StandAlone ] && [ "$b" = StandAlone ] || fail "$1: alpha $a, beta $b (both should be StandAlone)"
+        tail -n +$((seen_alpha + 1)) "$work/run-alpha/replctl.log" | grep -q "$4" || fail "$1: alpha's log does not say '$4'"
+        tail -n +$((seen_beta + 1)) "$work/run-beta/replctl.log" | grep -q "$4" || fail "$1: beta's log does not say '$4'"
+        ALPHA_CONF="$work/alpha.conf" A primary r0 || fail "$1: primary"
+        head -c 64K /dev/urandom > "$work/pattern"
+        ALPHA_CONF="$work/alpha.conf" A write --offset 4194304 --input "$work/pattern" r0 || fail "$1: write on alpha"
+        ALPHA_CONF="$work/alpha.conf" A down r0; BETA_CONF="$work/beta.conf" B down r0
+        cmp -s "$work/pattern" <(tail -c +$((4 * 1048576 + 1)) "$work/beta.img" | head -c 64K) && fail "$1: alpha's write reached beta"
+        echo "refused: $1"; tail -n +$((seen_alpha + 1)) "$work/run-alpha/replctl.log" | grep -m1 "Authentication"; tail -n +$((seen_beta + 1)) "$work/run-beta/replctl.log" | grep -m1 "Authentication"
+    }
+    refused "wrong secret" 'cram-hmac-alg sha1; shared-secret alpha-secret;' 'cram-hmac-alg sha1; shared-secret beta-secret;' "Authentication of peer failed"
+    refused "secret on alpha only" 'cram-hmac-alg sha512; shared-secret only-here;' '' "Authentication of peer failed"
+    refused "secret on beta only" '' 'cram-hmac-alg md5; shared-secret only-there;' "Authentication of peer failed"
+    refused "different hashes" 'cram-hmac-alg sha256; shared-secret same;' 'cram-hmac-alg sha384; shared-secret same;' "Authentication of peer failed"
+
+    # Refused at up, at the option's place.
+    config 'cram-hmac-alg whirlpool-9; shared-secret x;'
+    out=$(A up r0 2>&1) && fail "an unknown hash was accepted"
+    echo "$out" | grep -q "r.conf:2:[0-9]*: cram-hmac-alg whirlpool-9: unknown hash" || fail "unknown hash: $out"
+    config 'cram-hmac-alg sha256;'
+    out=$(A up r0 2>&1) && fail "cram-hmac-alg without a secret was accepted"
+    echo "$out" | grep -q "r.conf:2:[0-9]*: cram-hmac-alg sha256 without a shared-secret" || fail "no secret: $out"
+    config 'shared-secret lonely;'
+    out=$(A up r0 2>&1) && fail "shared-secret without cram-hmac-alg was accepted"
+    echo "$out" | grep -q "r.conf:2:[0-9]*: shared-secret without cram-hmac-alg" || fail "no hash: $out"
     ;;
 updown)
     # `up`/`down` 200 times against a connected peer: the daemon's descriptors and threads

@@ -22,6 +22,20 @@ extension StreamTransport where Connector == TCPConnector {
         if let seconds = number("connect-int", unitBytes: 1) { options.connectIntervalMilliseconds = seconds * 1000 }
         options.drainMarkBytes = LinkLimits(net: net).drainMarkBytes
         return try TCPTransport(local: local, peer: peer, options: options,
-                                sendBufferSize: number("sndbuf-size", unitBytes: 1) ?? 0, receiveBufferSize: number("rcvbuf-size", unitBytes: 1) ?? 0)
+                                sendBufferSize: number("sndbuf-size", unitBytes: 1) ?? 0, receiveBufferSize: number("rcvbuf-size", unitBytes: 1) ?? 0,
+                                authentication: try authentication(net))
+    }
+
+    /// Peer authentication as `cram-hmac-alg` and `shared-secret` ask for it; nil when neither
+    /// is set. One without the other, or a hash OpenSSL does not provide, is an error at its
+    /// place in the file.
+    static func authentication(_ net: [OptionSetting]) throws -> PeerAuthentication? {
+        try ResourceSupport.checkAuthenticationPair(net)
+        guard let algorithm = net.last(where: { $0.name == "cram-hmac-alg" }), !algorithm.value.isEmpty,
+              let secret = net.last(where: { $0.name == "shared-secret" }) else { return nil }
+        guard let authenticator = OpenSSLAuthenticator(algorithm: algorithm.value) else {
+            throw ConfigError(algorithm.location, "cram-hmac-alg \(algorithm.value): OpenSSL (\(TLSLibrary.version)) does not provide this hash")
+        }
+        return PeerAuthentication(authenticator: authenticator, secret: Array(secret.value.utf8))
     }
 }

@@ -21,6 +21,9 @@ struct DaemonIntegrationTests {
     @Test("only the configured peer: connections from another address are closed before anything is read and logged once a minute per address; the peer replicates as before")
     func strangers() throws { try run("strangers") }
 
+    @Test("peer authentication (cram-hmac-alg, shared-secret): the same secret replicates; a wrong secret, a secret on one side only or different hashes leave both nodes StandAlone with the reason in both logs and nothing replicated; an unknown hash or one option alone is refused at up at its place")
+    func auth() throws { try run("auth") }
+
     @Test("Prometheus metrics at metrics-address (resource file) and up --metrics-address, parsed by prometheus_client and equal to status --json; 404/405/400; a second address refused with its place; off by default",
           .enabled(if: Tools.pythonModule("prometheus_client"), "needs python3-prometheus-client (scripts/install-deps.sh)"))
     func metrics() throws { try run("metrics") }

@@ -31,6 +31,7 @@ struct FrameCodecTests {
         .bitmap(BitmapChunk(firstBit: 128, totalBits: 4096, words: [1, 0, ~0])),
         .compressedBitmap(BitmapChunk(firstBit: 64, totalBits: 1 << 20, words: [0xF0, 0, 0, ~0, ~0, 1 << 63, 0])),
         .ping, .pingAck, .outOfSync(offset: 4096, size: 8192), .initialData, .initialMeta, .disconnect,
+        .authChallenge(Array(0..<64)), .authResponse(Array(repeating: 0xA5, count: 32)),
     ]
 
     @Test func everyTypeHasASample() {

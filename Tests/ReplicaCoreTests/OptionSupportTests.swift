@@ -69,10 +69,19 @@ struct OptionSupportTests {
         }
     }
 
-    @Test func aSharedSecretIsRefusedAtItsPlace() throws {
-        let error = try #require(try refusal("  net { cram-hmac-alg sha1;\n    shared-secret \"secret\"; }"))
-        #expect(error.location == SourceLocation(file: "/etc/replica/r0.res", line: 3, column: 9), "\(error)")
-        #expect(error.description.hasPrefix("/etc/replica/r0.res:3:9: cram-hmac-alg sha1: peer authentication is not supported"), "\(error)")
+    /// `cram-hmac-alg` with `shared-secret` is honoured (the transport authenticates the peer);
+    /// an unknown hash, or one option without the other, is refused at its place.
+    @Test func peerAuthenticationIsHonouredAsAPairWithAKnownHash() throws {
+        #expect(try refusal("  net { cram-hmac-alg sha1;\n    shared-secret \"secret\"; }") == nil)
+        let unknown = try #require(try refusal("  net { cram-hmac-alg whirlpool;\n    shared-secret \"secret\"; }"))
+        #expect(unknown.location == SourceLocation(file: "/etc/replica/r0.res", line: 3, column: 9), "\(unknown)")
+        #expect(unknown.description.contains("cram-hmac-alg whirlpool: unknown hash for peer authentication"), "\(unknown)")
+        let lonelyHash = try #require(try refusal("  net { cram-hmac-alg sha256; }"))
+        #expect(lonelyHash.location == SourceLocation(file: "/etc/replica/r0.res", line: 3, column: 9), "\(lonelyHash)")
+        #expect(lonelyHash.description.contains("cram-hmac-alg sha256 without a shared-secret"), "\(lonelyHash)")
+        let lonelySecret = try #require(try refusal("  net {\n    shared-secret \"secret\"; }"))
+        #expect(lonelySecret.location == SourceLocation(file: "/etc/replica/r0.res", line: 4, column: 5), "\(lonelySecret)")
+        #expect(lonelySecret.description.contains("shared-secret without cram-hmac-alg"), "\(lonelySecret)")
     }
 
     @Test(arguments: [

@@ -69,8 +69,9 @@ public enum OptionSupport {
         "always-asbp": .honoured, "ping-timeout": .honoured, "max-buffers": .honoured, "use-rle": .honoured,
         "rr-conflict": .only(["disconnect", "call-pri-lost", "violently", "retry-connect"],
                              because: "\(notYet): rr-conflict auto-discard (DRBD 9)"),
-        "cram-hmac-alg": .unset(because: "peer authentication is \(notYet): the connection would not be authenticated"),
-        "shared-secret": .unset(because: "peer authentication is \(notYet): the connection would not be authenticated"),
+        "cram-hmac-alg": .only([""] + PeerAuthentication.algorithms,
+                               because: "unknown hash for peer authentication (Replica offers \(PeerAuthentication.algorithms.joined(separator: ", ")))"),
+        "shared-secret": .honoured,  // Only with cram-hmac-alg: ResourceSupport checks the pair.
         "data-integrity-alg": .unset(because: "\(notYet): replicated data would not be checked on the wire"),
         "tcp-cork": .only(["yes"], because: "Replica always sends a batch of frames in one write: corking cannot be turned off"),
         "on-congestion": .only(["block"], because: "\(notYet): a congested link holds writes back (block); pull-ahead and disconnect are not offered"),

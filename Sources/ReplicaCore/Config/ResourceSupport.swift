@@ -55,5 +55,21 @@ public enum ResourceSupport {
                 }
             }
         }
+        try checkAuthenticationPair(resolver.netOptions(of: resource, in: configuration))
+    }
+
+    /// `cram-hmac-alg` and `shared-secret` work together: one without the other would leave
+    /// the connection unauthenticated while the file seems to ask for authentication.
+    public static func checkAuthenticationPair(_ net: [OptionSetting]) throws(ConfigError) {
+        let algorithm = net.last { $0.name == "cram-hmac-alg" }
+        let secret = net.last { $0.name == "shared-secret" }
+        switch (algorithm.map { !$0.value.isEmpty } ?? false, secret.map { !$0.value.isEmpty } ?? false) {
+        case (true, false):
+            throw ConfigError(algorithm!.location, "cram-hmac-alg \(algorithm!.value) without a shared-secret: the peer cannot be authenticated (add shared-secret \"...\"; to net { })")
+        case (false, true):
+            throw ConfigError(secret!.location, "shared-secret without cram-hmac-alg: the secret would not be used and the peer not authenticated (add cram-hmac-alg sha256; to net { })")
+        default:
+            break
+        }
     }
 }

@@ -89,6 +89,9 @@ public protocol PeerLinkHandler: AnyObject, Sendable {
     func linkDrained(_ link: any PeerLink)
     /// The link ended: closed, a channel error, or a frame that broke the protocol (`reason`).
     func linkLost(_ link: any PeerLink, reason: String)
+    /// The transport refused the peer for good before a link was made (authentication failed)
+    /// and stopped connecting: the resource goes StandAlone, `reason` says why.
+    func connectionRefused(reason: String)
 }
 
 /// Establishes links between this node and one peer: listens and connects as the

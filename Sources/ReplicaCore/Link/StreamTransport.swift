@@ -59,10 +59,19 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
     private var manager: JoinableThread?
     private var failure: String?
 
-    /// A transport making its streams with `connector`.
-    public init(connector: Connector, options: StreamTransportOptions = StreamTransportOptions()) {
+    /// Peer authentication (`cram-hmac-alg`, `shared-secret`) run on every new stream, or nil.
+    public let authentication: PeerAuthentication?
+    // Guarded by `state`: streams being paired or authenticated (closed by a stop, which
+    // would otherwise wait for a peer that stalls in the middle of a frame).
+    private var pairing: [ObjectIdentifier: any ByteStream] = [:]
+
+    /// A transport making its streams with `connector`, authenticating the peer on each with
+    /// `authentication` when given.
+    public init(connector: Connector, options: StreamTransportOptions = StreamTransportOptions(),
+                authentication: PeerAuthentication? = nil) {
         self.connector = connector
         self.options = options
+        self.authentication = authentication
     }
 
     public var kind: String { connector.kind }
@@ -119,15 +128,17 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
 
     /// Stops listening and connecting; returns the current link.
     private func halt() -> FramedLink<StreamWire>? {
-        let (listening, current) = state.withLock { () -> ((any StreamListener)?, FramedLink<StreamWire>?) in
+        let (listening, current, unpaired) = state.withLock { () -> ((any StreamListener)?, FramedLink<StreamWire>?, [any ByteStream]) in
             running = false
             defer {
                 listener = nil
+                pairing = [:]
                 state.broadcast()
             }
-            return (listener, link)
+            return (listener, link, Array(pairing.values))
         }
         listening?.close()
+        for stream in unpaired { stream.close() }
         return current
     }
 
@@ -161,8 +172,9 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
                 old.join()
                 state.withLock { link = nil }
             }
-            let established = connector.dials ? dialPair(observer) : acceptPair(observer, first: pending)
+            let paired = connector.dials ? dialPair() : acceptPair(first: pending)
             pending = nil
+            let established = paired.flatMap { link(data: $0.data, meta: $0.meta, handler: observer) }
             if let established {
                 let started = state.withLock { () -> Bool in
                     guard running else { return false }
@@ -189,30 +201,32 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
     }
 
     /// Connects a data and a meta stream.
-    private func dialPair(_ handler: any PeerLinkHandler) -> FramedLink<StreamWire>? {
+    private func dialPair() -> (data: any ByteStream, meta: any ByteStream)? {
         var data: (any ByteStream)?
         do throws(TransportError) {
             let first = try connector.dial(timeoutMilliseconds: options.classifyTimeoutMilliseconds)
             data = first
+            try track(first)
             try Self.sendClassification(.initialData, on: first)
             let meta = try connector.dial(timeoutMilliseconds: options.classifyTimeoutMilliseconds)
             do {
+                try track(meta)
                 try Self.sendClassification(.initialMeta, on: meta)
             } catch {
                 meta.close()
                 throw error
             }
-            return FramedLink(data: StreamWire(first), meta: StreamWire(meta), resolveConflicts: false,
-                              endpoints: connector.endpoints, handler: handler)
+            return (first, meta)
         } catch {
             data?.close()
+            untrackAll()
             noteFailure(error.description)
             return nil
         }
     }
 
     /// Accepts a data and a meta stream (`first`: one accepted already).
-    private func acceptPair(_ handler: any PeerLinkHandler, first: (any ByteStream)?) -> FramedLink<StreamWire>? {
+    private func acceptPair(first: (any ByteStream)?) -> (data: any ByteStream, meta: any ByteStream)? {
         var data: (any ByteStream)?
         var meta: (any ByteStream)?
         var next = first
@@ -231,25 +245,74 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
                     break
                 }
             }
+            guard (try? track(accepted)) != nil else {
+                accepted.close()
+                break
+            }
             switch Self.classification(of: accepted, timeoutMilliseconds: options.classifyTimeoutMilliseconds) {
             case .initialData?:
-                data?.close()
+                data.map(untrackAndClose)
                 data = accepted
             case .initialMeta?:
-                meta?.close()
+                meta.map(untrackAndClose)
                 meta = accepted
             default:
-                accepted.close()
+                untrackAndClose(accepted)
             }
         }
         guard let data, let meta, isRunning else {
             data?.close()
             meta?.close()
+            untrackAll()
             return nil
         }
-        return FramedLink(data: StreamWire(data), meta: StreamWire(meta), resolveConflicts: true,
+        return (data, meta)
+    }
+
+    /// The link over a classified pair of streams, once the peer is authenticated (when the
+    /// resource asks for it); nil when it was not, the streams closed. A peer refused for
+    /// good (a wrong secret) stops the transport: the handler hears why, and the resource
+    /// goes StandAlone, as DRBD does after "Authentication of peer failed".
+    private func link(data: any ByteStream, meta: any ByteStream, handler: any PeerLinkHandler) -> FramedLink<StreamWire>? {
+        defer { untrackAll() }
+        if let authentication {
+            do throws(PeerAuthentication.Failure) {
+                try authentication.authenticate(data, timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+                try authentication.authenticate(meta, timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+            } catch {
+                data.close()
+                meta.close()
+                switch error {
+                case .transport(let failure):
+                    noteFailure("authentication: \(failure)")
+                case .refused(let reason):
+                    noteFailure(reason)
+                    _ = halt()
+                    handler.connectionRefused(reason: reason)
+                }
+                return nil
+            }
+        }
+        return FramedLink(data: StreamWire(data), meta: StreamWire(meta), resolveConflicts: !connector.dials,
                           endpoints: connector.endpoints, handler: handler)
     }
+
+    /// Registers a stream being paired (a stop closes it); throws once stopped.
+    private func track(_ stream: any ByteStream) throws(TransportError) {
+        let kept = state.withLock { () -> Bool in
+            guard running else { return false }
+            pairing[ObjectIdentifier(stream)] = stream
+            return true
+        }
+        if !kept { throw TransportError("the transport was stopped") }
+    }
+
+    private func untrackAndClose(_ stream: any ByteStream) {
+        _ = state.withLock { pairing.removeValue(forKey: ObjectIdentifier(stream)) }
+        stream.close()
+    }
+
+    private func untrackAll() { state.withLock { pairing = [:] } }
 
     /// Sends the frame that tells the peer which channel a new stream is.
     static func sendClassification(_ frame: Frame, on stream: any ByteStream) throws(TransportError) {
@@ -286,4 +349,5 @@ final class LinkLossObserver: PeerLinkHandler, @unchecked Sendable {
         handler.linkLost(link, reason: reason)
         lost()
     }
+    func connectionRefused(reason: String) { handler.connectionRefused(reason: reason) }
 }

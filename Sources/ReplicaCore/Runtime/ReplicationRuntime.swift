@@ -233,6 +233,21 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         }
     }
 
+    public func connectionRefused(reason: String) {
+        engineQueue.async { [self] in
+            guard transportRunning else { return }
+            step {
+                logger.error("\(reason)")
+                transport.stopConnecting()
+                transportRunning = false
+                for volume in volumes {
+                    volume.driver.command { engine in engine.state.connection == .standAlone ? .success([]) : engine.disconnect() }
+                }
+                published.withLock { $0.lastCloseReason = reason }
+            }
+        }
+    }
+
     // MARK: - Closing the connection
 
     /// A volume's engine closes the connection: what this step said before leaves first, on

@@ -54,6 +54,11 @@ extension VolumeEngine {
         case .negativeDataReply(let ack): receivedNegativeDataReply(ack, &effects)
         case .stateChangeRequest, .stateChangeReply, .initialData, .initialMeta:
             protocolViolation("unexpected \(frame.type) frame", &effects)
+        case .authChallenge, .authResponse:
+            // Authentication runs before the link is made; a challenge here means the peer
+            // has a shared secret and this node has none: a configuration to fix, not a
+            // network failure to retry (DRBD goes StandAlone after an authentication failure).
+            giveUp("Authentication of peer failed: the peer requires authentication (cram-hmac-alg and shared-secret in net { }), and none is configured here", &effects)
         }
     }
 

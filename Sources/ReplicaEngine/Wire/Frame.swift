@@ -31,6 +31,10 @@ public enum Frame: Sendable, Equatable {
     case initialData
     case initialMeta
     case disconnect
+    /// Peer authentication: the random challenge the peer signs.
+    case authChallenge([UInt8])
+    /// Peer authentication: HMAC(shared secret, the peer's challenge).
+    case authResponse([UInt8])
 
     /// The frame's type.
     public var type: FrameType {
@@ -65,6 +69,8 @@ public enum Frame: Sendable, Equatable {
         case .initialData: .initialData
         case .initialMeta: .initialMeta
         case .disconnect: .disconnect
+        case .authChallenge: .authChallenge
+        case .authResponse: .authResponse
         }
     }
 }

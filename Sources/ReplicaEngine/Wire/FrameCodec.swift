@@ -129,7 +129,7 @@ public enum FrameCodec {
             w.put(UInt8(chunk.words.first.map { $0 & 1 } ?? 0))
         case .outOfSync(let offset, let size):
             w.put(offset); w.put(size)
-        case .ping, .pingAck, .initialData, .initialMeta, .disconnect:
+        case .ping, .pingAck, .initialData, .initialMeta, .disconnect, .authChallenge, .authResponse:
             break
         }
     }
@@ -142,6 +142,7 @@ public enum FrameCodec {
             chunk.words.flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } }
         case .compressedBitmap(let chunk):
             BitmapRunLength.encode(chunk.words[...], maximumBytes: Int.max).runs
+        case .authChallenge(let bytes), .authResponse(let bytes): bytes
         default: []
         }
     }
@@ -153,6 +154,7 @@ public enum FrameCodec {
         case .data(_, let bytes), .dataReply(_, _, let bytes), .resyncReply(_, _, let bytes): bytes.count
         case .bitmap(let chunk): chunk.words.count * 8
         case .compressedBitmap: dataBytes(frame).count
+        case .authChallenge(let bytes), .authResponse(let bytes): bytes.count
         default: 0
         }
     }
@@ -313,6 +315,8 @@ public enum FrameCodec {
         case .initialData: return .initialData
         case .initialMeta: return .initialMeta
         case .disconnect: return .disconnect
+        case .authChallenge: return .authChallenge(r.remaining)
+        case .authResponse: return .authResponse(r.remaining)
         }
     }
 }

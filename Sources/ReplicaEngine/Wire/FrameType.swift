@@ -60,6 +60,11 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case disconnect = 29
     /// A chunk of the out-of-sync bitmap as runs (``BitmapRunLength``).
     case compressedBitmap = 30
+    /// Peer authentication (`cram-hmac-alg`): random bytes the peer must prove it can sign
+    /// with the shared secret. Exchanged on each new stream before the link is made.
+    case authChallenge = 31
+    /// Peer authentication: HMAC(shared secret, the peer's challenge).
+    case authResponse = 32
 
     /// The channel the frame travels on.
     public var channel: Channel {
@@ -94,6 +99,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
         case .compressedBitmap: 21
         case .ping, .pingAck, .initialData, .initialMeta, .disconnect: 0
         case .outOfSync: 12
+        case .authChallenge, .authResponse: 0
         }
     }
 
@@ -102,6 +108,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
         switch self {
         case .data, .dataReply, .resyncReply: FrameLimits.maximumRequestSize
         case .bitmap, .compressedBitmap: FrameLimits.bitmapChunkSize
+        case .authChallenge, .authResponse: FrameLimits.authenticationBytes
         default: 0
         }
     }
@@ -123,6 +130,9 @@ public enum FrameLimits {
     public static let bitmapChunkSize = 4096
     /// Bytes reserved for an algorithm name (NUL padded).
     public static let algorithmNameSize = 64
+    /// Most bytes of an authentication challenge or response (DRBD accepts challenges of
+    /// 64...128 bytes; the longest HMAC, SHA-512's, is 64).
+    public static let authenticationBytes = 128
     /// Sector size: offsets and lengths of I/O must be multiples of it.
     public static let sectorSize = 512
 }
