@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(pkg-config libssl-dev libibverbs-dev drbd-utils iproute2 python3
-          libnbd-bin python3-libnbd nbdfuse qemu-utils fio fuse3 nbdkit e2fsprogs util-linux strace python3-prometheus-client)
+          libnbd-bin python3-libnbd nbdfuse qemu-utils fio fuse3 nbdkit e2fsprogs util-linux strace python3-prometheus-client tcpdump openssl)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,7 +2,7 @@
 # Integration tests with two real daemons, each in its own network namespace, joined by a veth
 # pair (10.99.N.1 / 10.99.N.2, addresses that exist only inside the namespaces). Needs root.
 # Usage: netns-integration.sh REPLCTL TEST
-#   (TEST: seed | protocols | garbage | cut | freeze | splitbrain | sbpolicies | unrelated | crashprimary | crashsecondary | diskless | disknone)
+#   (TEST: seed | tls | tlsrefusals | protocols | garbage | cut | freeze | splitbrain | sbpolicies | unrelated | crashprimary | crashsecondary | diskless | disknone)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Cleans up its
 # namespaces and kills only the daemons it started, by PID.
 set -euo pipefail
@@ -39,8 +39,9 @@ ip -n "$nsB" link set "vrb$id" up
 ip -n "$nsA" link set lo up
 ip -n "$nsB" link set lo up
 
-A() { ip netns exec "$nsA" "$REPLCTL" "$1" -c "$work/r.conf" --node alpha --run-dir "$work/run-alpha" "${@:2}"; }
-B() { ip netns exec "$nsB" "$REPLCTL" "$1" -c "$work/r.conf" --node beta --run-dir "$work/run-beta" "${@:2}"; }
+# ALPHA_CONF / BETA_CONF: a node's own copy of the file (where the two must differ: TLS files).
+A() { ip netns exec "$nsA" "$REPLCTL" "$1" -c "${ALPHA_CONF:-$work/r.conf}" --node alpha --run-dir "$work/run-alpha" "${@:2}"; }
+B() { ip netns exec "$nsB" "$REPLCTL" "$1" -c "${BETA_CONF:-$work/r.conf}" --node beta --run-dir "$work/run-beta" "${@:2}"; }
 
 setup() {  # protocol, size, [handlers], [extra net options]
     truncate -s "$2" "$work/alpha.img" "$work/beta.img"
@@ -131,7 +132,159 @@ survivor_won() {  # survivor, victim: the survivor's chunks are on disk, the vic
     return 0
 }
 
+# TLS: certificates made by the openssl CLI (make-test-pki.sh), one resource file per node.
+pki="$work/pki"
+tls_conf() {  # node, net options: $work/NODE.conf
+    cat > "$work/$1.conf" <<CONF
+resource r0 {
+  net { protocol C; connect-int 1; ping-int 1; ping-timeout 5; max-buffers 8000; $2 }
+  disk { resync-rate 100M; c-fill-target 16M; c-max-rate 1G; }
+  device minor 0; meta-disk internal;
+  on alpha { disk $work/alpha.img; address $ipA:7789; }
+  on beta  { disk $work/beta.img;  address $ipB:7789; }
+}
+CONF
+}
+tls_opts() { echo "tls yes; tls-certificate $pki/$1.pem; tls-privkey $pki/$1.key; tls-ca $pki/${2:-ca}.pem;"; }
+tls_pair() {  # alpha's net options, beta's: fresh disks and meta-data, both files written
+    ALPHA_CONF="$work/alpha.conf"; BETA_CONF="$work/beta.conf"
+    rm -f "$work/alpha.img" "$work/beta.img"
+    truncate -s 64M "$work/alpha.img" "$work/beta.img"
+    tls_conf alpha "$1"; tls_conf beta "$2"
+    A create-md r0 >/dev/null || fail "create-md on alpha"
+    B create-md r0 >/dev/null || fail "create-md on beta"
+}
+capture_start() {  # the replication link as seen in alpha's namespace, into FILE
+    ip netns exec "$nsA" tcpdump -i "vra$id" -U -s 0 -w "$1" tcp port 7789 2>"$1.log" &
+    capture=$!
+    for _ in $(seq 50); do grep -q "listening on" "$1.log" 2>/dev/null && return 0; sleep 0.1; done
+    fail "tcpdump did not start: $(cat "$1.log")"
+}
+capture_stop() { sleep 0.5; kill -KILL "$capture" 2>/dev/null || true; wait "$capture" 2>/dev/null || true; capture=""; }
+capture=""
+trap 'kill -KILL $capture 2>/dev/null || true; cleanup' EXIT
+# A known pattern: 1 MiB of one 32-byte marker over and over.
+marker="REPLICA-CLEARTEXT-MARKER-7f3a9c1"
+pattern() { /usr/bin/python3 -c "import sys; sys.stdout.buffer.write(b'$marker' * 32768)" > "$1"; }
+nothing_on_beta() {  # beta's data area is still all zeroes
+    local bytes=$(( $(stat -c %s "$work/beta.img") - 1048576 ))
+    cmp -s -n "$bytes" "$work/beta.img" /dev/zero
+}
+
 case "$TEST" in
+tls)
+    # Mutual TLS 1.3 replication: a full sync and writes arrive byte for byte, and a capture of
+    # the link never shows a written pattern in clear — which the same capture without TLS does
+    # (so the check can fail).
+    bash "$(dirname "${BASH_SOURCE[0]}")/make-test-pki.sh" "$pki" || fail "making the test certificates"
+    for mode in plain tls pinned; do
+        case $mode in
+            plain) tls_pair "" "" ;;
+            tls) tls_pair "$(tls_opts alpha)" "$(tls_opts beta)" ;;
+            pinned)
+                # Alpha pins beta's self-signed certificate (no CA for it); beta checks alpha
+                # against the CA and the pin of alpha's certificate, both.
+                pin_beta=$(openssl x509 -in "$pki/beta-self.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+                pin_alpha=$(openssl x509 -in "$pki/alpha.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+                tls_pair "tls yes; tls-certificate $pki/alpha.pem; tls-privkey $pki/alpha.key; tls-peer-fingerprint \"$pin_beta\";" \
+                         "tls yes; tls-certificate $pki/beta-self.pem; tls-privkey $pki/beta-self.key; tls-ca $pki/ca.pem; tls-peer-fingerprint \"$pin_alpha\";" ;;
+        esac
+        head -c 60M /dev/urandom > "$work/existing.bin"
+        dd if="$work/existing.bin" of="$work/alpha.img" conv=notrunc status=none
+        capture_start "$work/$mode.pcap"
+        start
+        A primary --force r0 || fail "$mode: primary --force"
+        A wait-sync --timeout 120 r0 || fail "$mode: no full sync"
+        pattern "$work/pattern.bin"
+        A write --offset 8388608 --input "$work/pattern.bin" r0 || fail "$mode: write"
+        head -c 4M /dev/urandom > "$work/random.bin"
+        A write --offset 20971520 --input "$work/random.bin" r0 || fail "$mode: write"
+        A down r0; B down r0
+        capture_stop
+        same_data || fail "$mode: data differs"
+        seen=$( { grep -a -o "$marker" "$work/$mode.pcap" || true; } | wc -l)
+        packets=$(tcpdump -r "$work/$mode.pcap" 2>/dev/null | wc -l)
+        echo "$mode: $packets packets captured, the marker seen $seen times"
+        [ "$packets" -gt 100 ] || fail "$mode: the capture holds $packets packets; it did not see the link"
+        if [ $mode = plain ]; then
+            [ "$seen" -gt 1000 ] || fail "plain: the marker should be visible without TLS (seen $seen times)"
+        else
+            [ "$seen" = 0 ] || fail "$mode: the marker crossed the link in clear $seen times"
+        fi
+        A shutdown >/dev/null 2>&1 || true; B shutdown >/dev/null 2>&1 || true
+        sleep 0.5
+    done
+    ;;
+tlsrefusals)
+    # Each wrong set-up is refused with the reason in both logs; nothing reaches beta's disk
+    # while alpha writes; garbage during a TLS handshake does not stop the daemon.
+    bash "$(dirname "${BASH_SOURCE[0]}")/make-test-pki.sh" "$pki" || fail "making the test certificates"
+    refused() {  # what, alpha's net options, beta's, alpha's log must say, beta's log must say
+        tls_pair "$2" "$3"
+        A up r0 || fail "$1: up alpha"; B up r0 || fail "$1: up beta"
+        sleep 3
+        A status --proc | grep -q "cs:Connected" && fail "$1: alpha connected"
+        B status --proc | grep -q "cs:Connected" && fail "$1: beta connected"
+        grep -q "$4" "$work/run-alpha/replctl.log" || fail "$1: alpha's log does not say '$4'"
+        grep -q "$5" "$work/run-beta/replctl.log" || fail "$1: beta's log does not say '$5'"
+        A primary --force r0 || fail "$1: primary --force"
+        pattern "$work/pattern.bin"
+        A write --offset 4194304 --input "$work/pattern.bin" r0 || fail "$1: write on alpha"
+        A down r0; B down r0
+        A shutdown >/dev/null 2>&1 || true; B shutdown >/dev/null 2>&1 || true
+        sleep 0.5
+        nothing_on_beta || fail "$1: something was written on beta"
+        echo "refused: $1: $(grep -m1 "$4" "$work/run-alpha/replctl.log" | sed 's/.*\] //') / $(grep -m1 "$5" "$work/run-beta/replctl.log" | sed 's/.*\] //')"
+        rm -f "$work/run-alpha/replctl.log" "$work/run-beta/replctl.log"
+    }
+    refused "wrong CA" "$(tls_opts alpha)" "$(tls_opts beta-other)" "unable to get local issuer certificate" "refused this node's certificate.*unknown ca"
+    refused "expired certificate" "$(tls_opts alpha)" "$(tls_opts beta-expired)" "certificate has expired" "refused this node's certificate.*certificate expired"
+    refused "certificate for another host" "$(tls_opts alpha)" "$(tls_opts gamma)" "hostname mismatch" "refused this node's certificate.*bad certificate"
+    refused "CA the peer's is not from" "$(tls_opts alpha other-ca)" "$(tls_opts beta)" "certificate verify failed" "refused this node's certificate.*unknown ca"
+    pin_gamma=$(openssl x509 -in "$pki/gamma.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+    refused "pinned fingerprint differs" "tls yes; tls-certificate $pki/alpha.pem; tls-privkey $pki/alpha.key; tls-peer-fingerprint \"$pin_gamma\";" \
+        "$(tls_opts beta)" "certificate rejected" "refused this node's certificate"
+    refused "plain peer to a TLS node" "$(tls_opts alpha)" "" "plain Replica frames" "a TLS record, the peer has .tls yes."
+    refused "TLS peer to a plain node" "" "$(tls_opts beta)" "the peer started a TLS handshake" "closed the connection during the handshake"
+
+    # A key that is not the certificate's: refused at up, at the option's place.
+    tls_pair "$(tls_opts alpha)" "tls yes; tls-certificate $pki/beta.pem; tls-privkey $pki/alpha.key; tls-ca $pki/ca.pem;"
+    out=$(B up r0 2>&1) && fail "beta came up with alpha's key"
+    echo "$out" | grep -q "beta.conf:2:[0-9]*: tls-privkey: .*is not the key of the certificate" || fail "wrong key: $out"
+    # Missing files and missing verification: refused at up too.
+    tls_conf beta "tls yes; tls-certificate $pki/none.pem; tls-privkey $pki/beta.key; tls-ca $pki/ca.pem;"
+    out=$(B up r0 2>&1) && fail "beta came up without its certificate file"
+    echo "$out" | grep -q "beta.conf:2:[0-9]*: tls-certificate: $pki/none.pem" || fail "missing certificate: $out"
+    tls_conf beta "tls yes; tls-certificate $pki/beta.pem; tls-privkey $pki/beta.key;"
+    out=$(B up r0 2>&1) && fail "beta came up without a way to verify alpha"
+    echo "$out" | grep -q "tls yes without tls-ca or tls-peer-fingerprint" || fail "no verification: $out"
+    tls_conf beta "tls-ca $pki/ca.pem;"
+    out=$(B up r0 2>&1) && fail "tls-ca without tls yes was accepted"
+    echo "$out" | grep -q "tls-ca without tls yes: the connection would not be encrypted" || fail "tls-ca alone: $out"
+    echo "refused at up: a wrong key, a missing file, no verification, tls-ca without tls"
+
+    # Garbage during the TLS handshake (from beta's address, so that it reaches the handshake)
+    # leaves alpha serving: the real peer connects and replicates afterwards.
+    tls_pair "$(tls_opts alpha)" "$(tls_opts beta)"
+    A up r0 || fail "up alpha"
+    ip netns exec "$nsB" python3 - "$ipA" "$ipB" <<'PY'
+import os, socket, sys
+host, source = sys.argv[1], sys.argv[2]
+for payload in [os.urandom(3000), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(600), b"\x16\x03\x03\xff\xff" + os.urandom(100), b"\x16"]:
+    try:
+        s = socket.create_connection((host, 7789), timeout=2, source_address=(source, 0))
+        s.sendall(payload)
+        s.close()
+    except OSError:
+        pass
+PY
+    B up r0 || fail "up beta after the garbage"
+    A wait-connect --timeout 30 r0 || fail "no connection after garbage during the handshake"
+    A primary --force r0 || fail "primary --force"
+    A wait-sync --timeout 60 r0 || fail "no sync after garbage"
+    A down r0; B down r0
+    same_data || fail "data differs after garbage during the handshake"
+    ;;
 seed)
     setup C 64M
     start

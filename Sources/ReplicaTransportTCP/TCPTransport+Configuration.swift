@@ -3,7 +3,8 @@ import ReplicaCore
 extension StreamTransport where Connector == TCPConnector {
     /// The transport of a two-node resource for `node`: this node's address, the other host's
     /// address, and `connect-int`, `sndbuf-size`, `rcvbuf-size` and `max-buffers` (the link's
-    /// queue) from the resource's `net` options.
+    /// queue), TLS (`tls yes`, ``TLSStreamSecurity``) and peer authentication (`cram-hmac-alg`)
+    /// from the resource's `net` options.
     public static func forResource(_ configuration: Configuration, _ name: String, node: String) throws -> TCPTransport {
         guard let resource = configuration.resource(named: name) else {
             throw TransportError("no resource named \(name) in \(configuration.file)")
@@ -23,7 +24,25 @@ extension StreamTransport where Connector == TCPConnector {
         options.drainMarkBytes = LinkLimits(net: net).drainMarkBytes
         return try TCPTransport(local: local, peer: peer, options: options,
                                 sendBufferSize: number("sndbuf-size", unitBytes: 1) ?? 0, receiveBufferSize: number("rcvbuf-size", unitBytes: 1) ?? 0,
-                                authentication: try authentication(net))
+                                security: try security(net, peerName: other.names.first ?? other.label), authentication: try authentication(net))
+    }
+
+    /// TLS as `tls yes` and the `tls-*` options ask for it, expecting the peer's certificate
+    /// to name `peerName`; nil without `tls yes`. The files are loaded now: a file that cannot
+    /// be read, a key that is not the certificate's, an unknown cipher suite is an error at
+    /// the option's place.
+    static func security(_ net: [OptionSetting], peerName: String) throws -> (any StreamSecurity)? {
+        try ResourceSupport.checkTLS(net)
+        func last(_ name: String) -> OptionSetting? { net.last { $0.name == name && !$0.value.isEmpty } }
+        guard let tls = last("tls"), tls.value == "yes", let certificate = last("tls-certificate"), let key = last("tls-privkey") else { return nil }
+        let settings = TLSSettings(certificateFile: certificate.value, privateKeyFile: key.value, caFile: last("tls-ca")?.value,
+                                   peerFingerprint: last("tls-peer-fingerprint").flatMap { TLSSettings.fingerprint($0.value) },
+                                   cipherSuites: last("tls-ciphersuites")?.value)
+        do {
+            return TLSStreamSecurity(context: try TLSContext(settings), peerName: peerName)
+        } catch {
+            throw ConfigError(last(error.option)?.location ?? tls.location, error.description)
+        }
     }
 
     /// Peer authentication as `cram-hmac-alg` and `shared-secret` ask for it; nil when neither

@@ -18,6 +18,14 @@ struct NetnsIntegrationTests {
     @Test("the seed's setup ends Connected Primary/Secondary UpToDate/UpToDate")
     func seedSetup() throws { try run("seed") }
 
+    @Test("mutual TLS 1.3 (CA, and pinned fingerprints): a full sync and writes arrive byte for byte, and a capture of the link shows a written pattern only without TLS",
+          .enabled(if: Tools.which("tcpdump") != nil && Tools.which("openssl") != nil, "needs tcpdump and openssl (scripts/install-deps.sh)"))
+    func tlsReplication() throws { try run("tls") }
+
+    @Test("TLS refusals with the reason in both logs and nothing on the peer's disk: wrong CA, expired, another host, pin mismatch, plain peer to TLS node and back; a wrong key, a missing file, no verification refused at up; garbage during the handshake leaves the daemon serving",
+          .enabled(if: Tools.which("openssl") != nil, "needs openssl"))
+    func tlsRefusals() throws { try run("tlsrefusals") }
+
     @Test("full sync of 256 MiB of existing data, then 256 MiB of random writes, under protocols A, B and C")
     func fullSyncAndWritesUnderEachProtocol() throws { try run("protocols") }
 

@@ -13,4 +13,22 @@ int CReplicaOpenSSLShims_SSL_set_tlsext_host_name(SSL *ssl, const char *name);
 int CReplicaOpenSSLShims_TLS1_3_VERSION(void);
 /// TLS1_2_VERSION.
 int CReplicaOpenSSLShims_TLS1_2_VERSION(void);
+/// SSL_CTX_set_max_proto_version (a macro).
+int CReplicaOpenSSLShims_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version);
+/// SSL_CTX_set_options (kept as a function whatever the OpenSSL version).
+uint64_t CReplicaOpenSSLShims_SSL_CTX_set_options(SSL_CTX *ctx, uint64_t options);
+/// SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION.
+uint64_t CReplicaOpenSSLShims_hardening_options(void);
+/// SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER.
+long CReplicaOpenSSLShims_partial_write_modes(void);
+
+/// Peer verification of a context: both sides present a certificate and verify the other's.
+/// `pin` (32 bytes, the SHA-256 of the peer certificate's DER form) or NULL; with a pin and
+/// `require_chain` 0, a chain that does not lead to a trusted CA is accepted when the leaf
+/// matches the pin (every other check, expiry and host name included, still applies); with
+/// `require_chain` 1 both must hold. Returns 1 on success.
+int CReplicaOpenSSLShims_set_peer_verification(SSL_CTX *ctx, const unsigned char *pin, int require_chain);
+
+/// The SHA-256 of `cert`'s DER form into `out` (32 bytes). Returns 1 on success.
+int CReplicaOpenSSLShims_certificate_sha256(X509 *cert, unsigned char *out);
 #endif

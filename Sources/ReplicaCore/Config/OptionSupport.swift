@@ -83,10 +83,10 @@ public enum OptionSupport {
         "socket-check-timeout": .only(["0"], because: "\(notYet): a new link is used at once"),
         "fencing": .only(["dont-care"], because: "fencing is \(notYet): the peer would not be outdated before this node goes on alone"),
         "allow-remote-read": .only(["yes"], because: "\(notYet): a Diskless node always reads from its peer"),
-        "tls": .only(["no"], because: "TLS is \(notYet): the connection would not be encrypted"),
-        "tls-certificate": .refused(because: "TLS is \(notYet): the connection would not be encrypted"),
-        "tls-private-key": .refused(because: "TLS is \(notYet): the connection would not be encrypted"),
-        "tls-ca-certificate": .refused(because: "TLS is \(notYet): the connection would not be encrypted"),
+        // TLS: the set is checked together by ResourceSupport.checkTLS, the files when loaded.
+        "tls": .honoured, "tls-certificate": .honoured, "tls-privkey": .honoured, "tls-ca": .honoured,
+        "tls-peer-fingerprint": .honoured, "tls-ciphersuites": .honoured,
+        "tls-keyring": .refused(because: "Replica reads its key and certificate from PEM files (tls-privkey, tls-certificate), not from the kernel keyring"),
     ]
 
     private static let diskRules: [String: Rule] = [

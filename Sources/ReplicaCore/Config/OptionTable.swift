@@ -116,9 +116,14 @@ public enum OptionTable {
         .init("max-buffers", .net, n(32...131_072, 1, "pages"), "2048"),
         .init("allow-remote-read", .net, .boolean, "yes"),
         .init("tls", .net, .boolean, "no"),
-        .init("tls-certificate", .net, .text(maxLength: 4096), nil, replica: true),
-        .init("tls-private-key", .net, .text(maxLength: 4096), nil, replica: true),
-        .init("tls-ca-certificate", .net, .text(maxLength: 4096), nil, replica: true),
+        // DRBD 9.2's names (key descriptions in the kernel keyring there; PEM files here).
+        .init("tls-keyring", .net, .text(maxLength: 4096), nil),
+        .init("tls-privkey", .net, .text(maxLength: 4096), nil),
+        .init("tls-certificate", .net, .text(maxLength: 4096), nil),
+        // Replica's own: the CA file, a pinned peer certificate, the TLS 1.3 cipher suites.
+        .init("tls-ca", .net, .text(maxLength: 4096), nil, replica: true),
+        .init("tls-peer-fingerprint", .net, .text(maxLength: 128), nil, replica: true),
+        .init("tls-ciphersuites", .net, .text(maxLength: 1024), nil, replica: true),
 
         // disk { } (backing device)
         .init("size", .disk, n(0...(1 << 41), 512, "sectors"), "0"),  // drbdadm 9.22: at most 2^41 sectors

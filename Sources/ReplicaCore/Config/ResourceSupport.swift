@@ -56,6 +56,7 @@ public enum ResourceSupport {
             }
         }
         try checkAuthenticationPair(resolver.netOptions(of: resource, in: configuration))
+        try checkTLS(resolver.netOptions(of: resource, in: configuration))
     }
 
     /// `cram-hmac-alg` and `shared-secret` work together: one without the other would leave
@@ -71,5 +72,36 @@ public enum ResourceSupport {
         default:
             break
         }
+    }
+
+    /// `tls yes` needs this node's certificate and key and a way to verify the peer (`tls-ca`,
+    /// `tls-peer-fingerprint`, or both); the other TLS options without `tls yes` would leave
+    /// the connection in plain text while the file seems to ask for TLS.
+    public static func checkTLS(_ net: [OptionSetting]) throws(ConfigError) {
+        func last(_ name: String) -> OptionSetting? { net.last { $0.name == name && !$0.value.isEmpty } }
+        let names = ["tls-certificate", "tls-privkey", "tls-ca", "tls-peer-fingerprint", "tls-ciphersuites"]
+        guard let tls = last("tls"), tls.value == "yes" else {
+            if let stray = names.lazy.compactMap(last).first {
+                throw ConfigError(stray.location, "\(stray.name) without tls yes: the connection would not be encrypted (add tls yes; to net { })")
+            }
+            return
+        }
+        for name in ["tls-certificate", "tls-privkey"] where last(name) == nil {
+            throw ConfigError(tls.location, "tls yes without \(name): this node has no \(name == "tls-privkey" ? "private key" : "certificate") to present (add \(name) \"/path/to/file.pem\"; to net { })")
+        }
+        if last("tls-ca") == nil, last("tls-peer-fingerprint") == nil {
+            throw ConfigError(tls.location, "tls yes without tls-ca or tls-peer-fingerprint: the peer's certificate could not be verified")
+        }
+        if let pin = last("tls-peer-fingerprint"), !isFingerprint(pin.value) {
+            throw ConfigError(pin.location, "tls-peer-fingerprint '\(pin.value)' is not a SHA-256 fingerprint (64 hex digits, colons allowed, as `openssl x509 -noout -fingerprint -sha256` prints it)")
+        }
+    }
+
+    /// True for 64 hex digits, optionally in colon-separated pairs, optionally after `sha256:`.
+    static func isFingerprint(_ text: String) -> Bool {
+        var hex = Substring(text.lowercased())
+        if hex.hasPrefix("sha256:") { hex = hex.dropFirst(7) }
+        let digits = hex.filter { $0 != ":" }
+        return digits.count == 64 && digits.allSatisfy(\.isHexDigit)
     }
 }

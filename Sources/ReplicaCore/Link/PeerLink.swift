@@ -92,6 +92,10 @@ public protocol PeerLinkHandler: AnyObject, Sendable {
     /// The transport refused the peer for good before a link was made (authentication failed)
     /// and stopped connecting: the resource goes StandAlone, `reason` says why.
     func connectionRefused(reason: String)
+    /// An attempt to make a link failed (`reason`); the transport tries again after
+    /// `connect-int`. Told on every failed attempt: a handler that logs it logs a new reason
+    /// once, not every attempt.
+    func connectionAttemptFailed(reason: String)
 }
 
 /// Establishes links between this node and one peer: listens and connects as the

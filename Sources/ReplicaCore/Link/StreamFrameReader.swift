@@ -67,7 +67,13 @@ final class StreamFrameReader {
         } catch let error as ProtocolError {
             throw TransportError("protocol error: \(error)")
         } catch let error as TransportError {
-            throw error
+            guard error.isClosedByPeer, input.buffered > 0 else { throw error }
+            // Closed within a header: not a clean end. A TLS record's start (content type
+            // 20...23, version 3.x) says why.
+            let start = input.peek(2) { Array($0) }
+            let tls = start.count == 2 && (0x14...0x17).contains(start[0]) && start[1] == 0x03
+            throw TransportError("protocol error: the peer closed the connection after \(input.buffered) bytes of a frame header"
+                                 + (tls ? ": a TLS record, the peer has `tls yes` and this node has not (no fallback to plain text)" : ""))
         } catch {
             throw TransportError("\(error)")
         }

@@ -61,16 +61,19 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
 
     /// Peer authentication (`cram-hmac-alg`, `shared-secret`) run on every new stream, or nil.
     public let authentication: PeerAuthentication?
+    /// The layer securing every new stream (TLS), or nil for plain streams.
+    public let security: (any StreamSecurity)?
     // Guarded by `state`: streams being paired or authenticated (closed by a stop, which
     // would otherwise wait for a peer that stalls in the middle of a frame).
     private var pairing: [ObjectIdentifier: any ByteStream] = [:]
 
-    /// A transport making its streams with `connector`, authenticating the peer on each with
-    /// `authentication` when given.
+    /// A transport making its streams with `connector`, securing each with `security` (TLS)
+    /// and authenticating the peer on each with `authentication` when given.
     public init(connector: Connector, options: StreamTransportOptions = StreamTransportOptions(),
-                authentication: PeerAuthentication? = nil) {
+                security: (any StreamSecurity)? = nil, authentication: PeerAuthentication? = nil) {
         self.connector = connector
         self.options = options
+        self.security = security
         self.authentication = authentication
     }
 
@@ -146,6 +149,26 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
 
     private func noteFailure(_ reason: String?) { state.withLock { failure = reason } }
 
+    /// Notes why an attempt failed and tells the handler (which logs a new reason once).
+    private func attemptFailed(_ reason: String, _ handler: any PeerLinkHandler) {
+        noteFailure(reason)
+        handler.connectionAttemptFailed(reason: reason)
+    }
+
+    /// `stream` secured by the transport's security layer (the stream itself without one);
+    /// nil, the stream closed and the reason told, when that failed.
+    private func secured(_ stream: any ByteStream, dialled: Bool, _ handler: any PeerLinkHandler) -> (any ByteStream)? {
+        guard let security else { return stream }
+        do {
+            let secure = try security.secure(stream, dialled: dialled, timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+            return secure
+        } catch {
+            stream.close()
+            attemptFailed(error.description, handler)
+            return nil
+        }
+    }
+
     /// Keeps one link up while running.
     private func manage(_ handler: any PeerLinkHandler) {
         let observer = LinkLossObserver(handler) { [state] in state.withLock { state.broadcast() } }
@@ -172,7 +195,7 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
                 old.join()
                 state.withLock { link = nil }
             }
-            let paired = connector.dials ? dialPair() : acceptPair(first: pending)
+            let paired = connector.dials ? dialPair(observer) : acceptPair(observer, first: pending)
             pending = nil
             let established = paired.flatMap { link(data: $0.data, meta: $0.meta, handler: observer) }
             if let established {
@@ -200,17 +223,15 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
         pending?.close()
     }
 
-    /// Connects a data and a meta stream.
-    private func dialPair() -> (data: any ByteStream, meta: any ByteStream)? {
+    /// Connects a data and a meta stream (secured, when the transport secures its streams).
+    private func dialPair(_ handler: any PeerLinkHandler) -> (data: any ByteStream, meta: any ByteStream)? {
         var data: (any ByteStream)?
         do throws(TransportError) {
-            let first = try connector.dial(timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+            let first = try dialSecured(handler)
             data = first
-            try track(first)
             try Self.sendClassification(.initialData, on: first)
-            let meta = try connector.dial(timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+            let meta = try dialSecured(handler)
             do {
-                try track(meta)
                 try Self.sendClassification(.initialMeta, on: meta)
             } catch {
                 meta.close()
@@ -220,44 +241,74 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
         } catch {
             data?.close()
             untrackAll()
-            noteFailure(error.description)
+            if !error.description.isEmpty { attemptFailed(error.description, handler) }
             return nil
         }
     }
 
+    /// One new stream to the peer, tracked and secured; a failure of the security layer is
+    /// told already and thrown with an empty description.
+    private func dialSecured(_ handler: any PeerLinkHandler) throws(TransportError) -> any ByteStream {
+        let plain = try connector.dial(timeoutMilliseconds: options.classifyTimeoutMilliseconds)
+        do {
+            try track(plain)
+        } catch {
+            plain.close()
+            throw error
+        }
+        guard let stream = secured(plain, dialled: true, handler) else { throw TransportError("") }
+        if stream !== plain {
+            do {
+                try track(stream)
+            } catch {
+                stream.close()
+                throw error
+            }
+        }
+        return stream
+    }
+
     /// Accepts a data and a meta stream (`first`: one accepted already).
-    private func acceptPair(first: (any ByteStream)?) -> (data: any ByteStream, meta: any ByteStream)? {
+    private func acceptPair(_ handler: any PeerLinkHandler, first: (any ByteStream)?) -> (data: any ByteStream, meta: any ByteStream)? {
         var data: (any ByteStream)?
         var meta: (any ByteStream)?
         var next = first
         while isRunning, data == nil || meta == nil {
-            let accepted: any ByteStream
+            let incoming: any ByteStream
             if let waiting = next {
-                accepted = waiting
+                incoming = waiting
                 next = nil
             } else {
                 guard let listening = state.withLock({ listener }) else { break }
                 do {
-                    guard let incoming = try listening.accept() else { break }
-                    accepted = incoming
+                    guard let stream = try listening.accept() else { break }
+                    incoming = stream
                 } catch {
-                    noteFailure(error.description)
+                    attemptFailed(error.description, handler)
                     break
                 }
             }
-            guard (try? track(accepted)) != nil else {
+            guard (try? track(incoming)) != nil else {
+                incoming.close()
+                break
+            }
+            guard let accepted = secured(incoming, dialled: false, handler) else { continue }
+            if accepted !== incoming, (try? track(accepted)) == nil {
                 accepted.close()
                 break
             }
             switch Self.classification(of: accepted, timeoutMilliseconds: options.classifyTimeoutMilliseconds) {
-            case .initialData?:
+            case .success(.initialData):
                 data.map(untrackAndClose)
                 data = accepted
-            case .initialMeta?:
+            case .success(.initialMeta):
                 meta.map(untrackAndClose)
                 meta = accepted
-            default:
+            case .success:
                 untrackAndClose(accepted)
+            case .failure(let unclassified):
+                untrackAndClose(accepted)
+                if let reason = unclassified.reason { attemptFailed(reason, handler) }
             }
         }
         guard let data, let meta, isRunning else {
@@ -284,7 +335,7 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
                 meta.close()
                 switch error {
                 case .transport(let failure):
-                    noteFailure("authentication: \(failure)")
+                    attemptFailed("authentication: \(failure)", handler)
                 case .refused(let reason):
                     noteFailure(reason)
                     _ = halt()
@@ -320,14 +371,25 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
         try header.withUnsafeBytes { bytes in Result { () throws(TransportError) in try stream.send([bytes], more: false) } }.get()
     }
 
-    /// The classifying frame a new stream starts with (nil: none in time, or not one).
-    static func classification(of stream: any ByteStream, timeoutMilliseconds: Int32) -> FrameType? {
-        guard (try? stream.waitForData(milliseconds: timeoutMilliseconds)) == true else { return nil }
+    /// Why a new stream was not classified: nil when there is nothing to tell (no frame in
+    /// time, a stray), else a reason for the log.
+    struct Unclassified: Error {
+        var reason: String?
+    }
+
+    /// The classifying frame a new stream starts with; a failure says why where it can (a
+    /// TLS handshake from a peer with `tls yes` on a plain node).
+    static func classification(of stream: any ByteStream, timeoutMilliseconds: Int32) -> Result<FrameType, Unclassified> {
+        guard (try? stream.waitForData(milliseconds: timeoutMilliseconds)) == true else { return .failure(Unclassified()) }
         var bytes = [UInt8](repeating: 0, count: FrameHeader.size)
         let read = bytes.withUnsafeMutableBytes { buffer in Result { () throws(TransportError) in try stream.receiveExactly(buffer) } }
-        guard case .success = read, let header = try? FrameHeader(bytes: bytes), header.length == 0,
-              header.type == .initialData || header.type == .initialMeta else { return nil }
-        return header.type
+        guard case .success = read else { return .failure(Unclassified()) }
+        if bytes[0] == 0x16, bytes[1] == 0x03 {
+            return .failure(Unclassified(reason: "the peer started a TLS handshake: it has `tls yes` and this node has not (no fallback to plain text)"))
+        }
+        guard let header = try? FrameHeader(bytes: bytes), header.length == 0,
+              header.type == .initialData || header.type == .initialMeta else { return .failure(Unclassified()) }
+        return .success(header.type)
     }
 }
 
@@ -350,4 +412,5 @@ final class LinkLossObserver: PeerLinkHandler, @unchecked Sendable {
         lost()
     }
     func connectionRefused(reason: String) { handler.connectionRefused(reason: reason) }
+    func connectionAttemptFailed(reason: String) { handler.connectionAttemptFailed(reason: reason) }
 }

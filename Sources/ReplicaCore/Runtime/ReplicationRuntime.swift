@@ -52,6 +52,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
 
     // Status.
     let published: Mutex<ResourceSnapshot>
+    /// The last failed connection attempt's reason that was logged (each new reason is
+    /// logged once, not at every attempt); cleared when a link is made.
+    private let loggedAttemptFailure = Mutex<String?>(nil)
     let publishedChanged = NSCondition()
     /// Threads in ``waitForResource(timeout:until:)``: a step wakes them only when there are any.
     let publishWaiters = Atomic<Int>(0)
@@ -190,6 +193,7 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             step {
                 self.link = link
                 published.withLock { $0.endpoints = link.endpoints }
+                loggedAttemptFailure.withLock { $0 = nil }
                 for volume in volumes { volume.driver.handle(.connectionEstablished(resolveConflicts: link.resolveConflicts)) }
             }
         }
@@ -231,6 +235,14 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
                 for volume in volumes { volume.driver.handle(.connectionLost) }
             }
         }
+    }
+
+    public func connectionAttemptFailed(reason: String) {
+        let isNew = loggedAttemptFailure.withLock { last -> Bool in
+            defer { last = reason }
+            return last != reason
+        }
+        if isNew { logger.warning("connection attempt failed: \(reason)") }
     }
 
     public func connectionRefused(reason: String) {

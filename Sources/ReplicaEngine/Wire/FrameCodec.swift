@@ -43,7 +43,12 @@ public struct FrameHeader: Sendable, Equatable {
         guard bytes.count == Self.size else { throw ProtocolError("frame header of \(bytes.count) bytes, expected 16") }
         var reader = ByteReader(bytes)
         let magic = reader.get(UInt32.self)
-        guard magic == Self.magic else { throw ProtocolError("wrong magic 0x\(String(magic, radix: 16)) (expected 0x52504c43)") }
+        guard magic == Self.magic else {
+            // A TLS record (content type 20...23, version 3.x) where a frame was due.
+            let tls = (0x14...0x17).contains(magic >> 24) && (magic >> 16) & 0xFF == 0x03
+            throw ProtocolError("wrong magic 0x\(String(magic, radix: 16)) (expected 0x52504c43)"
+                                + (tls ? ": a TLS record, the peer has `tls yes` and this node has not (no fallback to plain text)" : ""))
+        }
         let version = reader.get(UInt8.self)
         guard version == Self.version else { throw ProtocolError("unsupported protocol version \(version) (this node speaks \(Self.version))") }
         let rawType = reader.get(UInt8.self)
