@@ -180,7 +180,8 @@ tls)
     for mode in plain tls pinned; do
         case $mode in
             plain) tls_pair "" "" ;;
-            tls) tls_pair "$(tls_opts alpha)" "$(tls_opts beta)" ;;
+            # Shared-secret authentication inside TLS, both configured.
+            tls) tls_pair "$(tls_opts alpha) cram-hmac-alg sha256; shared-secret \"in tls\";" "$(tls_opts beta) cram-hmac-alg sha256; shared-secret \"in tls\";" ;;
             pinned)
                 # Alpha pins beta's self-signed certificate (no CA for it); beta checks alpha
                 # against the CA and the pin of alpha's certificate, both.

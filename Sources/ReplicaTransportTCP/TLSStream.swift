@@ -29,7 +29,10 @@ final class TLSStream: ByteStream, @unchecked Sendable {
     /// Plaintext bytes the caller was told were not taken whose records are in `unsent`.
     private var unsentPlain = 0
     /// The receiving thread's buffer for ciphertext from the socket.
-    private var ciphertext = [UInt8](repeating: 0, count: 64 << 10)
+    private let ciphertext = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 << 10, alignment: 16)
+    /// The sending call's buffer for the records of one batch (under `sending`; grown when a
+    /// batch needs more).
+    private var sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: TLSStream.batchPlaintext + (64 << 10), alignment: 16)
     /// The sending call's buffer for gathering small pieces into one record (under `sending`).
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: TLSStream.recordPlaintext, alignment: 16)
 
@@ -48,6 +51,8 @@ final class TLSStream: ByteStream, @unchecked Sendable {
     deinit {
         SSL_free(ssl)
         scratch.deallocate()
+        ciphertext.deallocate()
+        sealed.deallocate()
     }
 
     /// Runs the TLS handshake on `inner` (as the client when `dialled`), verifying the peer's
@@ -126,7 +131,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
                 throw TransportError(dialled ? "TLS: the peer closed the connection during the handshake (has it `tls yes`? no fallback to plain text)"
                                              : "TLS: the peer closed the connection during the handshake")
             }
-            if first, !dialled, count >= 4, Array(ciphertext[0..<4]) == [0x52, 0x50, 0x4C, 0x43] {
+            if first, !dialled, count >= 4, Array(ciphertext[0..<4]) == [0x52, 0x50, 0x4C, 0x43] as [UInt8] {
                 // A fatal protocol_version alert in a plain record: the plain node's frame
                 // reader names it as TLS.
                 try? Self.protocolVersionAlert.withBytesForSending { bytes throws(TransportError) in try inner.send([bytes], more: false) }
@@ -157,10 +162,8 @@ final class TLSStream: ByteStream, @unchecked Sendable {
 
     /// Receives ciphertext from the socket into OpenSSL's input buffer; the bytes received.
     private func receiveCiphertext() throws(TransportError) -> Int {
-        let count = try ciphertext.withUnsafeMutableBytes { buffer in
-            Result { () throws(TransportError) in try inner.receive(into: buffer) }
-        }.get()
-        let written = withEngine { ciphertext.withUnsafeBytes { BIO_write(input, $0.baseAddress, Int32(count)) } }
+        let count = try inner.receive(into: ciphertext)
+        let written = withEngine { BIO_write(input, ciphertext.baseAddress, Int32(count)) }
         guard written == Int32(count) else { throw TransportError("TLS: out of memory for received records") }
         return count
     }
@@ -244,7 +247,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
         unsentPlain = 0
         while !plaintext.isAtEnd {
             let records = try encrypt(&plaintext, upTo: Self.batchPlaintext)
-            try records.bytes.withBytesForSending { bytes throws(TransportError) in try inner.send([bytes], more: more || !plaintext.isAtEnd) }
+            try inner.send([records.bytes], more: more || !plaintext.isAtEnd)
         }
         // Records a receive produced meanwhile (a key update's answer) go out too.
         let rest = takeOutput()
@@ -266,12 +269,12 @@ final class TLSStream: ByteStream, @unchecked Sendable {
         unsentPlain = 0
         guard !plaintext.isAtEnd else { return taken }
         let records = try encrypt(&plaintext, upTo: Self.batchPlaintext)
-        let written = try records.bytes.withBytesForSending { bytes throws(TransportError) in try inner.sendWithoutWaiting([bytes]) }
+        let written = try inner.sendWithoutWaiting([records.bytes])
         // Whole records on the wire are taken; the rest waits in `unsent` for the next send.
         var end = 0
         for (index, record) in records.records.enumerated() {
             guard end + record.cipher <= written else {
-                unsent = Array(records.bytes[written...])
+                unsent = Array(UnsafeRawBufferPointer(rebasing: records.bytes[written...]))
                 unsentPlain = records.records[index...].reduce(0) { $0 + $1.plain }
                 return taken
             }
@@ -291,7 +294,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
 
     /// Encrypts up to `limit` plaintext bytes from `plaintext` into records: their bytes (with
     /// any output a receive left before them) and each record's plaintext and ciphertext sizes.
-    private func encrypt(_ plaintext: inout PlaintextCursor, upTo limit: Int) throws(TransportError) -> (bytes: [UInt8], records: [(plain: Int, cipher: Int)]) {
+    private func encrypt(_ plaintext: inout PlaintextCursor, upTo limit: Int) throws(TransportError) -> (bytes: UnsafeRawBufferPointer, records: [(plain: Int, cipher: Int)]) {
         var records: [(plain: Int, cipher: Int)] = []
         var encrypted = 0
         engine.lock()
@@ -311,10 +314,13 @@ final class TLSStream: ByteStream, @unchecked Sendable {
             encrypted += chunk.count
         }
         let total = Int(BIO_ctrl_pending(output))
-        var bytes = [UInt8](repeating: 0, count: total)
-        let read = bytes.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress, Int32(total)) }
+        if total > sealed.count {
+            sealed.deallocate()
+            sealed = .allocate(byteCount: total, alignment: 16)
+        }
+        let read = BIO_read(output, sealed.baseAddress, Int32(total))
         guard read == Int32(total) else { throw TransportError("TLS: records could not be taken from OpenSSL's buffer") }
-        return (bytes, records)
+        return (UnsafeRawBufferPointer(rebasing: sealed[0..<total]), records)
     }
 
     func shutdownSending() {

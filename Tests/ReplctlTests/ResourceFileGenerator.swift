@@ -155,7 +155,7 @@ struct ResourceFileGenerator {
 
     /// Options of drbd-utils newer than the oracle's (9.22): Replica reads them, drbdadm 9.22
     /// does not know them (docs/COMPATIBILITY.md).
-    static let newerThanOracle: Set<String> = ["tls", "tls-certificate", "tls-private-key", "tls-ca-certificate"]
+    static let newerThanOracle: Set<String> = ["tls", "tls-keyring", "tls-certificate", "tls-privkey"]
 
     /// A few options of the given sections, each once, with values of their kind.
     private mutating func options(in sections: [OptionSection]) -> [String] {

@@ -69,6 +69,29 @@ struct OptionSupportTests {
         }
     }
 
+    /// TLS is honoured as a set: `tls yes` with a certificate, a key and a way to verify the
+    /// peer; any `tls-*` file option without `tls yes` is refused (the link would be plain).
+    @Test func tlsOptionsAreCheckedAsASet() throws {
+        let files = "tls-certificate \"/etc/replica/alpha.pem\"; tls-privkey \"/etc/replica/alpha.key\";"
+        let pin = String(repeating: "AB:", count: 31) + "AB"
+        #expect(try refusal("  net { tls yes; \(files) tls-ca \"/etc/replica/ca.pem\"; }") == nil)
+        #expect(try refusal("  net { tls yes; \(files) tls-peer-fingerprint \"\(pin)\"; }") == nil)
+        #expect(try refusal("  net { tls yes; \(files) tls-peer-fingerprint \"sha256:\(String(repeating: "0f", count: 32))\"; }") == nil)
+        let cases: [(String, String)] = [
+            ("  net { tls yes; tls-privkey \"/k.pem\"; tls-ca \"/ca.pem\"; }", "tls yes without tls-certificate"),
+            ("  net { tls yes; tls-certificate \"/c.pem\"; tls-ca \"/ca.pem\"; }", "tls yes without tls-privkey"),
+            ("  net { tls yes; \(files) }", "tls yes without tls-ca or tls-peer-fingerprint"),
+            ("  net { tls-ca \"/ca.pem\"; }", "tls-ca without tls yes"),
+            ("  net { tls no; \(files) }", "tls-certificate without tls yes"),
+            ("  net { tls yes; \(files) tls-peer-fingerprint \"AB:CD\"; }", "tls-peer-fingerprint 'AB:CD' is not a SHA-256 fingerprint"),
+        ]
+        for (body, message) in cases {
+            let error = try #require(try refusal(body), "\(body) was accepted")
+            #expect(error.message.hasPrefix(message), "\(error)")
+            #expect(error.location.line == 3, "\(error)")
+        }
+    }
+
     /// `cram-hmac-alg` with `shared-secret` is honoured (the transport authenticates the peer);
     /// an unknown hash, or one option without the other, is refused at its place.
     @Test func peerAuthenticationIsHonouredAsAPairWithAKnownHash() throws {
@@ -88,6 +111,7 @@ struct OptionSupportTests {
         ("  net { data-integrity-alg crc32c; }", "data-integrity-alg"),
         ("  net { fencing resource-only; }", "fencing"),
         ("  net { tls yes; }", "tls"),
+        ("  net { tls-keyring replica; }", "tls-keyring"),
         ("  net { verify-alg sha1; }", "verify-alg"),
         ("  net { transport rdma; }", "transport"),
         ("  net { on-congestion pull-ahead; protocol A; }", "on-congestion"),
