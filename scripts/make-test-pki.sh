@@ -6,6 +6,11 @@
 #   beta-expired.pem/.key    beta's certificate from the CA, valid only in 2020 (expired)
 #   gamma.pem/.key           a certificate from the CA for host gamma (another host)
 #   beta-self.pem/.key       a self-signed certificate for beta (for a pinned fingerprint)
+#   nbd-server/              an NBD export's directory as qemu-nbd and nbdkit lay it out:
+#                            ca-cert.pem, server-cert.pem (DNS:localhost, IP:127.0.0.1), server-key.pem
+#   nbd-client/              a client's (libnbd's tls-certificates=, qemu's tls-creds-x509 dir):
+#                            ca-cert.pem, client-cert.pem, client-key.pem
+#   nbd-client-other/        the same with a client certificate from the other CA
 # Usage: make-test-pki.sh DIR
 set -euo pipefail
 dir="$1"
@@ -17,10 +22,10 @@ ca() {  # name
     openssl req -x509 -new -key "$1.key" -out "$1.pem" -days 30 -subj "/CN=replica test $1" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 }
-leaf() {  # file, host, ca, [startdate enddate]
+leaf() {  # file, host, ca, [startdate enddate]  (SAN: $SAN, else DNS:host)
     key "$1.key"
     openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
-    printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "$2" > "$1.ext"
+    printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "${SAN:-DNS:$2}" > "$1.ext"
     if [ -n "${4:-}" ]; then
         # `openssl ca` sets any validity period (x509 -req only counts days from now).
         mkdir -p "ca-$3"
@@ -54,3 +59,11 @@ leaf beta-expired beta ca 20200101000000Z 20200102000000Z
 leaf gamma gamma ca
 key beta-self.key
 openssl req -x509 -new -key beta-self.key -out beta-self.pem -days 2 -subj "/CN=beta" -addext "subjectAltName=DNS:beta" 2>/dev/null
+SAN="DNS:localhost,IP:127.0.0.1" leaf nbd-server-leaf localhost ca
+leaf nbd-client-leaf client ca
+leaf nbd-client-other-leaf client other-ca
+mkdir -p nbd-server nbd-client nbd-client-other
+cp ca.pem nbd-server/ca-cert.pem; cp nbd-server-leaf.pem nbd-server/server-cert.pem; cp nbd-server-leaf.key nbd-server/server-key.pem
+cp ca.pem nbd-client/ca-cert.pem; cp nbd-client-leaf.pem nbd-client/client-cert.pem; cp nbd-client-leaf.key nbd-client/client-key.pem
+cp ca.pem nbd-client-other/ca-cert.pem; cp nbd-client-other-leaf.pem nbd-client-other/client-cert.pem; cp nbd-client-other-leaf.key nbd-client-other/client-key.pem
+chmod 600 ./*.key nbd-*/*-key.pem

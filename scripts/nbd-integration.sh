@@ -2,7 +2,7 @@
 # Real NBD clients against the exports of two real daemons (alpha on 127.0.0.1, beta on
 # 127.0.0.2, protocol C, file-backed disks in a temporary folder). Needs root for the
 # filesystem test (FUSE, loop devices, mount).
-# Usage: nbd-integration.sh REPLCTL TEST   (TEST: clients | filesystem | badrequests | map | multiconn | down | tcp)
+# Usage: nbd-integration.sh REPLCTL TEST   (TEST: clients | filesystem | badrequests | map | multiconn | down | tcp | tls)
 # Prints "PASS name" or "FAIL name: why"; kills only the daemons it started, by PID.
 set -euo pipefail
 REPLCTL="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -31,6 +31,13 @@ B() { "$REPLCTL" "$1" -c "$work/r.conf" --node beta --run-dir "$work/run-beta" "
 uriA="nbd+unix:///?socket=$work/run-alpha/replica0"
 uriB="nbd+unix:///?socket=$work/run-beta/replica0"
 
+# The tls test: alpha's TCP export requires TLS, with certificates made by the openssl CLI.
+alpha_nbd_tls=""
+if [ "$TEST" = tls ]; then
+    bash "$(dirname "${BASH_SOURCE[0]}")/make-test-pki.sh" "$work/pki" || fail "making the test certificates"
+    alpha_nbd_tls="nbd-tls require; nbd-tls-certificates $work/pki/nbd-server;"
+fi
+
 # Two nodes, 300 MiB disks, connected, initial sync skipped (blank disks), alpha Primary.
 truncate -s 300M "$work/alpha.img" "$work/beta.img"
 cat > "$work/r.conf" <<CONF
@@ -38,7 +45,7 @@ resource r0 {
   net { protocol C; connect-int 1; max-buffers 8000; }
   disk { c-plan-ahead 0; resync-rate 1G; }
   device minor 0; meta-disk internal;
-  on alpha { disk $work/alpha.img; address 127.0.0.1:$port; nbd-address 127.0.0.1:$nbdport; }
+  on alpha { disk $work/alpha.img; address 127.0.0.1:$port; nbd-address 127.0.0.1:$nbdport; $alpha_nbd_tls }
   on beta  { disk $work/beta.img;  address 127.0.0.2:$port; nbd-address 127.0.0.2:$nbdport; }
 }
 CONF
@@ -83,6 +90,69 @@ PY
 }
 
 case "$TEST" in
+tls)
+    # NBD over TLS (NBD_OPT_STARTTLS, TLS required, client certificates from the export's CA):
+    # a plain client gets NBD_REP_ERR_TLS_REQD for everything but STARTTLS and ABORT; nbdinfo,
+    # nbdcopy, qemu-img and qemu-io work over nbds:// / tls-creds-x509; the data arrives on
+    # both nodes; a client certificate from another CA is refused; the Unix socket stays plain.
+    python3 - "$nbdport" <<'PY' || fail "a plain client was not held to TLS"
+import socket, struct, sys
+port = int(sys.argv[1])
+def session():
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    head = s.recv(18, socket.MSG_WAITALL)
+    assert head[:8] == b"NBDMAGIC" and head[8:16] == b"IHAVEOPT", head
+    s.sendall(struct.pack(">I", 3))  # FIXED_NEWSTYLE | NO_ZEROES
+    return s
+def option(s, number, data=b""):
+    s.sendall(b"IHAVEOPT" + struct.pack(">II", number, len(data)) + data)
+    magic, opt, reply, length = struct.unpack(">QIII", s.recv(20, socket.MSG_WAITALL))
+    body = s.recv(length, socket.MSG_WAITALL) if length else b""
+    assert magic == 0x3e889045565a9 and opt == number, (hex(magic), opt)
+    return reply, body
+s = session()
+go = struct.pack(">I", 0) + struct.pack(">H", 0)
+for number, data in [(7, go), (6, go), (8, b""), (3, b""), (10, b""), (99, b"")]:  # GO, INFO, STRUCTURED_REPLY, LIST, LIST_META_CONTEXT, unknown
+    reply, body = option(s, number, data)
+    assert reply == 0x80000005, f"option {number}: reply {reply:#x} {body!r}, expected NBD_REP_ERR_TLS_REQD"
+reply, _ = option(s, 2)  # ABORT
+assert reply == 1, f"ABORT: {reply:#x}"
+s.close()
+s = session()  # EXPORT_NAME has no error reply: the server closes
+s.sendall(b"IHAVEOPT" + struct.pack(">II", 1, 0))
+assert s.recv(1) == b"", "EXPORT_NAME without TLS got an answer"
+print("plain client held to TLS")
+PY
+    certs="tls-certificates=$work/pki/nbd-client"
+    nbdinfo "nbds://127.0.0.1:$nbdport/?$certs" > "$work/info" 2>&1 || fail "nbdinfo over TLS: $(cat "$work/info")"
+    grep -q "newstyle-fixed with TLS" "$work/info" || fail "nbdinfo did not use TLS: $(cat "$work/info")"
+    grep -q "export-size: $size" "$work/info" || fail "nbdinfo over TLS: wrong size: $(cat "$work/info")"
+    head -c 8M /dev/urandom > "$work/data"
+    nbdcopy "$work/data" "nbds://127.0.0.1:$nbdport/?$certs" || fail "nbdcopy over TLS"
+    creds="tls-creds-x509,id=tls0,dir=$work/pki/nbd-client,endpoint=client"
+    image="driver=nbd,host=127.0.0.1,port=$nbdport,tls-creds=tls0"
+    qemu-io --object "$creds" --image-opts "$image" -c "write -P 0xa5 16M 4M" >/dev/null || fail "qemu-io write over TLS"
+    qemu-io --object "$creds" --image-opts "$image" -c "read -P 0xa5 16M 4M" | grep -q "read 4194304" || fail "qemu-io read over TLS"
+    qemu-img info --object "$creds" --image-opts "$image" | grep -q "virtual size" || fail "qemu-img info over TLS"
+    /usr/bin/python3 - "nbds://127.0.0.1:$nbdport/?$certs" "$work/data" <<'PY' || fail "libnbd's read back over TLS differs"
+import nbd, sys
+h = nbd.NBD()
+h.set_uri_allow_local_file(True)
+h.connect_uri(sys.argv[1])
+assert h.get_tls_negotiated(), "TLS was not negotiated"
+assert h.pread(8 << 20, 0) == open(sys.argv[2], "rb").read(), "the data read over TLS differs"
+h.shutdown()
+PY
+    # A client certificate from another CA: refused, and the export serves on.
+    nbdinfo "nbds://127.0.0.1:$nbdport/?tls-certificates=$work/pki/nbd-client-other" >/dev/null 2>&1 && fail "a client certificate from another CA was accepted"
+    grep -q "certificate verify failed" "$work/run-alpha/replctl.log" || fail "the refused client certificate is not logged"
+    # The Unix socket export is plain, as before (file permissions guard it).
+    nbdinfo "$uriA" | grep -q "without TLS" || fail "the Unix socket export changed"
+    A down r0; B down r0
+    same_disks || fail "the nodes differ after writes over TLS"
+    cmp -s "$work/data" <(head -c 8M "$work/beta.img") || fail "beta does not hold what nbdcopy wrote over TLS"
+    cmp -s <(head -c 4M /dev/zero | tr '\0' '\245') <(tail -c +$((16 * 1048576 + 1)) "$work/beta.img" | head -c 4M) || fail "beta does not hold what qemu-io wrote over TLS"
+    ;;
 clients)
     # nbdinfo: size and flags.
     info=$(nbdinfo "$uriA") || fail "nbdinfo on the Primary"

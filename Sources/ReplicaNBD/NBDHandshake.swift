@@ -2,6 +2,8 @@
 struct NBDHandshake {
     let socket: NBDSocket
     let source: any NBDExportSource
+    /// TLS offered with NBD_OPT_STARTTLS (nil: not offered).
+    var tls: NBDTLSPolicy? = nil
 
     /// How the handshake ended.
     enum Outcome {
@@ -32,6 +34,13 @@ struct NBDHandshake {
                 return .closed("option \(rawOption) with \(length) bytes of data (at most \(NBDProtocol.maximumOptionLength))")
             }
             let data = try socket.read(Int(length))
+            if let tls, tls.required, !socket.isTLS, rawOption != NBDProtocol.Option.startTLS.rawValue,
+               rawOption != NBDProtocol.Option.abort.rawValue {
+                // EXPORT_NAME has no error reply: the connection ends.
+                if rawOption == NBDProtocol.Option.exportName.rawValue { return .closed("EXPORT_NAME without TLS: this export requires TLS") }
+                try reply(rawOption, .errorTLSRequired, message: "this export requires TLS: send NBD_OPT_STARTTLS first")
+                continue
+            }
             guard let option = NBDProtocol.Option(rawValue: rawOption) else {
                 try reply(rawOption, .errorUnsupported, message: "option \(rawOption) is not supported")
                 continue
@@ -108,7 +117,22 @@ struct NBDHandshake {
             case .listMetaContext, .setMetaContext:
                 try metaContext(option, rawOption, data, &negotiated)
             case .startTLS:
-                try reply(rawOption, .errorUnsupported, message: "TLS is not offered on this socket")
+                guard let tls else {
+                    try reply(rawOption, .errorUnsupported, message: "TLS is not offered on this socket")
+                    continue
+                }
+                guard !socket.isTLS else {
+                    try reply(rawOption, .errorInvalid, message: "TLS is on already")
+                    continue
+                }
+                guard data.isEmpty else {
+                    try reply(rawOption, .errorInvalid, message: "STARTTLS carries no data")
+                    continue
+                }
+                try reply(rawOption, .ack)
+                try socket.startTLS(context: tls.context, timeoutMilliseconds: tls.handshakeTimeoutMilliseconds)
+                // What was agreed in clear is forgotten: the client negotiates again under TLS.
+                negotiated = NBDNegotiated()
             }
         }
     }

@@ -42,6 +42,7 @@ public enum NBDProtocol {
         case ack = 1, server = 2, info = 3, metaContext = 4
         case errorUnsupported = 0x8000_0001, errorPolicy = 0x8000_0002, errorInvalid = 0x8000_0003
         case errorUnknown = 0x8000_0006, errorTooBig = 0x8000_0009
+        case errorTLSRequired = 0x8000_0005
     }
 
     /// Information types of `NBD_REP_INFO`.

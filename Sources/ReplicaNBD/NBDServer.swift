@@ -22,6 +22,35 @@ public struct NBDLimits: Sendable, Equatable {
     }
 }
 
+/// TLS on an NBD export (NBD_OPT_STARTTLS): the server's context, and whether a client must
+/// upgrade before anything else (NBD_REP_ERR_TLS_REQD for every other option).
+public struct NBDTLSPolicy: Sendable {
+    /// The server's certificate, key and (for client certificates) CA.
+    public var context: TLSContext
+    /// True: TLS required; false: offered.
+    public var required: Bool
+    /// Time allowed for the TLS handshake.
+    public var handshakeTimeoutMilliseconds: Int32 = 10_000
+
+    /// A policy with `context`.
+    public init(context: TLSContext, required: Bool) {
+        self.context = context
+        self.required = required
+    }
+
+    /// The policy of a host's `nbd-tls` settings: `DIR/server-cert.pem` and
+    /// `DIR/server-key.pem`, and `DIR/ca-cert.pem`, when it exists, for client certificates
+    /// (then required); nil for `nbd-tls off`.
+    /// - Throws: ``TLSSetupError`` for a file that cannot be loaded.
+    public static func forExport(_ spec: NBDTLSSpec) throws(TLSSetupError) -> NBDTLSPolicy? {
+        guard spec.mode != "off", let directory = spec.certificates else { return nil }
+        let ca = directory + "/ca-cert.pem"
+        let settings = TLSSettings(certificateFile: directory + "/server-cert.pem", privateKeyFile: directory + "/server-key.pem",
+                                   caFile: FileManager.default.fileExists(atPath: ca) ? ca : nil)
+        return NBDTLSPolicy(context: try TLSContext(settings, requirePeerCertificate: false), required: spec.mode == "require")
+    }
+}
+
 /// An NBD server for one export on a Unix socket or TCP: fixed newstyle handshake (GO, INFO,
 /// EXPORT_NAME, LIST, ABORT, STRUCTURED_REPLY; ERR_UNSUP for the rest), then READ, WRITE
 /// (FUA), FLUSH, TRIM, WRITE_ZEROES (NO_HOLE, FAST_ZERO), DISC, with requests in flight per
@@ -35,6 +64,8 @@ public final class NBDServer: @unchecked Sendable {
     public let address: String
     /// The bounds on clients and requests.
     public let limits: NBDLimits
+    /// TLS offered or required (TCP exports), or nil.
+    public let tls: NBDTLSPolicy?
     private let listener: NBDListener
     private let logger: Logger
     private let state = Mutex(State())
@@ -62,16 +93,19 @@ public final class NBDServer: @unchecked Sendable {
         self.source = source
         listener = try NBDListener.unix(path)
         address = path
+        tls = nil
         self.limits = limits
         self.logger = logger
     }
 
-    /// Listens on TCP at `endpoint` (the resource file's `nbd-address`). No authentication:
-    /// bind it to an address only trusted clients reach.
+    /// Listens on TCP at `endpoint` (the resource file's `nbd-address`), offering or requiring
+    /// TLS as `tls` says (without it, no authentication: bind it to an address only trusted
+    /// clients reach).
     /// - Throws: when the address cannot be bound (in use, not local).
-    public init(source: any NBDExportSource, tcp endpoint: TCPEndpoint, limits: NBDLimits = NBDLimits(),
+    public init(source: any NBDExportSource, tcp endpoint: TCPEndpoint, tls: NBDTLSPolicy? = nil, limits: NBDLimits = NBDLimits(),
                 logger: Logger = Logger(label: "replica.nbd")) throws {
         self.source = source
+        self.tls = tls
         listener = try NBDListener.tcp(endpoint)
         address = "\(endpoint.address)"
         self.limits = limits
@@ -185,7 +219,7 @@ public final class NBDServer: @unchecked Sendable {
         }
         let outcome: NBDHandshake.Outcome
         do {
-            outcome = try NBDHandshake(socket: socket, source: source).run()
+            outcome = try NBDHandshake(socket: socket, source: source, tls: tls).run()
         } catch {
             logger.info("nbd client \(number) on \(address): \(error) during the handshake")
             return
@@ -195,7 +229,7 @@ public final class NBDServer: @unchecked Sendable {
             logger.info("nbd client \(number) on \(address): \(reason)")
         case .transmission(let backend, let negotiated):
             _ = state.withLock { $0.open.insert(number) }
-            logger.info("nbd client \(number) on \(address): transmission (structured replies: \(negotiated.structuredReplies), base:allocation: \(negotiated.allocationContext))")
+            logger.info("nbd client \(number) on \(address): transmission (TLS: \(socket.isTLS), structured replies: \(negotiated.structuredReplies), base:allocation: \(negotiated.allocationContext))")
             let reason = NBDTransmission(socket: socket, backend: backend, negotiated: negotiated,
                                          maximumInFlight: limits.requestsPerClient).run()
             logger.info("nbd client \(number) on \(address): \(reason)")

@@ -6,25 +6,42 @@ import ReplicaCore
 import CReplicaLinux
 import ReplicaTransportTCP
 
-/// A blocking stream socket of the NBD server, used from its dedicated threads only. The
-/// descriptor has one owner (``OwnedDescriptor``): a close from any thread (the server's
-/// `stop`) wakes a blocked read, and the number is never reused while a call on it runs.
+/// A blocking stream socket of the NBD server, used from its dedicated threads only: a plain
+/// socket (``TCPStream``, which also serves Unix sockets), upgraded to TLS by
+/// ``startTLS(context:timeoutMilliseconds:)`` during the handshake. The descriptor has one
+/// owner: a close from any thread (the server's `stop`) wakes a blocked read, and the number is
+/// never reused while a call on it runs.
 final class NBDSocket: @unchecked Sendable {
-    private let socket: OwnedDescriptor
+    private let plain: TCPStream
+    // Replaced once, by startTLS in the handshake thread, before the transmission's threads
+    // start (they are started after it, so they see the upgraded stream).
+    private var stream: any ByteStream
 
     /// Why reading or writing stopped.
     struct Closed: Error, CustomStringConvertible {
         var description: String
     }
 
-    init(descriptor: Int32) { socket = OwnedDescriptor(descriptor) }
+    init(descriptor: Int32) {
+        plain = TCPStream(descriptor: descriptor)
+        stream = plain
+    }
 
-    private static let closedError = Closed(description: "the connection was closed")
+    /// True once the connection runs over TLS.
+    private(set) var isTLS = false
 
-    /// Runs `body` with the descriptor; fails once the socket is closed.
-    private func withSocket<Value>(_ body: (Int32) throws(Closed) -> Value) throws(Closed) -> Value {
-        guard let value = try socket.use(body) else { throw Self.closedError }
-        return value
+    /// Upgrades the connection to TLS as the server (NBD_OPT_STARTTLS, after its ACK).
+    func startTLS(context: TLSContext, timeoutMilliseconds: Int32) throws(Closed) {
+        do {
+            stream = try TLSServerHandshake.upgrade(plain, context: context, timeoutMilliseconds: timeoutMilliseconds)
+            isTLS = true
+        } catch {
+            throw Closed(description: error.description)
+        }
+    }
+
+    private static func closed(_ error: TransportError) -> Closed {
+        Closed(description: error.isClosedByPeer ? "client closed the connection" : error.description)
     }
 
     /// Reads exactly `count` bytes.
@@ -40,19 +57,16 @@ final class NBDSocket: @unchecked Sendable {
         }
     }
 
-    /// One `recv` into `buffer`: the number of bytes read (at least one), waiting for them.
+    /// One receive into `buffer`: the number of bytes read (at least one), waiting for them.
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws(Closed) -> Int {
-        try withSocket { fd throws(Closed) in
-            while true {
-                let n = recv(fd, buffer.baseAddress!, buffer.count, 0)
-                if n > 0 { return n }
-                if n < 0, errno == EINTR { continue }
-                throw Closed(description: n == 0 ? "client closed the connection" : "recv: \(String(cString: strerror(errno)))")
-            }
+        do {
+            return try stream.receive(into: buffer)
+        } catch {
+            throw Self.closed(error)
         }
     }
 
-    /// Writes all of `buffers` in one gather write (repeated until done). Callers serialize.
+    /// Writes all of `buffers` (repeated until done). Callers serialize.
     func write(_ buffers: [[UInt8]]) throws(Closed) {
         _ = try write(buffers, waiting: true)
     }
@@ -60,44 +74,40 @@ final class NBDSocket: @unchecked Sendable {
     /// Writes `buffers` with gather writes; without `waiting`, stops when the socket's buffer
     /// is full and returns what is left (empty when everything went out). Callers serialize.
     func write(_ buffers: [[UInt8]], waiting: Bool) throws(Closed) -> [[UInt8]] {
-        try withSocket { fd throws(Closed) in
-            var pending = buffers.filter { !$0.isEmpty }
-            while !pending.isEmpty {
-                let sent: Int = pending.prefix(64).map { $0 }.withUnsafeBufferPointers { vectors in
-                    sendmsgVectors(fd, vectors, flags: waiting ? 0 : Int32(MSG_DONTWAIT))
-                }
-                if sent < 0 {
-                    if errno == EINTR { continue }
-                    if !waiting, errno == EAGAIN || errno == EWOULDBLOCK { return pending }
-                    throw Closed(description: "send: \(String(cString: strerror(errno)))")
-                }
-                var left = sent
-                while left > 0, let first = pending.first {
-                    if left >= first.count {
-                        left -= first.count
-                        pending.removeFirst()
-                    } else {
-                        pending[0] = Array(first[left...])
-                        left = 0
+        let pending = buffers.filter { !$0.isEmpty }
+        guard !pending.isEmpty else { return [] }
+        let stream = self.stream
+        let sent: Int
+        do {
+            sent = try pending.withUnsafeBufferPointers { vectors in
+                let raw = vectors.map { UnsafeRawBufferPointer($0) }
+                return Result { () throws(TransportError) -> Int in
+                    if waiting {
+                        try stream.send(raw, more: false)
+                        return raw.reduce(0) { $0 + $1.count }
                     }
+                    return try stream.sendWithoutWaiting(raw)
                 }
-            }
-            return []
+            }.get()
+        } catch {
+            throw Self.closed(error)
         }
+        var left = sent
+        var rest = pending
+        while left > 0, let first = rest.first {
+            if left >= first.count {
+                left -= first.count
+                rest.removeFirst()
+            } else {
+                rest[0] = Array(first[left...])
+                left = 0
+            }
+        }
+        return rest
     }
 
     /// Shuts both directions down (a blocked reader wakes) and closes, once.
-    func close() { socket.close() }
-}
-
-private func sendmsgVectors(_ fd: Int32, _ buffers: [UnsafeBufferPointer<UInt8>], flags: Int32) -> Int {
-    var vectors = buffers.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
-    return vectors.withUnsafeMutableBufferPointer { pointer in
-        var message = msghdr()
-        message.msg_iov = pointer.baseAddress
-        message.msg_iovlen = pointer.count
-        return sendmsg(fd, &message, Int32(MSG_NOSIGNAL) | flags)
-    }
+    func close() { plain.close() }
 }
 
 extension Array where Element == [UInt8] {

@@ -66,9 +66,10 @@ public final class TLSContext: @unchecked Sendable {
     /// The settings it was made from.
     public let settings: TLSSettings
 
-    /// Loads `settings`.
+    /// Loads `settings`. With `requirePeerCertificate` false and neither a CA nor a pin, the
+    /// peer is not asked for a certificate (an NBD server without client certificates).
     /// - Throws: ``TLSSetupError`` naming the setting that failed and OpenSSL's reason.
-    public init(_ settings: TLSSettings) throws(TLSSetupError) {
+    public init(_ settings: TLSSettings, requirePeerCertificate: Bool = true) throws(TLSSetupError) {
         guard let context = SSL_CTX_new(TLS_method()) else {
             throw TLSSetupError(option: "tls", message: "OpenSSL could not make a context: \(OpenSSLErrors.drain())")
         }
@@ -105,7 +106,10 @@ public final class TLSContext: @unchecked Sendable {
             }
         }
         let verified: Int32
-        if let pin = settings.peerFingerprint, pin.count == 32 {
+        if !requirePeerCertificate, settings.caFile == nil, settings.peerFingerprint == nil {
+            SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+            verified = 1
+        } else if let pin = settings.peerFingerprint, pin.count == 32 {
             verified = pin.withUnsafeBufferPointer { CReplicaOpenSSLShims_set_peer_verification(context, $0.baseAddress, settings.caFile == nil ? 0 : 1) }
         } else {
             verified = CReplicaOpenSSLShims_set_peer_verification(context, nil, 1)
@@ -122,6 +126,15 @@ public final class TLSContext: @unchecked Sendable {
         var digest = [UInt8](repeating: 0, count: 32)
         guard CReplicaOpenSSLShims_certificate_sha256(certificate, &digest) == 1 else { return nil }
         return digest.map { byte in String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true) }.joined(separator: ":")
+    }
+}
+
+/// Starts TLS as the server on an accepted stream (NBD's STARTTLS): the client's certificate is
+/// verified when the context asks for one, no host name is expected of it.
+public enum TLSServerHandshake {
+    /// `stream` upgraded to TLS with `context`, within `timeoutMilliseconds`.
+    public static func upgrade(_ stream: any ByteStream, context: TLSContext, timeoutMilliseconds: Int32) throws(TransportError) -> any ByteStream {
+        try TLSStream.handshake(stream, context: context, peerName: nil, dialled: false, confirms: false, timeoutMilliseconds: timeoutMilliseconds)
     }
 }
 

@@ -56,12 +56,13 @@ final class TLSStream: ByteStream, @unchecked Sendable {
     }
 
     /// Runs the TLS handshake on `inner` (as the client when `dialled`), verifying the peer's
-    /// certificate against `context` and `peerName`, within `timeoutMilliseconds`; the
-    /// accepting side then confirms with ``confirmation`` (in TLS 1.3 the client's
-    /// handshake ends before the server has checked the client's certificate: the client
-    /// waits for the confirmation or the alert that says why not).
-    static func handshake(_ inner: any ByteStream, context: TLSContext, peerName: String, dialled: Bool,
-                          timeoutMilliseconds: Int32) throws(TransportError) -> TLSStream {
+    /// certificate as `context` says and against `peerName` (when given), within
+    /// `timeoutMilliseconds`. With `confirms` (Replica's links) the accepting side then sends
+    /// ``confirmation``: in TLS 1.3 the client's handshake ends before the server has checked
+    /// the client's certificate, so the client waits for the confirmation or the alert that
+    /// says why not. Other protocols (NBD) go on with their own first message.
+    static func handshake(_ inner: any ByteStream, context: TLSContext, peerName: String?, dialled: Bool,
+                          confirms: Bool = true, timeoutMilliseconds: Int32) throws(TransportError) -> TLSStream {
         guard let ssl = SSL_new(context.context) else { throw TransportError("TLS: SSL_new: \(OpenSSLErrors.drain())") }
         guard let input = BIO_new(BIO_s_mem()) else {
             SSL_free(ssl)
@@ -74,16 +75,20 @@ final class TLSStream: ByteStream, @unchecked Sendable {
         }
         SSL_set_bio(ssl, input, output)
         let stream = TLSStream(inner: inner, ssl: ssl, input: input, output: output)
-        guard SSL_set1_host(ssl, peerName) == 1 else { throw TransportError("TLS: cannot expect host name \(peerName): \(OpenSSLErrors.drain())") }
+        if let peerName {
+            guard SSL_set1_host(ssl, peerName) == 1 else { throw TransportError("TLS: cannot expect host name \(peerName): \(OpenSSLErrors.drain())") }
+        }
         if dialled {
-            _ = CReplicaOpenSSLShims_SSL_set_tlsext_host_name(ssl, peerName)
+            if let peerName { _ = CReplicaOpenSSLShims_SSL_set_tlsext_host_name(ssl, peerName) }
             SSL_set_connect_state(ssl)
         } else {
             SSL_set_accept_state(ssl)
         }
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMilliseconds) * 1_000_000
         try stream.runHandshake(dialled: dialled, deadline: deadline)
-        if dialled {
+        if !confirms {
+            return stream
+        } else if dialled {
             var confirmation = [UInt8](repeating: 0, count: Self.confirmation.count)
             try stream.receiveConfirmation(&confirmation, deadline: deadline)
             guard confirmation == Self.confirmation else { throw TransportError("TLS: the peer's confirmation is not Replica's (\(confirmation))") }

@@ -90,7 +90,13 @@ extension NodeDaemon {
                     // The TCP export serves the first volume (one address, one export).
                     if resolved.number == attachment.resolved[0].number, let nbdAddress = host?.nbdAddress {
                         do {
-                            exports.append(try NBDServer(source: source, tcp: try TCPEndpoint(nbdAddress), limits: nbdLimits))
+                            let tls: NBDTLSPolicy?
+                            do {
+                                tls = try host?.nbdTLS.flatMap { spec throws(TLSSetupError) in try NBDTLSPolicy.forExport(spec) }
+                            } catch {
+                                throw DaemonFailure("\(host?.nbdTLS.map { "\($0.location): " } ?? "")nbd-tls-certificates: \(error.message)")
+                            }
+                            exports.append(try NBDServer(source: source, tcp: try TCPEndpoint(nbdAddress), tls: tls, limits: nbdLimits))
                         } catch {
                             throw DaemonFailure("\(name): cannot export on nbd-address \(nbdAddress): \(error)")
                         }

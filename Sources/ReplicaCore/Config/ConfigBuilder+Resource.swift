@@ -214,6 +214,17 @@ extension ConfigBuilder {
             case "nbd-address":
                 if host.nbdAddress != nil { throw ConfigError(inner.location, "'nbd-address' is given twice in \(host.label)") }
                 host.nbdAddress = try parseAddress(inner.arguments, at: inner.location)
+            case "nbd-tls":
+                let mode = try single(inner, expecting: "off, on or require")
+                guard ["off", "on", "require"].contains(mode.text) else {
+                    throw ConfigError(mode.location, "nbd-tls '\(mode.text)': expected off, on or require")
+                }
+                if host.nbdTLS?.mode.isEmpty == false { throw ConfigError(inner.location, "'nbd-tls' is given twice in \(host.label)") }
+                host.nbdTLS = NBDTLSSpec(mode: mode.text, certificates: host.nbdTLS?.certificates, location: inner.location)
+            case "nbd-tls-certificates":
+                let directory = try single(inner, expecting: "a directory")
+                if host.nbdTLS?.certificates != nil { throw ConfigError(inner.location, "'nbd-tls-certificates' is given twice in \(host.label)") }
+                host.nbdTLS = NBDTLSSpec(mode: host.nbdTLS?.mode ?? "", certificates: directory.text, location: host.nbdTLS?.location ?? inner.location)
             case "metrics-address":
                 if host.metricsAddress != nil { throw ConfigError(inner.location, "'metrics-address' is given twice in \(host.label)") }
                 host.metricsAddress = try parseAddress(inner.arguments, at: inner.location)
@@ -224,7 +235,18 @@ extension ConfigBuilder {
             case "skip":
                 continue
             default:
-                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id, volume, nbd-address or metrics-address")
+                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id, volume, nbd-address, nbd-tls, nbd-tls-certificates or metrics-address")
+            }
+        }
+        if let tls = host.nbdTLS {
+            if tls.mode.isEmpty {
+                throw ConfigError(tls.location, "nbd-tls-certificates without nbd-tls in \(host.label): say nbd-tls on; or nbd-tls require;")
+            }
+            if tls.mode != "off", tls.certificates == nil {
+                throw ConfigError(tls.location, "nbd-tls \(tls.mode) without nbd-tls-certificates in \(host.label): the export has no certificate to present")
+            }
+            if tls.mode != "off", host.nbdAddress == nil {
+                throw ConfigError(tls.location, "nbd-tls \(tls.mode) without nbd-address in \(host.label): TLS applies to the TCP export (the Unix socket export is guarded by its file permissions)")
             }
         }
         if implicit.device != nil || implicit.disk != nil || implicit.metaDisk != nil {

@@ -185,6 +185,10 @@ public struct ConfigDumper {
             out += dumpVolumes(host.volumes, indent: 8)
             if let address = host.address { out += Self.line(8, "address", address.description, raw: true) }
             if let nbd = host.nbdAddress { out += Self.line(8, "nbd-address", nbd.description, raw: true) }
+            if let tls = host.nbdTLS {
+                out += Self.line(8, "nbd-tls", tls.mode, raw: true)
+                if let directory = tls.certificates { out += Self.line(8, "nbd-tls-certificates", directory) }
+            }
             if let metrics = host.metricsAddress { out += Self.line(8, "metrics-address", metrics.description, raw: true) }
             out += "    }\n"
         }

@@ -161,6 +161,9 @@ public struct HostSpec: Sendable, Equatable {
     /// `nbd-address [AF] IP:PORT;` — a Replica extension (drbdadm does not know it): where
     /// this host also exports the resource's volume over NBD on TCP (no authentication).
     public var nbdAddress: NetworkAddress?
+    /// TLS on the TCP NBD export (Replica extensions, as nbdkit's `--tls` and
+    /// `--tls-certificates`): `nbd-tls off|on|require;` and `nbd-tls-certificates DIR;`.
+    public var nbdTLS: NBDTLSSpec?
     /// `metrics-address [AF] IP:PORT;` — a Replica extension (drbdadm does not know it): where
     /// this host's daemon serves Prometheus metrics over HTTP (`GET /metrics`; no
     /// authentication). Every resource that names it for a host must name the same address.
@@ -294,5 +297,25 @@ public struct Configuration: Sendable, Equatable {
     /// The resource called `name`.
     public func resource(named name: String) -> ResourceSpec? {
         resources.first { $0.name == name }
+    }
+}
+
+/// TLS on a host's TCP NBD export: `nbd-tls off|on|require;` (`on`: a client may upgrade with
+/// NBD_OPT_STARTTLS; `require`: it must, every other option gets NBD_REP_ERR_TLS_REQD) and
+/// `nbd-tls-certificates DIR;` (qemu's and nbdkit's layout: `server-cert.pem`,
+/// `server-key.pem`, and `ca-cert.pem` when clients must present a certificate from that CA).
+public struct NBDTLSSpec: Sendable, Equatable {
+    /// `off`, `on` or `require`.
+    public var mode: String
+    /// The certificates directory.
+    public var certificates: String?
+    /// Where `nbd-tls` was written.
+    public var location: SourceLocation
+
+    /// A specification.
+    public init(mode: String, certificates: String?, location: SourceLocation) {
+        self.mode = mode
+        self.certificates = certificates
+        self.location = location
     }
 }
