@@ -83,6 +83,31 @@ struct ConfigParserTests {
         #expect(badHost?.description.contains("'10.0.0' is not a valid IPv4 address") == true)
     }
 
+    /// `nbd-tls` and `nbd-tls-certificates` in an `on` section: read, dumped after
+    /// `nbd-address`, and refused where they would leave the export without TLS it seems to have.
+    @Test func nbdTLSOfAHost() throws {
+        let head = "resource r { on a { device minor 1; disk /dev/x; meta-disk internal; address 10.0.0.1:7788; "
+        let host = " } on b { device minor 1; disk /dev/y; meta-disk internal; address 10.0.0.2:7788; } }"
+        let config = try load(head + "nbd-address 127.0.0.1:10809; nbd-tls require; nbd-tls-certificates /etc/replica/nbd;" + host)
+        #expect(config.resources[0].hosts[0].nbdTLS?.mode == "require")
+        #expect(config.resources[0].hosts[0].nbdTLS?.certificates == "/etc/replica/nbd")
+        let dumped = ConfigDumper(nodeName: "a").dump(config)
+        #expect(dumped.contains("nbd-address      ipv4 127.0.0.1:10809;\n        nbd-tls          require;\n        nbd-tls-certificates /etc/replica/nbd;"), "\(dumped)")
+        let reread = try load(dumped).resources[0].hosts[0].nbdTLS
+        #expect(reread?.mode == "require" && reread?.certificates == "/etc/replica/nbd")
+        let cases: [(String, String)] = [
+            ("nbd-address 127.0.0.1:10809; nbd-tls maybe; nbd-tls-certificates /d;", "nbd-tls 'maybe': expected off, on or require"),
+            ("nbd-address 127.0.0.1:10809; nbd-tls on;", "nbd-tls on without nbd-tls-certificates in on a"),
+            ("nbd-tls require; nbd-tls-certificates /d;", "nbd-tls require without nbd-address in on a"),
+            ("nbd-address 127.0.0.1:10809; nbd-tls-certificates /d;", "nbd-tls-certificates without nbd-tls in on a"),
+            ("nbd-address 127.0.0.1:10809; nbd-tls on; nbd-tls off; nbd-tls-certificates /d;", "'nbd-tls' is given twice in on a"),
+        ]
+        for (body, message) in cases {
+            let refused = error(head + body + host)
+            #expect(refused?.description.contains(message) == true, "\(body): \(String(describing: refused))")
+        }
+    }
+
     /// drbdadm's lexer takes `[0-9]+[KMGs]?` for an integer, and reads a device minor and a
     /// volume number without the unit (checked against drbdadm 9.22: `minor 1840M` dumps as
     /// `minor 1840`, `volume 3M` as `volume 3`); other letters, signs and lower-case units are
