@@ -2,7 +2,7 @@
 # The node daemon's life cycle and bounds, with real daemons on loopback addresses
 # (127.0.0.1 and 127.0.0.2, ports chosen per run) and file-backed disks in a temporary folder.
 # Usage: daemon-integration.sh REPLCTL TEST
-#   (TEST: install | metrics | strangers | auth | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
+#   (TEST: install | metrics | strangers | auth | tlscheck | updown | concurrentup | twovolumes | frozenpeer | metadatafull)
 # Prints "PASS name" or "FAIL name: why" and exits non-zero on failure. Kills only the
 # daemons it started, by PID; unmounts what it mounted.
 set -euo pipefail
@@ -281,6 +281,32 @@ auth)
     config 'shared-secret lonely;'
     out=$(A up r0 2>&1) && fail "shared-secret without cram-hmac-alg was accepted"
     echo "$out" | grep -q "r.conf:2:[0-9]*: shared-secret without cram-hmac-alg" || fail "no hash: $out"
+    ;;
+tlscheck)
+    # `replctl tls-check`: what this node presents and expects, with OpenSSL's facts (the
+    # fingerprint as `openssl x509 -fingerprint -sha256` prints it); exit 10 and the reason
+    # for a certificate of another host, an expired one, a key that is not the certificate's.
+    pki="$work/pki"
+    bash "$ROOT/scripts/make-test-pki.sh" "$pki" || fail "making the test certificates"
+    tls_net() { echo "tls yes; tls-certificate $pki/$1.pem; tls-privkey $pki/$2.key; tls-ca $pki/ca.pem;"; }
+    config "$(tls_net beta beta)"
+    out=$(B tls-check r0) || fail "tls-check of a good set-up failed: $out"
+    fingerprint=$(openssl x509 -in "$pki/beta.pem" -noout -fingerprint -sha256 | cut -d= -f2)
+    echo "$out" | grep -q "SHA-256 fingerprint: $fingerprint" || fail "tls-check does not print beta's fingerprint $fingerprint: $out"
+    echo "$out" | grep -q "expects from alpha: a certificate naming 'alpha'" || fail "tls-check does not say what it expects: $out"
+    echo "$out" | grep -q "verifies against tls-ca $pki/ca.pem" || fail "tls-check did not verify the chain: $out"
+    check_refused() {  # what, net options, expected problem
+        config "$2"
+        local out code=0
+        out=$(B tls-check r0 2>&1) || code=$?
+        [ "$code" = 10 ] || fail "$1: tls-check exited $code: $out"
+        echo "$out" | grep -q "$3" || fail "$1: tls-check does not say '$3': $out"
+        echo "tls-check refuses: $1"
+    }
+    check_refused "another host's certificate" "$(tls_net gamma gamma)" "does not name this node 'beta'"
+    check_refused "an expired certificate" "$(tls_net beta-expired beta-expired)" "beta-expired.pem expired on"
+    check_refused "a key that is not the certificate's" "$(tls_net beta alpha)" "is not the key of the certificate"
+    check_refused "a missing certificate" "$(tls_net none beta)" "tls-certificate: $pki/none.pem"
     ;;
 updown)
     # `up`/`down` 200 times against a connected peer: the daemon's descriptors and threads

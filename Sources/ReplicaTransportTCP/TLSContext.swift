@@ -28,6 +28,11 @@ public struct TLSSettings: Sendable, Equatable {
         self.cipherSuites = cipherSuites
     }
 
+    /// `bytes` as `openssl x509 -fingerprint` prints a fingerprint: `AB:CD:…`.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { byte in String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true) }.joined(separator: ":")
+    }
+
     /// Parses a fingerprint written as 64 hex digits, optionally in pairs separated by colons
     /// and prefixed with `sha256:` (as `openssl x509 -fingerprint -sha256` prints it).
     public static func fingerprint(_ text: String) -> [UInt8]? {
@@ -125,7 +130,7 @@ public final class TLSContext: @unchecked Sendable {
         guard let certificate = SSL_CTX_get0_certificate(context) else { return nil }
         var digest = [UInt8](repeating: 0, count: 32)
         guard CReplicaOpenSSLShims_certificate_sha256(certificate, &digest) == 1 else { return nil }
-        return digest.map { byte in String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true) }.joined(separator: ":")
+        return TLSSettings.hex(digest)
     }
 }
 

@@ -16,7 +16,7 @@ struct Replctl: ParsableCommand {
             ShowGenerationIdentifiers.self, GetGenerationIdentifiers.self, SetGenerationIdentifiers.self,
             DiskStateCommand.self, StateCheck.self, UUIDCompare.self, VersionCommand.self,
             DaemonCommand.self, Up.self, Down.self, Attach.self, Detach.self, Invalidate.self, InvalidateRemote.self, Outdate.self, PauseSync.self, ResumeSync.self, Primary.self, Secondary.self, Connect.self, Disconnect.self,
-            NewCurrentUUID.self, RoleCommand.self, CStateCommand.self, Status.self, WaitCommand.self, WaitSyncCommand.self, Shutdown.self, WriteCommand.self, ReadCommand.self, Events.self, SimCommand.self,
+            NewCurrentUUID.self, RoleCommand.self, CStateCommand.self, Status.self, WaitCommand.self, WaitSyncCommand.self, Shutdown.self, WriteCommand.self, ReadCommand.self, Events.self, SimCommand.self, TLSCheck.self,
         ]
     )
 }

@@ -24,6 +24,10 @@ struct DaemonIntegrationTests {
     @Test("peer authentication (cram-hmac-alg, shared-secret): the same secret replicates; a wrong secret, a secret on one side only or different hashes leave both nodes StandAlone with the reason in both logs and nothing replicated; an unknown hash or one option alone is refused at up at its place")
     func auth() throws { try run("auth") }
 
+    @Test("replctl tls-check prints what is presented and expected (the fingerprint as openssl prints it) and exits 10 for another host's certificate, an expired one, a wrong key, a missing file",
+          .enabled(if: Tools.which("openssl") != nil, "needs openssl"))
+    func tlsCheck() throws { try run("tlscheck") }
+
     @Test("Prometheus metrics at metrics-address (resource file) and up --metrics-address, parsed by prometheus_client and equal to status --json; 404/405/400; a second address refused with its place; off by default",
           .enabled(if: Tools.pythonModule("prometheus_client"), "needs python3-prometheus-client (scripts/install-deps.sh)"))
     func metrics() throws { try run("metrics") }
