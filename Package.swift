@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "ReplicaNBD", targets: ["ReplicaNBD"]),
         .library(name: "ReplicaMetrics", targets: ["ReplicaMetrics"]),
         .library(name: "ReplicaSimulation", targets: ["ReplicaSimulation"]),
+        // For fuzzing only (the Fuzz/ package and the corpus replay test): not an API.
+        .library(name: "ReplicaFuzzTargets", targets: ["ReplicaFuzzTargets"]),
         .executable(name: "replctl", targets: ["replctl"]),
     ],
     traits: [
@@ -71,6 +73,10 @@ let package = Package(
         .target(name: "ReplicaMetrics", dependencies: ["ReplicaCore", "ReplicaTransportTCP", "CReplicaLinux", .product(name: "Prometheus", package: "swift-prometheus")],
                 swiftSettings: strict),
 
+        // The fuzz targets (Fuzz/ drives them with libFuzzer; FuzzCorpusTests replays the corpus).
+        .target(name: "ReplicaFuzzTargets", dependencies: ["ReplicaEngine", "ReplicaCore", "ReplicaNBD", "ReplicaTransportTCP"],
+                swiftSettings: strict),
+
         .executableTarget(
             name: "replctl",
             dependencies: [
@@ -90,7 +96,7 @@ let package = Package(
         .testTarget(name: "ReplicaCoreTests", dependencies: ["ReplicaEngine", "ReplicaCore"], swiftSettings: strict),
         .testTarget(
             name: "ReplicaTransportTests",
-            dependencies: ["ReplicaEngine", "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD", "ReplicaMetrics"],
+            dependencies: ["ReplicaEngine", "ReplicaCore", "ReplicaTransportTCP", "ReplicaTransportRDMA", "ReplicaNBD", "ReplicaMetrics", "ReplicaFuzzTargets"],
             swiftSettings: strict
         ),
         .testTarget(name: "ReplicaSimulationTests", dependencies: ["ReplicaEngine", "ReplicaCore", "ReplicaSimulation"], swiftSettings: strict),

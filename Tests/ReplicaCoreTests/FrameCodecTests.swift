@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ReplicaCore
 @testable import ReplicaEngine
@@ -81,6 +82,26 @@ struct FrameCodecTests {
         } catch {
             return error.description
         }
+    }
+
+    /// Found by `make fuzz` (frames): a bitmap chunk claiming 2^64 - 1 bits overflowed the
+    /// bounds check (`total - first + 63`) and crashed the decoder; it must decode or be
+    /// refused, never trap.
+    @Test func aBitmapOfTwoToTheSixtyFourBitsDoesNotOverflow() throws {
+        var payload = [UInt8](repeating: 0, count: 8) + [UInt8](repeating: 0xFF, count: 8) + [0, 0, 0, 1] + [0]
+        payload += [0x40]  // one run of 64 zero bits
+        let frame = try FrameCodec.decode(FrameHeader(type: .compressedBitmap, volume: 0, length: UInt32(payload.count)), payload: payload)
+        #expect(frame == .compressedBitmap(BitmapChunk(firstBit: 0, totalBits: .max, words: [0])))
+        var plain = [UInt8](repeating: 0, count: 8) + [UInt8](repeating: 0xFF, count: 8) + [0, 0, 0, 1]
+        plain += [UInt8](repeating: 0, count: 8)
+        #expect(try FrameCodec.decode(FrameHeader(type: .bitmap, volume: 0, length: UInt32(plain.count)), payload: plain)
+                == .bitmap(BitmapChunk(firstBit: 0, totalBits: .max, words: [0])))
+        // The fuzzer's own input.
+        let input = try #require(FileManager.default.contents(atPath: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fuzz/Corpus/frames/crash-bitmap-of-2-64-bits").path))
+        let bytes = Array(input)
+        let header = try FrameHeader(bytes: Array(bytes.prefix(16)))
+        _ = try? FrameCodec.decode(header, payload: Array(bytes.dropFirst(16).prefix(Int(header.length))))
     }
 
     @Test func hostilePayloadsAreRejected() {

@@ -69,6 +69,10 @@ public struct FrameHeader: Sendable, Equatable {
 /// Encodes and decodes frames. Encoding returns the header and payload separately so a
 /// transport can send them with one gather write and no copy of the data.
 public enum FrameCodec {
+    /// Words of 64 bits needed for `bits` bits (no overflow for any count: a peer's chunk may
+    /// claim a bitmap of 2^64 - 1 bits, found by the fuzzer).
+    static func wordsToCover(_ bits: UInt64) -> UInt64 { bits / 64 + (bits % 64 == 0 ? 0 : 1) }
+
     /// The fixed part of the payload (for data frames, without the data itself).
     public static func encodeFixedPayload(_ frame: Frame) -> [UInt8] {
         var writer = ByteWriter(capacity: frame.type.fixedPayloadSize)
@@ -297,7 +301,7 @@ public enum FrameCodec {
         case .bitmap:
             let first = r.get(UInt64.self), total = r.get(UInt64.self), count = Int(r.get(UInt32.self))
             guard payload.count == fixed + count * 8 else { throw ProtocolError("bitmap chunk announces \(count) words but carries \(payload.count - fixed) bytes") }
-            guard first % 64 == 0, first <= total, UInt64(count) * 64 <= total - first + 63 else {
+            guard first % 64 == 0, first <= total, UInt64(count) <= wordsToCover(total - first) else {
                 throw ProtocolError("bitmap chunk at bit \(first) with \(count) words does not fit a bitmap of \(total) bits")
             }
             let words = (0..<count).map { i in (0..<8).reduce(UInt64(0)) { $0 | UInt64(payload[fixed + i * 8 + $1]) << (8 * $1) } }
@@ -306,7 +310,7 @@ public enum FrameCodec {
             let first = r.get(UInt64.self), total = r.get(UInt64.self), count = Int(r.get(UInt32.self))
             let firstValue = r.get(UInt8.self)
             guard firstValue <= 1 else { throw ProtocolError("compressed bitmap chunk with first value \(firstValue) (0 or 1)") }
-            guard first % 64 == 0, first <= total, count > 0, UInt64(count) * 64 <= total - first + 63 else {
+            guard first % 64 == 0, first <= total, count > 0, UInt64(count) <= wordsToCover(total - first) else {
                 throw ProtocolError("compressed bitmap chunk at bit \(first) with \(count) words does not fit a bitmap of \(total) bits")
             }
             let words = try BitmapRunLength.decode(firstValue: firstValue == 1, runs: r.remaining, wordCount: count)
