@@ -104,6 +104,17 @@ struct FrameCodecTests {
         _ = try? FrameCodec.decode(header, payload: Array(bytes.dropFirst(16).prefix(Int(header.length))))
     }
 
+    /// Found by `make fuzz` (engine): a resync write ack at offset 2^64 - 512 decoded and then
+    /// trapped the engine converting it to a signed offset; such acks are refused at decoding.
+    @Test func anAckBeyondASignedOffsetIsRefused() {
+        for type in [FrameType.receiveAck, .writeAck, .resyncWriteAck, .negativeAck, .negativeDataReply, .negativeResyncReply] {
+            let payload = FrameCodec.encode(.writeAck(BlockAck(offset: UInt64.max - 511, blockID: 1, size: 512, sequence: 0))).payload
+            #expect(payloadError(type, payload)?.contains("out of range") == true, "\(type)")
+            let last = FrameCodec.encode(.writeAck(BlockAck(offset: UInt64(Int64.max) - 1023, blockID: 1, size: 512, sequence: 0))).payload
+            #expect(payloadError(type, last) == nil, "\(type)")
+        }
+    }
+
     @Test func hostilePayloadsAreRejected() {
         let unaligned = FrameCodec.encode(.data(DataHeader(offset: 100, blockID: 1, sequence: 1, flags: 0), [UInt8](repeating: 0, count: 512))).payload
         #expect(payloadError(.data, unaligned)?.contains("not 512-byte aligned") == true)

@@ -1,4 +1,4 @@
-/// An ordered, reliable byte stream to the peer: one channel of a link over TCP (and TLS over
+/// An ordered, reliable byte stream to the peer: one channel of a link over TCP (or TLS over
 /// TCP). The link above frames it (``StreamPeerLink``); the stream only moves bytes. Calls
 /// are made from dedicated threads; each direction is used by one thread at a time.
 public protocol ByteStream: AnyObject, Sendable {
@@ -11,6 +11,8 @@ public protocol ByteStream: AnyObject, Sendable {
     /// data follows at once (a partial packet may wait for it).
     func send(_ buffers: [UnsafeRawBufferPointer], more: Bool) throws(TransportError)
     /// Sends as much of `buffers` as the stream takes now, without waiting: the bytes taken.
+    /// The bytes not taken must be the first ones of the next send (a TLS stream may have
+    /// encrypted them already, and skips them then).
     func sendWithoutWaiting(_ buffers: [UnsafeRawBufferPointer]) throws(TransportError) -> Int
     /// Ends the sending direction after what was sent; receiving goes on until the peer ends.
     func shutdownSending()

@@ -278,6 +278,9 @@ public enum FrameCodec {
         case .receiveAck, .writeAck, .resyncWriteAck, .negativeAck, .negativeDataReply, .negativeResyncReply:
             let a = BlockAck(offset: r.get(UInt64.self), blockID: r.get(UInt64.self), size: r.get(UInt32.self), sequence: r.get(UInt32.self))
             guard a.size <= FrameLimits.maximumRequestSize else { throw ProtocolError("\(header.type) for \(a.size) bytes, more than 1 MiB") }
+            // An acknowledged range is a range of the disk: it must fit a signed 64-bit offset
+            // (found by the fuzzer: an ack at 2^64 - 512 trapped the engine).
+            guard a.offset <= UInt64(Int64.max) - UInt64(a.size) else { throw ProtocolError("\(header.type) offset \(a.offset) out of range") }
             switch header.type {
             case .receiveAck: return .receiveAck(a)
             case .writeAck: return .writeAck(a)
