@@ -132,6 +132,22 @@ survivor_won() {  # survivor, victim: the survivor's chunks are on disk, the vic
     return 0
 }
 
+# send_raw NAMESPACE HOST SOURCE PAYLOADS: each payload (a Python list expression; os and struct
+# imported) on its own connection to HOST:7789 from SOURCE, then closed.
+send_raw() {
+    ip netns exec "$1" python3 - "$2" "$3" "$4" <<'PY'
+import os, socket, struct, sys
+host, source, payloads = sys.argv[1], sys.argv[2], eval(sys.argv[3])
+for payload in payloads:
+    try:
+        s = socket.create_connection((host, 7789), timeout=2, source_address=(source, 0))
+        s.sendall(payload)
+        s.close()
+    except OSError:
+        pass
+PY
+}
+
 # TLS: certificates made by the openssl CLI (make-test-pki.sh), one resource file per node.
 pki="$work/pki"
 tls_conf() {  # node, net options: $work/NODE.conf
@@ -268,17 +284,8 @@ tlsrefusals)
     # leaves alpha serving: the real peer connects and replicates afterwards.
     tls_pair "$(tls_opts alpha)" "$(tls_opts beta)"
     A up r0 || fail "up alpha"
-    ip netns exec "$nsB" python3 - "$ipA" "$ipB" <<'PY'
-import os, socket, sys
-host, source = sys.argv[1], sys.argv[2]
-for payload in [os.urandom(3000), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(600), b"\x16\x03\x03\xff\xff" + os.urandom(100), b"\x16"]:
-    try:
-        s = socket.create_connection((host, 7789), timeout=2, source_address=(source, 0))
-        s.sendall(payload)
-        s.close()
-    except OSError:
-        pass
-PY
+    send_raw "$nsB" "$ipA" "$ipB" '[os.urandom(3000), b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(600),
+                                    b"\x16\x03\x03\xff\xff" + os.urandom(100), b"\x16"]'
     B up r0 || fail "up beta after the garbage"
     A wait-connect --timeout 30 r0 || fail "no connection after garbage during the handshake"
     A primary --force r0 || fail "primary --force"
@@ -332,22 +339,13 @@ garbage)
     # strangers), so that they reach the frame parser.
     for target in "$nsB $ipA $ipB" "$nsA $ipB $ipA"; do
         set -- $target
-        ip netns exec "$1" python3 - "$2" "$3" <<'PY'
-import socket, struct, sys, os
-host, source = sys.argv[1], sys.argv[2]
-def send(payload):
-    try:
-        s = socket.create_connection((host, 7789), timeout=2, source_address=(source, 0))
-        s.sendall(payload)
-        s.close()
-    except OSError:
-        pass
-send(os.urandom(4096))                                         # garbage
-send(struct.pack(">IBBHHHI", 0x52504C43, 1, 27, 0, 0, 0, 0)[:7])  # truncated header
-send(struct.pack(">IBBHHHI", 0x52504C43, 1, 9, 0, 0, 0, 0x7FFFFFFF) + b"x" * 100)  # oversized data frame
-send(struct.pack(">IBBHHHI", 0x52504C43, 1, 200, 0, 0, 0, 0))  # unknown type
-send(struct.pack(">IBBHHHI", 0xDEADBEEF, 1, 27, 0, 0, 0, 0))   # wrong magic
-PY
+        send_raw "$1" "$2" "$3" '[
+            os.urandom(4096),                                                  # garbage
+            struct.pack(">IBBHHHI", 0x52504C43, 1, 27, 0, 0, 0, 0)[:7],        # truncated header
+            struct.pack(">IBBHHHI", 0x52504C43, 1, 9, 0, 0, 0, 0x7FFFFFFF) + b"x" * 100,  # oversized data frame
+            struct.pack(">IBBHHHI", 0x52504C43, 1, 200, 0, 0, 0, 0),           # unknown type
+            struct.pack(">IBBHHHI", 0xDEADBEEF, 1, 27, 0, 0, 0, 0),            # wrong magic
+        ]'
     done
     sleep 0.5
     A status --proc | grep -q "cs:Connected" || fail "connection lost after garbage: $(A status --proc)"
