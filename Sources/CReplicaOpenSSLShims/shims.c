@@ -94,3 +94,75 @@ int CReplicaOpenSSLShims_set_peer_verification(SSL_CTX *ctx, const unsigned char
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, pin != NULL ? verify_with_pin : NULL);
     return 1;
 }
+
+/* The PSK table of a context, in its ex_data slot (freed with the context). */
+struct replica_psk_table {
+    int count;
+    char **identities;
+    unsigned char **keys;
+    unsigned int *lengths;
+};
+
+static int psk_index = -1;
+static CRYPTO_ONCE psk_index_once = CRYPTO_ONCE_STATIC_INIT;
+
+static void psk_table_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+    (void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+    struct replica_psk_table *table = ptr;
+    if (table == NULL) return;
+    for (int i = 0; i < table->count; i++) {
+        OPENSSL_free(table->identities[i]);
+        OPENSSL_clear_free(table->keys[i], table->lengths[i]);
+    }
+    OPENSSL_free(table->identities);
+    OPENSSL_free(table->keys);
+    OPENSSL_free(table->lengths);
+    OPENSSL_free(table);
+}
+
+static void psk_index_init(void) {
+    psk_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, psk_table_free);
+}
+
+static unsigned int psk_server_lookup(SSL *ssl, const char *identity, unsigned char *psk, unsigned int max_psk_len) {
+    struct replica_psk_table *table = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), psk_index);
+    if (table == NULL || identity == NULL) return 0;
+    for (int i = 0; i < table->count; i++) {
+        if (strcmp(table->identities[i], identity) == 0) {
+            if (table->lengths[i] > max_psk_len) return 0;
+            memcpy(psk, table->keys[i], table->lengths[i]);
+            return table->lengths[i];
+        }
+    }
+    return 0;
+}
+
+int CReplicaOpenSSLShims_set_psk_table(SSL_CTX *ctx, const char *const *identities, const unsigned char *const *keys,
+                                       const unsigned int *lengths, int count) {
+    if (!CRYPTO_THREAD_run_once(&psk_index_once, psk_index_init) || psk_index < 0 || count < 0) return 0;
+    struct replica_psk_table *table = OPENSSL_zalloc(sizeof *table);
+    if (table == NULL) return 0;
+    table->identities = OPENSSL_zalloc(sizeof(char *) * (size_t)(count + 1));
+    table->keys = OPENSSL_zalloc(sizeof(unsigned char *) * (size_t)(count + 1));
+    table->lengths = OPENSSL_zalloc(sizeof(unsigned int) * (size_t)(count + 1));
+    if (table->identities == NULL || table->keys == NULL || table->lengths == NULL) {
+        psk_table_free(NULL, table, NULL, 0, 0, NULL);
+        return 0;
+    }
+    for (int i = 0; i < count; i++) {
+        table->identities[i] = OPENSSL_strdup(identities[i]);
+        table->keys[i] = OPENSSL_memdup(keys[i], lengths[i]);
+        table->lengths[i] = lengths[i];
+        table->count = i + 1;
+        if (table->identities[i] == NULL || table->keys[i] == NULL) {
+            psk_table_free(NULL, table, NULL, 0, 0, NULL);
+            return 0;
+        }
+    }
+    if (!SSL_CTX_set_ex_data(ctx, psk_index, table)) {
+        psk_table_free(NULL, table, NULL, 0, 0, NULL);
+        return 0;
+    }
+    SSL_CTX_set_psk_server_callback(ctx, psk_server_lookup);
+    return 1;
+}

@@ -40,14 +40,39 @@ public struct NBDTLSPolicy: Sendable {
 
     /// The policy of a host's `nbd-tls` settings: `DIR/server-cert.pem` and
     /// `DIR/server-key.pem`, and `DIR/ca-cert.pem`, when it exists, for client certificates
-    /// (then required); nil for `nbd-tls off`.
+    /// (then required); or the pre-shared keys of the `nbd-tls-psk` file; nil for `nbd-tls off`.
     /// - Throws: ``TLSSetupError`` for a file that cannot be loaded.
     public static func forExport(_ spec: NBDTLSSpec) throws(TLSSetupError) -> NBDTLSPolicy? {
-        guard spec.mode != "off", let directory = spec.certificates else { return nil }
+        guard spec.mode != "off" else { return nil }
+        if let file = spec.preSharedKeys {
+            return NBDTLSPolicy(context: try TLSContext(preSharedKeys: try preSharedKeys(file)), required: spec.mode == "require")
+        }
+        guard let directory = spec.certificates else { return nil }
         let ca = directory + "/ca-cert.pem"
         let settings = TLSSettings(certificateFile: directory + "/server-cert.pem", privateKeyFile: directory + "/server-key.pem",
                                    caFile: FileManager.default.fileExists(atPath: ca) ? ca : nil)
         return NBDTLSPolicy(context: try TLSContext(settings, requirePeerCertificate: false), required: spec.mode == "require")
+    }
+
+    /// The keys of a PSK file as GnuTLS's `psktool` writes it (nbdkit's, qemu's and libnbd's
+    /// format): one `identity:hexkey` per line.
+    /// - Throws: ``TLSSetupError`` naming the file and the line that is not of that form.
+    public static func preSharedKeys(_ file: String) throws(TLSSetupError) -> [(identity: String, key: [UInt8])] {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw TLSSetupError(option: "nbd-tls-psk", message: "\(file): cannot be read")
+        }
+        var keys: [(identity: String, key: [UInt8])] = []
+        for (number, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard !text.isEmpty else { continue }
+            let parts = text.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty, let key = TLSSettings.bytes(hex: parts[1]) else {
+                throw TLSSetupError(option: "nbd-tls-psk", message: "\(file):\(number + 1): expected identity:hexkey (as psktool writes it)")
+            }
+            keys.append((String(parts[0]), key))
+        }
+        guard !keys.isEmpty else { throw TLSSetupError(option: "nbd-tls-psk", message: "\(file): no keys") }
+        return keys
     }
 }
 

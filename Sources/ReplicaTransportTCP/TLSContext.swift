@@ -41,13 +41,18 @@ public struct TLSSettings: Sendable, Equatable {
         if hex.hasPrefix("sha256 fingerprint=") { hex.removeFirst(19) }
         hex.removeAll { $0 == ":" }
         guard hex.count == 64 else { return nil }
+        return bytes(hex: hex)
+    }
+
+    /// The bytes of an even number of hex digits; nil for anything else.
+    public static func bytes(hex: some StringProtocol) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
         var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
+        bytes.reserveCapacity(digits.count / 2)
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
             bytes.append(byte)
-            index = next
         }
         return bytes
     }
@@ -60,6 +65,12 @@ public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
     /// What is wrong.
     public var message: String
     public var description: String { "\(option): \(message)" }
+
+    /// An error about `option`.
+    public init(option: String, message: String) {
+        self.option = option
+        self.message = message
+    }
 }
 
 /// An OpenSSL context for TLS 1.3 only, both roles, mutual authentication: the certificate and
@@ -68,27 +79,67 @@ public struct TLSSetupError: Error, Sendable, CustomStringConvertible {
 /// making `SSL` objects from one context on several threads).
 public final class TLSContext: @unchecked Sendable {
     let context: OpaquePointer
-    /// The settings it was made from.
-    public let settings: TLSSettings
+    /// The settings it was made from (nil for a pre-shared-key context).
+    public let settings: TLSSettings?
+    /// The identities of a pre-shared-key context (empty otherwise).
+    public let preSharedKeyIdentities: [String]
 
-    /// Loads `settings`. With `requirePeerCertificate` false and neither a CA nor a pin, the
-    /// peer is not asked for a certificate (an NBD server without client certificates).
-    /// - Throws: ``TLSSetupError`` naming the setting that failed and OpenSSL's reason.
-    public init(_ settings: TLSSettings, requirePeerCertificate: Bool = true) throws(TLSSetupError) {
+    /// A context for TLS 1.3 only, without tickets, renegotiation or compression.
+    private static func base() throws(TLSSetupError) -> OpaquePointer {
         guard let context = SSL_CTX_new(TLS_method()) else {
             throw TLSSetupError(option: "tls", message: "OpenSSL could not make a context: \(OpenSSLErrors.drain())")
         }
-        self.context = context
-        self.settings = settings
         let tls13 = CReplicaOpenSSLShims_TLS1_3_VERSION()
         guard CReplicaOpenSSLShims_SSL_CTX_set_min_proto_version(context, tls13) == 1,
               CReplicaOpenSSLShims_SSL_CTX_set_max_proto_version(context, tls13) == 1 else {
+            SSL_CTX_free(context)
             throw TLSSetupError(option: "tls", message: "this OpenSSL cannot do TLS 1.3: \(OpenSSLErrors.drain())")
         }
         _ = CReplicaOpenSSLShims_SSL_CTX_set_options(context, CReplicaOpenSSLShims_hardening_options())
         _ = CReplicaOpenSSLShims_SSL_CTX_set_mode(context, CReplicaOpenSSLShims_partial_write_modes())
         _ = SSL_CTX_set_num_tickets(context, 0)
         ERR_clear_error()
+        return context
+    }
+
+    /// A server context that authenticates clients by pre-shared keys (TLS-PSK, as nbdkit's
+    /// `--tls-psk`), with no certificate: a client must offer one of these identities and
+    /// prove it has its key.
+    /// - Throws: ``TLSSetupError`` when OpenSSL refuses the table.
+    public init(preSharedKeys: [(identity: String, key: [UInt8])]) throws(TLSSetupError) {
+        let context = try Self.base()
+        self.context = context
+        settings = nil
+        preSharedKeyIdentities = preSharedKeys.map(\.identity)
+        SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
+        let identities = preSharedKeys.map { strdup($0.identity) }
+        defer { identities.forEach { free($0) } }
+        let keys = preSharedKeys.map { entry -> UnsafeMutablePointer<UInt8> in
+            let copy = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, entry.key.count))
+            copy.initialize(from: entry.key, count: entry.key.count)
+            return copy
+        }
+        defer { keys.forEach { $0.deallocate() } }
+        let lengths = preSharedKeys.map { UInt32($0.key.count) }
+        let stored = identities.map { UnsafePointer($0) }.withUnsafeBufferPointer { identityPointers in
+            keys.map { UnsafePointer($0) }.withUnsafeBufferPointer { keyPointers in
+                lengths.withUnsafeBufferPointer { lengthPointer in
+                    CReplicaOpenSSLShims_set_psk_table(context, identityPointers.baseAddress, keyPointers.baseAddress, lengthPointer.baseAddress,
+                                                       Int32(preSharedKeys.count))
+                }
+            }
+        }
+        guard stored == 1 else { throw TLSSetupError(option: "tls-psk", message: "OpenSSL refused the keys: \(OpenSSLErrors.drain())") }
+    }
+
+    /// Loads `settings`. With `requirePeerCertificate` false and neither a CA nor a pin, the
+    /// peer is not asked for a certificate (an NBD server without client certificates).
+    /// - Throws: ``TLSSetupError`` naming the setting that failed and OpenSSL's reason.
+    public init(_ settings: TLSSettings, requirePeerCertificate: Bool = true) throws(TLSSetupError) {
+        let context = try Self.base()
+        self.context = context
+        self.settings = settings
+        preSharedKeyIdentities = []
         guard SSL_CTX_use_certificate_chain_file(context, settings.certificateFile) == 1 else {
             throw TLSSetupError(option: "tls-certificate", message: "\(settings.certificateFile): \(OpenSSLErrors.drain())")
         }

@@ -93,17 +93,28 @@ struct TLSCheck: ParsableCommand {
 
     private func checkExport(_ me: HostSpec, _ report: inout Report) {
         guard let address = me.nbdAddress else { return }
-        guard let tls = me.nbdTLS, tls.mode != "off", let directory = tls.certificates else {
+        guard let tls = me.nbdTLS, tls.mode != "off" else {
             report.line("\(resource): NBD export on \(address): no TLS (nbd-tls off)")
             return
         }
         report.line("\(resource): NBD export on \(address): TLS \(tls.mode == "require" ? "required" : "offered") (STARTTLS)")
+        if let file = tls.preSharedKeys {
+            do {
+                let keys = try NBDTLSPolicy.preSharedKeys(file)
+                _ = try TLSContext(preSharedKeys: keys)
+                report.line("  pre-shared keys from \(file): \(keys.map { "\($0.identity) (\($0.key.count * 8) bits)" }.joined(separator: ", "))")
+            } catch {
+                report.problem(error.description)
+            }
+            return
+        }
+        guard let directory = tls.certificates else { return }
         report.line("  presents \(directory)/server-cert.pem")
         describe(directory + "/server-cert.pem", option: "nbd-tls-certificates", expectedName: nil, ca: nil, &report)
         do {
             if let policy = try NBDTLSPolicy.forExport(tls) {
                 report.line("    key: \(directory)/server-key.pem (the certificate's)")
-                report.line(policy.context.settings.caFile.map { "  client certificates: required, from a CA in \($0)" } ?? "  client certificates: not asked for (no ca-cert.pem)")
+                report.line(policy.context.settings?.caFile.map { "  client certificates: required, from a CA in \($0)" } ?? "  client certificates: not asked for (no ca-cert.pem)")
             }
         } catch {
             report.problem("nbd-tls-certificates \(directory): \(error.description)")

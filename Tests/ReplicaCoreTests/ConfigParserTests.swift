@@ -93,14 +93,19 @@ struct ConfigParserTests {
         #expect(config.resources[0].hosts[0].nbdTLS?.certificates == "/etc/replica/nbd")
         let dumped = ConfigDumper(nodeName: "a").dump(config)
         #expect(dumped.contains("nbd-address      ipv4 127.0.0.1:10809;\n        nbd-tls          require;\n        nbd-tls-certificates /etc/replica/nbd;"), "\(dumped)")
+        let psk = try load(head + "nbd-address 127.0.0.1:10809; nbd-tls on; nbd-tls-psk /etc/replica/keys.psk;" + host)
+        #expect(psk.resources[0].hosts[0].nbdTLS?.preSharedKeys == "/etc/replica/keys.psk")
+        #expect(ConfigDumper(nodeName: "a").dump(psk).contains("nbd-tls           on;\n        nbd-tls-psk      /etc/replica/keys.psk;"))
         let reread = try load(dumped).resources[0].hosts[0].nbdTLS
         #expect(reread?.mode == "require" && reread?.certificates == "/etc/replica/nbd")
         let cases: [(String, String)] = [
             ("nbd-address 127.0.0.1:10809; nbd-tls maybe; nbd-tls-certificates /d;", "nbd-tls 'maybe': expected off, on or require"),
-            ("nbd-address 127.0.0.1:10809; nbd-tls on;", "nbd-tls on without nbd-tls-certificates in on a"),
+            ("nbd-address 127.0.0.1:10809; nbd-tls on;", "nbd-tls on without nbd-tls-certificates or nbd-tls-psk in on a"),
             ("nbd-tls require; nbd-tls-certificates /d;", "nbd-tls require without nbd-address in on a"),
             ("nbd-address 127.0.0.1:10809; nbd-tls-certificates /d;", "nbd-tls-certificates without nbd-tls in on a"),
             ("nbd-address 127.0.0.1:10809; nbd-tls on; nbd-tls off; nbd-tls-certificates /d;", "'nbd-tls' is given twice in on a"),
+            ("nbd-address 127.0.0.1:10809; nbd-tls on; nbd-tls-certificates /d; nbd-tls-psk /k.psk;", "nbd-tls-certificates and nbd-tls-psk in on a"),
+            ("nbd-address 127.0.0.1:10809; nbd-tls-psk /k.psk;", "nbd-tls-psk without nbd-tls in on a"),
         ]
         for (body, message) in cases {
             let refused = error(head + body + host)

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import ReplicaCore
 import ReplicaEngine
+import ReplicaNBD
 import ReplicaTransportTCP
 
 /// DRBD 8.4's challenge-response authentication over real sockets, with OpenSSL's HMAC.
@@ -111,6 +112,26 @@ struct PeerAuthenticationTests {
         guard case .failure(.transport) = left else {
             Issue.record("expected a transport failure (retried), got \(left)")
             return
+        }
+    }
+
+    /// psktool's `identity:hexkey` lines for `nbd-tls-psk`; anything else refused with its line.
+    @Test func preSharedKeyFilesAreReadAsPsktoolWritesThem() throws {
+        let path = NSTemporaryDirectory() + "replica-psk-\(getpid()).psk"
+        defer { unlink(path) }
+        _ = FileManager.default.createFile(atPath: path, contents: Data("alice:00ff10\n\nbob:0102030405060708\n".utf8))
+        let keys = try NBDTLSPolicy.preSharedKeys(path)
+        #expect(keys.map(\.identity) == ["alice", "bob"])
+        #expect(keys.map(\.key) == [[0x00, 0xFF, 0x10], [1, 2, 3, 4, 5, 6, 7, 8]])
+        #expect(try TLSContext(preSharedKeys: keys).preSharedKeyIdentities == ["alice", "bob"])
+        for bad in ["alice", "alice:0g", "alice:123", ":00", "alice:"] {
+            _ = FileManager.default.createFile(atPath: path, contents: Data("bob:00\n\(bad)\n".utf8))
+            #expect(throws: TLSSetupError.self) { try NBDTLSPolicy.preSharedKeys(path) }
+            do {
+                _ = try NBDTLSPolicy.preSharedKeys(path)
+            } catch {
+                #expect(error.description.contains("\(path):2: expected identity:hexkey"), "\(error)")
+            }
         }
     }
 }

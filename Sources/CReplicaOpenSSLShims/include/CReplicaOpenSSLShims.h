@@ -29,6 +29,12 @@ long CReplicaOpenSSLShims_partial_write_modes(void);
 /// `require_chain` 1 both must hold. Returns 1 on success.
 int CReplicaOpenSSLShims_set_peer_verification(SSL_CTX *ctx, const unsigned char *pin, int require_chain);
 
+/// TLS-PSK for a server (NBD's, as nbdkit's --tls-psk): `count` identities with their keys,
+/// copied into the context (freed with it); a client offering another identity is refused.
+/// TLS 1.3 uses them with a SHA-256 cipher suite. Returns 1 on success.
+int CReplicaOpenSSLShims_set_psk_table(SSL_CTX *ctx, const char *const *identities, const unsigned char *const *keys,
+                                       const unsigned int *lengths, int count);
+
 /// The SHA-256 of `cert`'s DER form into `out` (32 bytes). Returns 1 on success.
 int CReplicaOpenSSLShims_certificate_sha256(X509 *cert, unsigned char *out);
 #endif

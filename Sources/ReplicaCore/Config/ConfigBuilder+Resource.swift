@@ -220,11 +220,21 @@ extension ConfigBuilder {
                     throw ConfigError(mode.location, "nbd-tls '\(mode.text)': expected off, on or require")
                 }
                 if host.nbdTLS?.mode.isEmpty == false { throw ConfigError(inner.location, "'nbd-tls' is given twice in \(host.label)") }
-                host.nbdTLS = NBDTLSSpec(mode: mode.text, certificates: host.nbdTLS?.certificates, location: inner.location)
-            case "nbd-tls-certificates":
-                let directory = try single(inner, expecting: "a directory")
-                if host.nbdTLS?.certificates != nil { throw ConfigError(inner.location, "'nbd-tls-certificates' is given twice in \(host.label)") }
-                host.nbdTLS = NBDTLSSpec(mode: host.nbdTLS?.mode ?? "", certificates: directory.text, location: host.nbdTLS?.location ?? inner.location)
+                var tls = host.nbdTLS ?? NBDTLSSpec(mode: "", certificates: nil, location: inner.location)
+                tls.mode = mode.text
+                tls.location = inner.location
+                host.nbdTLS = tls
+            case "nbd-tls-certificates", "nbd-tls-psk":
+                let path = try single(inner, expecting: inner.name == "nbd-tls-psk" ? "a file" : "a directory")
+                var tls = host.nbdTLS ?? NBDTLSSpec(mode: "", certificates: nil, location: inner.location)
+                if (inner.name == "nbd-tls-psk" ? tls.preSharedKeys : tls.certificates) != nil {
+                    throw ConfigError(inner.location, "'\(inner.name)' is given twice in \(host.label)")
+                }
+                if inner.name == "nbd-tls-psk" { tls.preSharedKeys = path.text } else { tls.certificates = path.text }
+                if tls.certificates != nil, tls.preSharedKeys != nil {
+                    throw ConfigError(inner.location, "nbd-tls-certificates and nbd-tls-psk in \(host.label): an export authenticates with one of them")
+                }
+                host.nbdTLS = tls
             case "metrics-address":
                 if host.metricsAddress != nil { throw ConfigError(inner.location, "'metrics-address' is given twice in \(host.label)") }
                 host.metricsAddress = try parseAddress(inner.arguments, at: inner.location)
@@ -235,15 +245,15 @@ extension ConfigBuilder {
             case "skip":
                 continue
             default:
-                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id, volume, nbd-address, nbd-tls, nbd-tls-certificates or metrics-address")
+                throw ConfigError(inner.location, "unknown keyword '\(inner.name)' in \(host.label): expected disk, device, address, meta-disk, node-id, volume, nbd-address, nbd-tls, nbd-tls-certificates, nbd-tls-psk or metrics-address")
             }
         }
         if let tls = host.nbdTLS {
             if tls.mode.isEmpty {
-                throw ConfigError(tls.location, "nbd-tls-certificates without nbd-tls in \(host.label): say nbd-tls on; or nbd-tls require;")
+                throw ConfigError(tls.location, "\(tls.preSharedKeys != nil ? "nbd-tls-psk" : "nbd-tls-certificates") without nbd-tls in \(host.label): say nbd-tls on; or nbd-tls require;")
             }
-            if tls.mode != "off", tls.certificates == nil {
-                throw ConfigError(tls.location, "nbd-tls \(tls.mode) without nbd-tls-certificates in \(host.label): the export has no certificate to present")
+            if tls.mode != "off", tls.certificates == nil, tls.preSharedKeys == nil {
+                throw ConfigError(tls.location, "nbd-tls \(tls.mode) without nbd-tls-certificates or nbd-tls-psk in \(host.label): the export has no certificate or keys")
             }
             if tls.mode != "off", host.nbdAddress == nil {
                 throw ConfigError(tls.location, "nbd-tls \(tls.mode) without nbd-address in \(host.label): TLS applies to the TCP export (the Unix socket export is guarded by its file permissions)")

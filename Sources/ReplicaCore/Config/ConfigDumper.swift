@@ -188,6 +188,7 @@ public struct ConfigDumper {
             if let tls = host.nbdTLS {
                 out += Self.line(8, "nbd-tls", tls.mode, raw: true)
                 if let directory = tls.certificates { out += Self.line(8, "nbd-tls-certificates", directory) }
+                if let file = tls.preSharedKeys { out += Self.line(8, "nbd-tls-psk", file) }
             }
             if let metrics = host.metricsAddress { out += Self.line(8, "metrics-address", metrics.description, raw: true) }
             out += "    }\n"

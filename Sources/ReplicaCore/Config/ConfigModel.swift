@@ -302,20 +302,24 @@ public struct Configuration: Sendable, Equatable {
 
 /// TLS on a host's TCP NBD export: `nbd-tls off|on|require;` (`on`: a client may upgrade with
 /// NBD_OPT_STARTTLS; `require`: it must, every other option gets NBD_REP_ERR_TLS_REQD) and
-/// `nbd-tls-certificates DIR;` (qemu's and nbdkit's layout: `server-cert.pem`,
-/// `server-key.pem`, and `ca-cert.pem` when clients must present a certificate from that CA).
+/// either `nbd-tls-certificates DIR;` (qemu's and nbdkit's layout: `server-cert.pem`,
+/// `server-key.pem`, and `ca-cert.pem` when clients must present a certificate from that CA)
+/// or `nbd-tls-psk FILE;` (pre-shared keys, `identity:hexkey` lines as GnuTLS's psktool writes).
 public struct NBDTLSSpec: Sendable, Equatable {
     /// `off`, `on` or `require`.
     public var mode: String
     /// The certificates directory.
     public var certificates: String?
+    /// The pre-shared keys file.
+    public var preSharedKeys: String?
     /// Where `nbd-tls` was written.
     public var location: SourceLocation
 
     /// A specification.
-    public init(mode: String, certificates: String?, location: SourceLocation) {
+    public init(mode: String, certificates: String?, preSharedKeys: String? = nil, location: SourceLocation) {
         self.mode = mode
         self.certificates = certificates
+        self.preSharedKeys = preSharedKeys
         self.location = location
     }
 }
