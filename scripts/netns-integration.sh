@@ -216,6 +216,12 @@ tls)
         A write --offset 8388608 --input "$work/pattern.bin" r0 || fail "$mode: write"
         head -c 4M /dev/urandom > "$work/random.bin"
         A write --offset 20971520 --input "$work/random.bin" r0 || fail "$mode: write"
+        # DRBD 9.2's status field: tls:yes shown whenever on, tls:no with --verbose.
+        if [ $mode = plain ]; then
+            A status --verbose | grep -q " tls:no" || fail "plain: status --verbose does not say tls:no: $(A status --verbose)"
+        else
+            A status | grep -q " tls:yes" || fail "$mode: status does not say tls:yes: $(A status)"
+        fi
         A down r0; B down r0
         capture_stop
         same_data || fail "$mode: data differs"

@@ -95,6 +95,7 @@ enum StatusFormatter {
                 out += "  \(instance.peerName)" + (verbose ? " connection:Connected" : "") + " role:\(first.peerRole)"
                 if verbose || resource.congested { out += " congested:\(resource.congested ? "yes" : "no")" }
                 if verbose { out += " transport:\(resource.transport)" }
+                if verbose || resource.tls { out += " tls:\(resource.tls ? "yes" : "no")" }
                 out += "\n"
                 for (volume, s) in zip(instance.volumes, resource.volumes) {
                     let state = s.state
@@ -115,6 +116,7 @@ enum StatusFormatter {
             } else {
                 out += "  \(instance.peerName)\(connection)"
                 if verbose { out += " transport:\(resource.transport)" }
+                if verbose || resource.tls { out += " tls:\(resource.tls ? "yes" : "no")" }
                 if verbose, let failure = resource.lastConnectFailure { out += " last-connect-error:\"\(failure)\"" }
                 out += "\n"
             }
@@ -148,7 +150,7 @@ enum StatusFormatter {
                 "name": instance.name, "role": "\(first.state.role)",
                 "devices": devices,
                 "connections": [["name": instance.peerName, "connection-state": "\(first.state.connection)", "peer-role": "\(first.state.peerRole)",
-                                 "congested": resource.congested, "transport": resource.transport, "queued-bytes": resource.queuedBytes,
+                                 "congested": resource.congested, "transport": resource.transport, "tls": resource.tls, "queued-bytes": resource.queuedBytes,
                                  "ap-in-flight": resource.applicationInFlight, "held-requests": resource.heldRequests,
                                  "last-close-reason": resource.lastCloseReason ?? NSNull(),
                                  "last-connect-error": resource.lastConnectFailure ?? NSNull(),

@@ -116,4 +116,11 @@ public protocol Transport: AnyObject, Sendable {
     func stopConnecting()
     /// The last reason a connection attempt failed (for status), nil when none did.
     var lastFailure: String? { get }
+    /// True when the transport encrypts the link (TLS): `tls:yes` in status.
+    var isEncrypted: Bool { get }
+}
+
+extension Transport {
+    /// Transports encrypt nothing unless they say so.
+    public var isEncrypted: Bool { false }
 }

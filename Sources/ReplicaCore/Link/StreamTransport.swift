@@ -79,6 +79,8 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
 
     public var kind: String { connector.kind }
 
+    public var isEncrypted: Bool { security != nil }
+
     public var lastFailure: String? { state.withLock { failure } }
 
     public func start(handler: any PeerLinkHandler) throws(TransportError) {

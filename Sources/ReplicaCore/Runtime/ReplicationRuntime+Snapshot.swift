@@ -49,6 +49,8 @@ public struct ResourceSnapshot: Sendable {
     public var volumes: [VolumeSnapshot]
     /// The transport (`tcp`, `memory`).
     public var transport: String
+    /// True when the link is encrypted (`tls yes`).
+    public var tls = false
     /// The link's endpoints, while one is up (or the last one).
     public var endpoints: String?
     /// Why the connection was last closed, if it was.

@@ -76,8 +76,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
         let sorted = setups.sorted { $0.number < $1.number }
         volumes = sorted.map { VolumeRuntime(setup: $0, name: name, logger: logger) }
         volumeIndex = Dictionary(uniqueKeysWithValues: sorted.enumerated().map { ($1.number, $0) })
-        published = Mutex(ResourceSnapshot(volumes: sorted.map { VolumeSnapshot(number: $0.number, engine: $0.engine) },
-                                           transport: transport.kind))
+        var snapshot = ResourceSnapshot(volumes: sorted.map { VolumeSnapshot(number: $0.number, engine: $0.engine) }, transport: transport.kind)
+        snapshot.tls = transport.isEncrypted
+        published = Mutex(snapshot)
         for (volume, setup) in zip(volumes, sorted) {
             volume.resource = self
             volume.install(EngineDriver(engine: setup.engine, metadata: setup.metadata, metadataFlushes: setup.metadataFlushes, host: volume))
