@@ -175,6 +175,10 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
     private func manage(_ handler: any PeerLinkHandler) {
         let observer = LinkLossObserver(handler) { [state] in state.withLock { state.broadcast() } }
         var pending: (any ByteStream)?
+        // When the current link started: one that ends sooner than `connect-int` (a peer that
+        // drops every link in its handshake, a plain node meeting a TLS node) is not redialled
+        // at once, or the two nodes would loop as fast as they can connect.
+        var linkStarted: Date?
         while isRunning {
             if let current = state.withLock({ link }), !current.isClosed {
                 if connector.dials {
@@ -196,6 +200,13 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
             if let old = state.withLock({ link }) {
                 old.join()
                 state.withLock { link = nil }
+                if connector.dials, let started = linkStarted {
+                    let deadline = started.addingTimeInterval(Double(options.connectIntervalMilliseconds) / 1000)
+                    state.withLock {
+                        while running, state.wait(until: deadline) {}
+                    }
+                    guard isRunning else { break }
+                }
             }
             let paired = connector.dials ? dialPair(observer) : acceptPair(observer, first: pending)
             pending = nil
@@ -212,6 +223,7 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
                     return
                 }
                 noteFailure(nil)
+                linkStarted = Date()
                 guard established.startSending(lowMark: options.drainMarkBytes) else { continue }
                 handler.linkEstablished(established)
                 _ = established.startReceiving()
