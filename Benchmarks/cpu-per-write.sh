@@ -14,17 +14,8 @@ REPLCTL=${REPLCTL:-$PWD/.build/release/replctl}
 rounds=${ROUNDS:-1}
 count=${COUNT:-20000}
 gib=${GIB:-2}
-for tool in fio python3; do command -v "$tool" >/dev/null || { echo "$tool missing: scripts/install-deps.sh" >&2; exit 1; }; done
-[ -x "$REPLCTL" ] || { echo "no replctl at $REPLCTL (swift build -c release --product replctl)" >&2; exit 1; }
-work=$(mktemp -d /dev/shm/replica-cpu-bench.XXXXXX)
-port=$((22000 + RANDOM % 20000))
-
-cleanup() {
-    stop_daemons "$work" alpha beta
-    sleep 0.3
-    rm -rf "$work"
-}
-trap cleanup EXIT
+require_tools fio python3
+pair_workspace cpu-bench
 
 for name in alpha beta; do dd if=/dev/zero of="$work/$name.img" bs=1M count=1024 status=none; done
 primary_pair "$port"

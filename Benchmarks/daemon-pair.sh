@@ -39,3 +39,18 @@ primary_pair() {
     R wait-sync beta --timeout 30 r0
     R primary alpha r0
 }
+
+# require_tools TOOL...: stops with a hint when a tool is missing, or $REPLCTL is not built.
+require_tools() {
+    local tool
+    for tool in "$@"; do command -v "$tool" >/dev/null || { echo "$tool missing: scripts/install-deps.sh" >&2; exit 1; }; done
+    [ -x "$REPLCTL" ] || { echo "no replctl at $REPLCTL (swift build -c release --product replctl)" >&2; exit 1; }
+}
+
+# pair_workspace NAME: $work (a fresh folder on /dev/shm) and $port (random) for a pair of
+# daemons, both nodes' daemons stopped and $work removed when the script exits.
+pair_workspace() {
+    work=$(mktemp -d "/dev/shm/replica-$1.XXXXXX")
+    port=$((22000 + RANDOM % 20000))
+    trap 'stop_daemons "$work" alpha beta; sleep 0.3; rm -rf "$work"' EXIT
+}

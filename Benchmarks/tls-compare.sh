@@ -14,16 +14,8 @@ REPLCTL=${REPLCTL:-$PWD/.build/release/replctl}
 rounds=${ROUNDS:-3}
 gib=${GIB:-2}
 size=${SIZE:-1024}
-for tool in fio python3 openssl; do command -v "$tool" >/dev/null || { echo "$tool missing: scripts/install-deps.sh" >&2; exit 1; }; done
-[ -x "$REPLCTL" ] || { echo "no replctl at $REPLCTL (swift build -c release --product replctl)" >&2; exit 1; }
-work=$(mktemp -d /dev/shm/replica-tls-bench.XXXXXX)
-port=$((22000 + RANDOM % 20000))
-cleanup() {
-    stop_daemons "$work" alpha beta
-    sleep 0.3
-    rm -rf "$work"
-}
-trap cleanup EXIT
+require_tools fio python3 openssl
+pair_workspace tls-bench
 bash scripts/make-test-pki.sh "$work/pki" >/dev/null
 
 conf() {  # node, extra net options

@@ -258,6 +258,9 @@ auth)
         done
         [ "$a" = StandAlone ] && [ "$b" = StandAlone ] || fail "$1: alpha $a, beta $b (both should be StandAlone)"
         tail -n +$((seen_alpha + 1)) "$work/run-alpha/replctl.log" | grep -q "$4" || fail "$1: alpha's log does not say '$4'"
+        # status --json keeps the reason (the volumes' follow-on disconnects do not replace it).
+        ALPHA_CONF="$work/alpha.conf" A status --json r0 | grep -q "last-close-reason.*$4" || fail "$1: alpha's status does not say '$4'"
+        BETA_CONF="$work/beta.conf" B status --json r0 | grep -q "last-close-reason.*$4" || fail "$1: beta's status does not say '$4'"
         tail -n +$((seen_beta + 1)) "$work/run-beta/replctl.log" | grep -q "$4" || fail "$1: beta's log does not say '$4'"
         ALPHA_CONF="$work/alpha.conf" A primary r0 || fail "$1: primary"
         head -c 64K /dev/urandom > "$work/pattern"

@@ -153,13 +153,14 @@ PY
     cmp -s "$work/data" <(head -c 8M "$work/beta.img") || fail "beta does not hold what nbdcopy wrote over TLS"
     cmp -s <(head -c 4M /dev/zero | tr '\0' '\245') <(tail -c +$((16 * 1048576 + 1)) "$work/beta.img" | head -c 4M) || fail "beta does not hold what qemu-io wrote over TLS"
 
-    # TLS-PSK (nbd-tls-psk, psktool's identity:hexkey lines): libnbd and qemu with the key get
-    # in and write; a wrong key is refused.
+    # TLS-PSK (nbd-tls-psk, psktool's identity:hexkey lines), TLS offered (nbd-tls on): libnbd
+    # and qemu with the key get in and write; a wrong key and an unknown identity are refused; a
+    # plain client is served in clear.
     mkdir -p "$work/psk"
     echo "alice:$(head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n')" > "$work/psk/keys.psk"
     echo "alice:$(head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n')" > "$work/wrong.psk"
     echo "mallory:$(head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n')" > "$work/mallory.psk"
-    sed -i "s|$alpha_nbd_tls|nbd-tls require; nbd-tls-psk $work/psk/keys.psk;|" "$work/r.conf"
+    sed -i "s|$alpha_nbd_tls|nbd-tls on; nbd-tls-psk $work/psk/keys.psk;|" "$work/r.conf"
     A up r0 || fail "up alpha with PSK"; B up r0 || fail "up beta"
     A wait-connect --timeout 30 r0 || fail "no connection after the restart"
     A primary r0 || fail "primary after the restart"
@@ -171,6 +172,7 @@ PY
         --image-opts "driver=nbd,host=127.0.0.1,port=$nbdport,tls-creds=tls0" -c "write -P 0x3c 24M 1M" >/dev/null || fail "qemu-io with tls-creds-psk"
     nbdinfo "nbds://alice@127.0.0.1:$nbdport/?tls-psk-file=$work/wrong.psk" >/dev/null 2>&1 && fail "a wrong pre-shared key was accepted"
     nbdinfo "nbds://mallory@127.0.0.1:$nbdport/?tls-psk-file=$work/mallory.psk" >/dev/null 2>&1 && fail "an unknown identity was accepted"
+    nbdinfo "nbd://127.0.0.1:$nbdport" | grep -q "newstyle-fixed without TLS" || fail "nbd-tls on: a plain client was not served"
     A down r0; B down r0
     same_disks || fail "the nodes differ after writes over TLS-PSK"
     cmp -s "$work/data-psk" <(head -c 4M "$work/beta.img") || fail "beta does not hold what nbdcopy wrote over TLS-PSK"

@@ -267,6 +267,9 @@ tlsrefusals)
     pin_gamma=$(openssl x509 -in "$pki/gamma.pem" -noout -fingerprint -sha256 | cut -d= -f2)
     refused "pinned fingerprint differs" "tls yes; tls-certificate $pki/alpha.pem; tls-privkey $pki/alpha.key; tls-peer-fingerprint \"$pin_gamma\";" \
         "$(tls_opts beta)" "certificate rejected" "refused this node's certificate"
+    # tls-ciphersuites takes effect: two nodes without a suite in common cannot connect.
+    refused "no cipher suite in common" "$(tls_opts alpha) tls-ciphersuites TLS_AES_128_GCM_SHA256;" \
+        "$(tls_opts beta) tls-ciphersuites TLS_CHACHA20_POLY1305_SHA256;" "no shared cipher" "alert handshake failure"
     refused "plain peer to a TLS node" "$(tls_opts alpha)" "" "plain Replica frames" "a TLS record, the peer has .tls yes."
     refused "TLS peer to a plain node" "" "$(tls_opts beta)" "the peer started a TLS handshake" "closed the connection during the handshake"
 
@@ -284,7 +287,10 @@ tlsrefusals)
     tls_conf beta "tls-ca $pki/ca.pem;"
     out=$(B up r0 2>&1) && fail "tls-ca without tls yes was accepted"
     echo "$out" | grep -q "tls-ca without tls yes: the connection would not be encrypted" || fail "tls-ca alone: $out"
-    echo "refused at up: a wrong key, a missing file, no verification, tls-ca without tls"
+    tls_conf beta "$(tls_opts beta) tls-ciphersuites TLS_NO_SUCH_SUITE;"
+    out=$(B up r0 2>&1) && fail "beta came up with an unknown cipher suite"
+    echo "$out" | grep -q "beta.conf:2:[0-9]*: tls-ciphersuites: 'TLS_NO_SUCH_SUITE' names no TLS 1.3 cipher suite" || fail "unknown suite: $out"
+    echo "refused at up: a wrong key, a missing file, no verification, tls-ca without tls, an unknown cipher suite"
 
     # Garbage during the TLS handshake (from beta's address, so that it reaches the handshake)
     # leaves alpha serving: the real peer connects and replicates afterwards.

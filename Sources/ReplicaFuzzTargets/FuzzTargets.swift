@@ -16,44 +16,45 @@ public enum FuzzTargets {
         ("frames", frames), ("engine", engine), ("authentication", authentication), ("nbd", nbd), ("config", config),
     ]
 
-    /// The frame decoder: headers and payloads back to back, as they would arrive on a channel.
-    public static func frames(_ input: [UInt8]) {
-        var rest = input[...]
+    /// The frames of `input` as they would arrive on a channel: each header checked, its
+    /// payload decoded (with what is left when the input ends first); `body` gets each frame
+    /// that decodes, with its header and payload. Stops at the first header that does not.
+    static func walkFrames(_ input: ArraySlice<UInt8>, _ body: (FrameHeader, [UInt8], Frame?) -> Void) {
+        var rest = input
         while rest.count >= FrameHeader.size {
             guard let header = try? FrameHeader(bytes: Array(rest.prefix(FrameHeader.size))) else { return }
             rest = rest.dropFirst(FrameHeader.size)
-            let length = min(Int(header.length), rest.count)
-            let payload = Array(rest.prefix(length))
-            rest = rest.dropFirst(length)
-            let fixed = Array(payload.prefix(header.type.fixedPayloadSize))
-            let data = Array(payload.dropFirst(header.type.fixedPayloadSize))
-            if let frame = try? FrameCodec.decode(header, fixed: fixed, data: data) {
-                // What decodes, encodes to bytes that decode to the same frame.
-                let (encodedHeader, encodedPayload) = FrameCodec.encode(frame, volume: header.volume)
-                let again = try? FrameCodec.decode(FrameHeader(bytes: encodedHeader), fixed: Array(encodedPayload.prefix(header.type.fixedPayloadSize)),
-                                                   data: Array(encodedPayload.dropFirst(header.type.fixedPayloadSize)))
-                precondition(again == frame, "\(frame) does not survive encoding: \(String(describing: again))")
-            }
+            let payload = Array(rest.prefix(Int(header.length)))
+            rest = rest.dropFirst(payload.count)
+            let fixed = header.type.fixedPayloadSize
+            body(header, payload, try? FrameCodec.decode(header, fixed: Array(payload.prefix(fixed)), data: Array(payload.dropFirst(fixed))))
         }
     }
 
-    /// The connection handshake and whatever follows: the frames of `input` (as ``frames(_:)``
-    /// reads them) fed to a Secondary's engine on a 4 MiB disk that has just connected.
+    /// The frame decoder: headers and payloads back to back, as they would arrive on a channel;
+    /// what decodes must encode to bytes that decode to the same frame.
+    public static func frames(_ input: [UInt8]) {
+        walkFrames(input[...]) { header, _, frame in
+            guard let frame else { return }
+            let (encodedHeader, encodedPayload) = FrameCodec.encode(frame, volume: header.volume)
+            let fixed = header.type.fixedPayloadSize
+            let again = try? FrameCodec.decode(FrameHeader(bytes: encodedHeader), fixed: Array(encodedPayload.prefix(fixed)),
+                                               data: Array(encodedPayload.dropFirst(fixed)))
+            precondition(again == frame, "\(frame) does not survive encoding: \(String(describing: again))")
+        }
+    }
+
+    /// The connection handshake and whatever follows: the frames of `input` after its first
+    /// byte (which picks RESOLVE_CONFLICTS) fed to a Secondary's engine on a 4 MiB disk that has
+    /// just connected.
     public static func engine(_ input: [UInt8]) {
         guard let layout = try? MetadataLayout.internalLayout(deviceBytes: 4 << 20) else { return }
         var engine = VolumeEngine(configuration: EngineConfiguration(), superblock: Superblock(layout: layout),
                                   bitmap: Bitmap(coveringBytes: layout.usableDataBytes), dataSize: layout.usableDataBytes, entropySeed: 7)
         _ = engine.connect(discardMyData: false)
         _ = engine.handle(.connectionEstablished(resolveConflicts: input.first.map { $0 & 1 == 1 } ?? false))
-        var rest = input.dropFirst()
-        while rest.count >= FrameHeader.size {
-            guard let header = try? FrameHeader(bytes: Array(rest.prefix(FrameHeader.size))) else { return }
-            rest = rest.dropFirst(FrameHeader.size)
-            let payload = Array(rest.prefix(Int(header.length)))
-            rest = rest.dropFirst(payload.count)
-            guard let frame = try? FrameCodec.decode(header, fixed: Array(payload.prefix(header.type.fixedPayloadSize)),
-                                                     data: Array(payload.dropFirst(header.type.fixedPayloadSize))) else { return }
-            _ = engine.handle(.frame(frame))
+        walkFrames(input.dropFirst()) { _, _, frame in
+            if let frame { _ = engine.handle(.frame(frame)) }
         }
         _ = engine.handle(.connectionLost)
     }

@@ -66,7 +66,7 @@ public struct NBDTLSPolicy: Sendable {
             let text = line.trimmingCharacters(in: .whitespaces)
             guard !text.isEmpty else { continue }
             let parts = text.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, !parts[0].isEmpty, let key = TLSSettings.bytes(hex: parts[1]) else {
+            guard parts.count == 2, !parts[0].isEmpty, let key = HexText.bytes(parts[1]) else {
                 throw TLSSetupError(option: "nbd-tls-psk", message: "\(file):\(number + 1): expected identity:hexkey (as psktool writes it)")
             }
             keys.append((String(parts[0]), key))

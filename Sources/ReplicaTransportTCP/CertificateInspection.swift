@@ -45,7 +45,7 @@ public struct CertificateInspection: Sendable {
         expiresIn = ASN1_TIME_diff(&days, &seconds, nil, X509_get0_notAfter(x509)) == 1 ? Int(days) * 86_400 + Int(seconds) : nil
         notYetValid = X509_cmp_current_time(X509_get0_notBefore(x509)) > 0
         var digest = [UInt8](repeating: 0, count: 32)
-        fingerprint = CReplicaOpenSSLShims_certificate_sha256(x509, &digest) == 1 ? TLSSettings.hex(digest) : "?"
+        fingerprint = CReplicaOpenSSLShims_certificate_sha256(x509, &digest) == 1 ? HexText.colonSeparated(digest) : "?"
     }
 
     /// True when the certificate carries `host` (subjectAltName DNS, or the common name).

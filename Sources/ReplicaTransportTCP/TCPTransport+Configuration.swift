@@ -36,7 +36,7 @@ extension StreamTransport where Connector == TCPConnector {
         func last(_ name: String) -> OptionSetting? { net.last { $0.name == name && !$0.value.isEmpty } }
         guard let tls = last("tls"), tls.value == "yes", let certificate = last("tls-certificate"), let key = last("tls-privkey") else { return nil }
         let settings = TLSSettings(certificateFile: certificate.value, privateKeyFile: key.value, caFile: last("tls-ca")?.value,
-                                   peerFingerprint: last("tls-peer-fingerprint").flatMap { TLSSettings.fingerprint($0.value) },
+                                   peerFingerprint: last("tls-peer-fingerprint").flatMap { HexText.fingerprint($0.value) },
                                    cipherSuites: last("tls-ciphersuites")?.value)
         do {
             return TLSStreamSecurity(context: try TLSContext(settings), peerName: peerName)

@@ -27,35 +27,6 @@ public struct TLSSettings: Sendable, Equatable {
         self.peerFingerprint = peerFingerprint
         self.cipherSuites = cipherSuites
     }
-
-    /// `bytes` as `openssl x509 -fingerprint` prints a fingerprint: `AB:CD:…`.
-    public static func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { byte in String(byte >> 4, radix: 16, uppercase: true) + String(byte & 0xF, radix: 16, uppercase: true) }.joined(separator: ":")
-    }
-
-    /// Parses a fingerprint written as 64 hex digits, optionally in pairs separated by colons
-    /// and prefixed with `sha256:` (as `openssl x509 -fingerprint -sha256` prints it).
-    public static func fingerprint(_ text: String) -> [UInt8]? {
-        var hex = text.lowercased()
-        if hex.hasPrefix("sha256:") { hex.removeFirst(7) }
-        if hex.hasPrefix("sha256 fingerprint=") { hex.removeFirst(19) }
-        hex.removeAll { $0 == ":" }
-        guard hex.count == 64 else { return nil }
-        return bytes(hex: hex)
-    }
-
-    /// The bytes of an even number of hex digits; nil for anything else.
-    public static func bytes(hex: some StringProtocol) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard !digits.isEmpty, digits.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[index..<(index + 2)], as: UTF8.self), radix: 16) else { return nil }
-            bytes.append(byte)
-        }
-        return bytes
-    }
 }
 
 /// Why TLS settings could not be loaded: which setting, and OpenSSL's reason.
@@ -181,7 +152,7 @@ public final class TLSContext: @unchecked Sendable {
         guard let certificate = SSL_CTX_get0_certificate(context) else { return nil }
         var digest = [UInt8](repeating: 0, count: 32)
         guard CReplicaOpenSSLShims_certificate_sha256(certificate, &digest) == 1 else { return nil }
-        return TLSSettings.hex(digest)
+        return HexText.colonSeparated(digest)
     }
 }
 

@@ -93,7 +93,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
             try stream.receiveConfirmation(&confirmation, deadline: deadline)
             guard confirmation == Self.confirmation else { throw TransportError("TLS: the peer's confirmation is not Replica's (\(confirmation))") }
         } else {
-            try Self.confirmation.withBytesForSending { bytes throws(TransportError) in try stream.send([bytes], more: false) }
+            try stream.send(Self.confirmation)
         }
         return stream
     }
@@ -139,7 +139,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
             if first, !dialled, count >= 4, Array(ciphertext[0..<4]) == [0x52, 0x50, 0x4C, 0x43] as [UInt8] {
                 // A fatal protocol_version alert in a plain record: the plain node's frame
                 // reader names it as TLS.
-                try? Self.protocolVersionAlert.withBytesForSending { bytes throws(TransportError) in try inner.send([bytes], more: false) }
+                try? inner.send(Self.protocolVersionAlert)
                 throw TransportError("TLS: the peer sent plain Replica frames, not TLS: it has no `tls yes` (this node requires TLS; no fallback to plain text)")
             }
             first = false
@@ -215,7 +215,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
     private func flushOutput() throws(TransportError) {
         let bytes = takeOutput()
         guard !bytes.isEmpty else { return }
-        try bytes.withBytesForSending { buffer throws(TransportError) in try inner.send([buffer], more: false) }
+        try inner.send(bytes)
     }
 
     // MARK: - ByteStream
@@ -256,7 +256,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
         }
         // Records a receive produced meanwhile (a key update's answer) go out too.
         let rest = takeOutput()
-        if !rest.isEmpty { try rest.withBytesForSending { bytes throws(TransportError) in try inner.send([bytes], more: more) } }
+        if !rest.isEmpty { try inner.send(rest, more: more) }
     }
 
     func sendWithoutWaiting(_ buffers: [UnsafeRawBufferPointer]) throws(TransportError) -> Int {
@@ -264,7 +264,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
         defer { sending.unlock() }
         var taken = 0
         if unsentOffset < unsent.count {
-            unsentOffset += try unsent[unsentOffset...].withBytesForSending { bytes throws(TransportError) in try inner.sendWithoutWaiting([bytes]) }
+            unsentOffset += try inner.sendWithoutWaiting(unsent[unsentOffset...])
             guard unsentOffset == unsent.count else { return 0 }
             unsent = []
             unsentOffset = 0
@@ -292,7 +292,7 @@ final class TLSStream: ByteStream, @unchecked Sendable {
     /// Sends the encrypted rest of an earlier send, waiting for the peer.
     private func finishUnsent() throws(TransportError) {
         guard unsentOffset < unsent.count else { return }
-        try unsent[unsentOffset...].withBytesForSending { bytes throws(TransportError) in try inner.send([bytes], more: true) }
+        try inner.send(unsent[unsentOffset...], more: true)
         unsent = []
         unsentOffset = 0
     }
@@ -399,19 +399,5 @@ struct PlaintextCursor {
             advancePastEmpty()
         }
         return UnsafeRawBufferPointer(rebasing: scratch[0..<filled])
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// `withUnsafeBytes` for a body that throws ``TransportError``.
-    func withBytesForSending<Value>(_ body: (UnsafeRawBufferPointer) throws(TransportError) -> Value) throws(TransportError) -> Value {
-        try withUnsafeBytes { buffer in Result { () throws(TransportError) in try body(buffer) } }.get()
-    }
-}
-
-extension ArraySlice where Element == UInt8 {
-    /// `withUnsafeBytes` for a body that throws ``TransportError``.
-    func withBytesForSending<Value>(_ body: (UnsafeRawBufferPointer) throws(TransportError) -> Value) throws(TransportError) -> Value {
-        try withUnsafeBytes { buffer in Result { () throws(TransportError) in try body(buffer) } }.get()
     }
 }

@@ -77,7 +77,7 @@ struct TLSCheck: ParsableCommand {
         report.line("  this node (\(myName)) presents \(certificate)")
         describe(certificate, option: "tls-certificate", expectedName: myName, ca: value("tls-ca"), &report)
         let settings = TLSSettings(certificateFile: certificate, privateKeyFile: key, caFile: value("tls-ca"),
-                                   peerFingerprint: value("tls-peer-fingerprint").flatMap(TLSSettings.fingerprint),
+                                   peerFingerprint: value("tls-peer-fingerprint").flatMap(HexText.fingerprint),
                                    cipherSuites: value("tls-ciphersuites"))
         do {
             _ = try TLSContext(settings)

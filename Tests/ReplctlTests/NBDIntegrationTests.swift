@@ -32,7 +32,7 @@ struct NBDIntegrationTests {
     @Test("the TCP export of nbd-address: nbdinfo, nbdcopy in over TCP and out over the Unix socket, the Secondary refused, secondary refused while a TCP client is connected")
     func tcpExport() throws { try run("tcp") }
 
-    @Test("NBD over TLS (nbd-tls require): a plain client gets NBD_REP_ERR_TLS_REQD for all but STARTTLS and ABORT; nbdinfo, nbdcopy, libnbd, qemu-img and qemu-io over TLS with client certificates; data on both nodes; a client certificate from another CA refused; the Unix socket stays plain; TLS-PSK (nbd-tls-psk) with libnbd and qemu's tls-creds-psk, a wrong key and an unknown identity refused",
+    @Test("NBD over TLS (nbd-tls require): a plain client gets NBD_REP_ERR_TLS_REQD for all but STARTTLS and ABORT; nbdinfo, nbdcopy, libnbd, qemu-img and qemu-io over TLS with client certificates; data on both nodes; a client certificate from another CA refused; the Unix socket stays plain; TLS-PSK (nbd-tls-psk) with TLS offered (nbd-tls on: a plain client served in clear) with libnbd and qemu's tls-creds-psk, a wrong key and an unknown identity refused",
           .enabled(if: Tools.which("openssl") != nil && Tools.which("qemu-io") != nil, "needs openssl and qemu-utils"))
     func tlsExport() throws { try run("tls") }
 

@@ -22,7 +22,7 @@ struct NetnsIntegrationTests {
           .enabled(if: Tools.which("tcpdump") != nil && Tools.which("openssl") != nil, "needs tcpdump and openssl (scripts/install-deps.sh)"))
     func tlsReplication() throws { try run("tls") }
 
-    @Test("TLS refusals with the reason in both logs and nothing on the peer's disk: wrong CA, expired, another host, pin mismatch, plain peer to TLS node and back; a wrong key, a missing file, no verification refused at up; garbage during the handshake leaves the daemon serving",
+    @Test("TLS refusals with the reason in both logs and nothing on the peer's disk: wrong CA, expired, another host, pin mismatch, no cipher suite in common (tls-ciphersuites), plain peer to TLS node and back; a wrong key, a missing file, no verification, an unknown cipher suite refused at up; garbage during the handshake leaves the daemon serving",
           .enabled(if: Tools.which("openssl") != nil, "needs openssl"))
     func tlsRefusals() throws { try run("tlsrefusals") }
 

@@ -31,9 +31,10 @@ public enum ResourceSupport {
             }
         }
         let common = configuration.common
+        let net = resolver.netOptions(of: resource, in: configuration)
         let sections: [(OptionSection, [OptionSetting])] = [
             (.resource, (common?.resource ?? []) + resource.sections.resource),
-            (.net, resolver.netOptions(of: resource, in: configuration)),
+            (.net, net),
             (.disk, (common?.disk ?? []) + resource.sections.disk + resolver.connectionSections(of: resource).flatMap(\.disk)),
             (.peerDevice, (common?.peerDevice ?? []) + resource.sections.peerDevice + resolver.connectionSections(of: resource).flatMap(\.peerDevice)),
             (.startup, (common?.startup ?? []) + resource.sections.startup),
@@ -55,8 +56,8 @@ public enum ResourceSupport {
                 }
             }
         }
-        try checkAuthenticationPair(resolver.netOptions(of: resource, in: configuration))
-        try checkTLS(resolver.netOptions(of: resource, in: configuration))
+        try checkAuthenticationPair(net)
+        try checkTLS(net)
     }
 
     /// `cram-hmac-alg` and `shared-secret` work together: one without the other would leave
@@ -92,16 +93,8 @@ public enum ResourceSupport {
         if last("tls-ca") == nil, last("tls-peer-fingerprint") == nil {
             throw ConfigError(tls.location, "tls yes without tls-ca or tls-peer-fingerprint: the peer's certificate could not be verified")
         }
-        if let pin = last("tls-peer-fingerprint"), !isFingerprint(pin.value) {
+        if let pin = last("tls-peer-fingerprint"), HexText.fingerprint(pin.value) == nil {
             throw ConfigError(pin.location, "tls-peer-fingerprint '\(pin.value)' is not a SHA-256 fingerprint (64 hex digits, colons allowed, as `openssl x509 -noout -fingerprint -sha256` prints it)")
         }
-    }
-
-    /// True for 64 hex digits, optionally in colon-separated pairs, optionally after `sha256:`.
-    static func isFingerprint(_ text: String) -> Bool {
-        var hex = Substring(text.lowercased())
-        if hex.hasPrefix("sha256:") { hex = hex.dropFirst(7) }
-        let digits = hex.filter { $0 != ":" }
-        return digits.count == 64 && digits.allSatisfy(\.isHexDigit)
     }
 }

@@ -36,6 +36,19 @@ public protocol SplicingStream: Sendable {
 }
 
 extension ByteStream {
+    /// Sends all of `bytes`, waiting as long as the peer makes it.
+    public func send(_ bytes: ArraySlice<UInt8>, more: Bool = false) throws(TransportError) {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(TransportError) in try send([buffer], more: more) } }.get()
+    }
+
+    /// Sends all of `bytes`, waiting as long as the peer makes it.
+    public func send(_ bytes: [UInt8], more: Bool = false) throws(TransportError) { try send(bytes[...], more: more) }
+
+    /// Sends as much of `bytes` as the stream takes now, without waiting: the bytes taken.
+    public func sendWithoutWaiting(_ bytes: ArraySlice<UInt8>) throws(TransportError) -> Int {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(TransportError) in try sendWithoutWaiting([buffer]) } }.get()
+    }
+
     /// Receives exactly `buffer.count` bytes.
     public func receiveExactly(_ buffer: UnsafeMutableRawBufferPointer) throws(TransportError) {
         var done = 0

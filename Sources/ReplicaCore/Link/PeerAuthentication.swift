@@ -73,7 +73,7 @@ public struct PeerAuthentication: Sendable {
 
     private static func send(_ frame: Frame, on stream: any ByteStream) throws(TransportError) {
         let (header, payload) = FrameCodec.encode(frame)
-        try (header + payload).withTransportBytes { bytes throws(TransportError) in try stream.send([bytes], more: false) }
+        try stream.send(header + payload)
     }
 
     /// The payload of the next frame, which must be of `type`.

@@ -381,8 +381,7 @@ public final class StreamTransport<Connector: StreamConnector>: Transport, @unch
 
     /// Sends the frame that tells the peer which channel a new stream is.
     static func sendClassification(_ frame: Frame, on stream: any ByteStream) throws(TransportError) {
-        let header = FrameHeader(type: frame.type, volume: 0, length: 0).encoded()
-        try header.withUnsafeBytes { bytes in Result { () throws(TransportError) in try stream.send([bytes], more: false) } }.get()
+        try stream.send(FrameHeader(type: frame.type, volume: 0, length: 0).encoded())
     }
 
     /// Why a new stream was not classified: nil when there is nothing to tell (no frame in

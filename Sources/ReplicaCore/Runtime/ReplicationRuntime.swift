@@ -251,12 +251,8 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
             guard transportRunning else { return }
             step {
                 logger.error("\(reason)")
-                transport.stopConnecting()
-                transportRunning = false
-                for volume in volumes {
-                    volume.driver.command { engine in engine.state.connection == .standAlone ? .success([]) : engine.disconnect() }
-                }
-                published.withLock { $0.lastCloseReason = reason }
+                // No link was made: what a StandAlone close does without one.
+                _ = closeConnection(reason: reason, standAlone: true)
             }
         }
     }
@@ -269,7 +265,9 @@ public final class ReplicationRuntime: PeerLinkHandler, @unchecked Sendable {
     /// as DRBD's connection is the resource's. Returns true when there was a link.
     func closeConnection(from closer: VolumeRuntime? = nil, reason: String, standAlone: Bool = false) -> Bool {
         flushSends()
-        published.withLock { $0.lastCloseReason = reason }
+        // The other volumes' disconnects that follow a StandAlone close find neither a link
+        // nor a running transport: they keep its reason.
+        if link != nil || transportRunning { published.withLock { $0.lastCloseReason = reason } }
         let closing = link
         link = nil
         if let closing { closeAfterQueuedFrames(closing) }
